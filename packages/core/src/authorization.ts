@@ -1,0 +1,37 @@
+// Reads the Authorization header under the contract's Bearer rules, in linear time on any input.
+
+import { isApiKey } from './keys';
+
+export type ParsedAuthorization =
+  | { kind: 'missing' }
+  | { kind: 'malformed' }
+  | { kind: 'api-key'; token: string };
+
+const MISSING: ParsedAuthorization = Object.freeze({ kind: 'missing' });
+const MALFORMED: ParsedAuthorization = Object.freeze({ kind: 'malformed' });
+
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/**
+ * `Bearer <token>`: the scheme in any case, one or more spaces, then the token and nothing after it.
+ * Leading and trailing spaces and tabs are not part of an HTTP field value (RFC 9110 §5.5), so they are ignored.
+ * Only a token in the key format is returned; anything else is `malformed`, and no store is asked about it.
+ * A JWT (`eyJ…`) for the roadmap's OAuth service accounts would be recognised here as a kind of its own.
+ */
+export function parseAuthorization(header: string | null | undefined): ParsedAuthorization {
+  if (typeof header !== 'string') return header == null ? MISSING : MALFORMED;
+  let start = 0;
+  let end = header.length;
+  while (start < end && isOws(header.charCodeAt(start))) start++;
+  while (end > start && isOws(header.charCodeAt(end - 1))) end--;
+  if (start === end) return MISSING;
+  if (end - start < 8 || header.slice(start, start + 6).toLowerCase() !== 'bearer' || header.charCodeAt(start + 6) !== 0x20) {
+    return MALFORMED;
+  }
+  let tokenStart = start + 7;
+  while (tokenStart < end && header.charCodeAt(tokenStart) === 0x20) tokenStart++;
+  const token = header.slice(tokenStart, end);
+  return isApiKey(token) ? { kind: 'api-key', token } : MALFORMED;
+}

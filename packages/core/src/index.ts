@@ -1,0 +1,35 @@
+// @finora-auth/core: API-key decisions for any runtime with Web Crypto.
+
+export { createAuthenticator } from './authenticator';
+export type {
+  Authenticator,
+  AuthenticatorOptions,
+  AuthRequest,
+  AuthResult,
+  CacheOptions,
+  CacheOutcome,
+  DecisionEvent,
+  DecisionReason,
+} from './authenticator';
+export { parseAuthorization } from './authorization';
+export type { ParsedAuthorization } from './authorization';
+export {
+  ENTERPRISE_MODULES,
+  RETAIL_MODULES,
+  assertModule,
+  isEnterpriseModule,
+  isModule,
+  moduleFromPath,
+} from './catalog';
+export type { EnterpriseModule, Module, RetailModule } from './catalog';
+export { KeyManagerError, StoreUnavailableError } from './errors';
+export type { KeyManagerErrorCode } from './errors';
+export { createKeyManager, toKeyInfo } from './key-manager';
+export type { IssuedKey, KeyManager, KeyManagerOptions } from './key-manager';
+export { API_KEY_PATTERN, generateApiKey, isApiKey, keyEnvironment, keyHint, sha256Hex } from './keys';
+export { MemoryKeyStore } from './memory-store';
+export { AUTH_ERROR_CODES, EXPIRES_AT_HEADER, renderFailure } from './responses';
+export type { AuthErrorCode, AuthFailure } from './responses';
+export { StoreEvents, isValidKeyRecord } from './store';
+export type { KeyStore, StoreEvent, StoreListener } from './store';
+export type { Account, AuthContext, Environment, KeyInfo, KeyRecord, StoredKey, Surface, Tier } from './types';

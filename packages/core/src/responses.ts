@@ -1,0 +1,81 @@
+// Renders every decision as HTTP: status, RFC 6750 challenge, JSON body. Adapters copy these, never format them.
+
+/** Every refusal code; a closed union, so `switch (failure.code)` can be exhaustive. */
+export type AuthErrorCode =
+  | 'MISSING_API_KEY'
+  | 'INVALID_API_KEY'
+  | 'PREMIUM_REQUIRED'
+  | 'ENTERPRISE_ONLY'
+  | 'AUTH_UNAVAILABLE';
+
+export const AUTH_ERROR_CODES: readonly AuthErrorCode[] = Object.freeze([
+  'MISSING_API_KEY', 'INVALID_API_KEY', 'PREMIUM_REQUIRED', 'ENTERPRISE_ONLY', 'AUTH_UNAVAILABLE',
+]);
+
+export interface AuthFailure {
+  status: 401 | 403 | 503;
+  code: AuthErrorCode;
+  message: string;
+  headers: Record<string, string>;
+  body: { error: { code: string; message: string } };
+}
+
+const STATUS: Record<AuthErrorCode, AuthFailure['status']> = {
+  MISSING_API_KEY: 401,
+  INVALID_API_KEY: 401,
+  PREMIUM_REQUIRED: 403,
+  ENTERPRISE_ONLY: 403,
+  AUTH_UNAVAILABLE: 503,
+};
+
+const REALM = 'Bearer realm="finora"';
+
+function challenge(code: AuthErrorCode): string | undefined {
+  switch (code) {
+    case 'MISSING_API_KEY':
+      return REALM;
+    case 'INVALID_API_KEY':
+      return `${REALM}, error="invalid_token"`;
+    case 'PREMIUM_REQUIRED':
+    case 'ENTERPRISE_ONLY':
+      return `${REALM}, error="insufficient_scope"`;
+    case 'AUTH_UNAVAILABLE':
+      return undefined;
+  }
+}
+
+/**
+ * Builds a refusal. `message` is for a person and must never contain a key: callers pass dates, module
+ * names and fixed text only.
+ */
+export function renderFailure(code: AuthErrorCode, message: string, retryAfterSeconds = 1): AuthFailure {
+  const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
+  const wwwAuthenticate = challenge(code);
+  if (wwwAuthenticate) headers['WWW-Authenticate'] = wwwAuthenticate;
+  if (code === 'AUTH_UNAVAILABLE') headers['Retry-After'] = String(retryAfterSeconds);
+  return deepFreeze({ status: STATUS[code], code, message, headers, body: { error: { code, message } } });
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const inner of Object.values(value)) if (inner && typeof inner === 'object') deepFreeze(inner as object);
+  return Object.freeze(value);
+}
+
+const day = (epochMs: number) => new Date(epochMs).toISOString();
+
+export const messages = {
+  missing: 'No API key. Send it as "Authorization: Bearer <key>".',
+  malformed:
+    'The Authorization header must be "Bearer <key>", where the key is live_sk_ or test_sk_ followed by 48 lowercase hex characters.',
+  unknown: 'This API key is not recognised.',
+  revoked: (at: number) => `This API key was revoked at ${day(at)}. Use a current key.`,
+  expired: (at: number) => `This API key expired at ${day(at)}. Keys expire 90 days after creation: generate a new key and rotate.`,
+  freeTier: 'API access needs a Premium or Accountant Pro subscription.',
+  enterpriseOnly: (module: string) =>
+    `The ${module} module needs an enterprise-provisioned API key. Retail keys reach the core accounting modules only.`,
+  unavailable: 'Authentication is temporarily unavailable. Retry shortly.',
+} as const;
+
+/** How close to expiry a key must be before responses carry `Finora-Key-Expires-At`. */
+export const EXPIRY_WARNING_MS = 14 * 24 * 60 * 60 * 1000;
+export const EXPIRES_AT_HEADER = 'Finora-Key-Expires-At';

@@ -1,0 +1,97 @@
+// The KeyStore interface a storage backend implements, and helpers for the backends that implement it.
+
+import type { Account, KeyRecord, StoredKey } from './types';
+
+/**
+ * What a store tells the authenticators that share it, so no cache outlives a change.
+ * A store emits each event to its own in-process listeners before the write that caused it resolves,
+ * and carries it to other processes through its own channel (pub/sub, LISTEN/NOTIFY, a change log).
+ */
+export type StoreEvent =
+  /** A key was revoked, or created (a cached "no such key" for that hash must go). */
+  | { type: 'key-changed'; keyHash: string }
+  /** An account's tier or enterprise provisioning changed. */
+  | { type: 'account-changed'; accountId: string }
+  /**
+   * Events may have been missed: every cached answer must go. `live: false` means the channel is down, so no
+   * cached answer is trusted until a later reset with `live: true`; a store whose channel is not live when a
+   * listener subscribes sends it `{ type: 'reset', live: false }` at once.
+   */
+  | { type: 'reset'; live: boolean };
+
+export type StoreListener = (event: StoreEvent) => void;
+
+export interface KeyStore {
+  /** The key with this SHA-256 hex digest and its account, in one round trip; `null` when there is none. */
+  findByHash(hash: string, options?: { signal?: AbortSignal }): Promise<KeyRecord | null>;
+  getAccount(accountId: string): Promise<Account | null>;
+  /** Creates or replaces an account; emits `account-changed`. */
+  putAccount(account: Account): Promise<void>;
+  getKey(keyId: string): Promise<StoredKey | null>;
+  /** Adds a key (its id and hash are new); emits `key-changed` for its hash. */
+  insertKey(key: StoredKey): Promise<void>;
+  /** Marks a key revoked at `revokedAt` unless it already is; returns the key as stored, or `null` if unknown. Emits `key-changed`. */
+  revokeKey(keyId: string, revokedAt: number): Promise<StoredKey | null>;
+  /** An account's keys, oldest first. */
+  listKeys(accountId: string): Promise<StoredKey[]>;
+  /** Unrevoked keys with `after < expiresAt <= until`, soonest first. */
+  listExpiring(after: number, until: number): Promise<StoredKey[]>;
+  /** Listens for changes; returns the function that stops listening. */
+  subscribe(listener: StoreListener): () => void;
+  close(): Promise<void>;
+}
+
+/** Fan-out of store events to in-process listeners; a throwing listener never stops the others. */
+export class StoreEvents {
+  readonly #listeners = new Set<StoreListener>();
+
+  get size(): number {
+    return this.#listeners.size;
+  }
+
+  subscribe(listener: StoreListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  emit(event: StoreEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener's fault is its own; the store's write has already happened.
+      }
+    }
+  }
+}
+
+const TIERS = new Set(['free', 'premium', 'accountant_pro']);
+const ENVIRONMENTS = new Set(['live', 'test']);
+const SURFACES = new Set(['retail', 'enterprise']);
+const HASH = /^[0-9a-f]{64}$/;
+
+const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
+const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/** True when `value` is a whole, well-typed record for `hash`. Anything else from a store is treated as a fault. */
+export function isValidKeyRecord(value: unknown, hash: string): value is KeyRecord {
+  if (!value || typeof value !== 'object') return false;
+  const { key, account } = value as Partial<KeyRecord>;
+  if (!key || typeof key !== 'object' || !account || typeof account !== 'object') return false;
+  return (
+    isText(key.id) &&
+    key.hash === hash &&
+    HASH.test(key.hash) &&
+    isText(key.accountId) &&
+    key.accountId === account.id &&
+    isText(key.hint) &&
+    ENVIRONMENTS.has(key.environment as string) &&
+    SURFACES.has(key.surface as string) &&
+    isTime(key.createdAt) &&
+    isTime(key.expiresAt) &&
+    (key.revokedAt === undefined || isTime(key.revokedAt)) &&
+    (key.name === undefined || typeof key.name === 'string') &&
+    TIERS.has(account.tier as string) &&
+    typeof account.enterprise === 'boolean'
+  );
+}
