@@ -1,0 +1,54 @@
+// moduleFromPath: every spelling a framework might route to a module's handler is judged as that module.
+
+import { describe, expect, it } from 'vitest';
+import { assertModule, ENTERPRISE_MODULES, isEnterpriseModule, moduleFromPath, RETAIL_MODULES } from '../src/index';
+
+describe('moduleFromPath', () => {
+  it.each([
+    ['/payments', 'payments'],
+    ['/payments/', 'payments'],
+    ['/payments/123?x=1', 'payments'],
+    ['/v1/payments', 'payments'],
+    ['/v22/payments/abc', 'payments'],
+    ['/PAYMENTS', 'payments'],
+    ['/V1/Payments', 'payments'],
+    ['/%70ayments', 'payments'],
+    ['/%2570ayments', 'payments'],
+    ['/v1%2Fpayments', 'payments'],
+    ['//payments', 'payments'],
+    ['/v1//payments', 'payments'],
+    ['/./payments', 'payments'],
+    ['/invoices/../payments', 'payments'],
+    ['/v1/invoices/..%2Fpayments', 'payments'],
+    ['\\payments', 'payments'],
+    ['/v1\\payments', 'payments'],
+    ['/payments%20', 'payments'],
+    ['/business-intelligence/x', 'business-intelligence'],
+    ['/v1/invoices', 'invoices'],
+    ['/petty-cash', 'petty-cash'],
+  ])('%s → %s', (path, module) => {
+    expect(moduleFromPath(path)).toBe(module);
+  });
+
+  it.each(['/', '', '/health', '/v1', '/v1/unknown/payments', '/api/payments', '/paymentsx', '/%E0%A4%A'])('%s → no module', (path) => {
+    expect(moduleFromPath(path)).toBeUndefined();
+  });
+
+  it('handles a 64 KB path', () => {
+    expect(moduleFromPath(`/payments/${'a/'.repeat(32_768)}`)).toBe('payments');
+    expect(moduleFromPath('/'.repeat(65_536) + 'payments')).toBe('payments');
+  });
+});
+
+describe('catalog', () => {
+  it('lists the 17 retail and 6 enterprise modules of the product rules', () => {
+    expect(RETAIL_MODULES).toHaveLength(17);
+    expect(ENTERPRISE_MODULES).toEqual(['smart-loans', 'business-intelligence', 'account-officers', 'branch-analytics', 'payments', 'ai']);
+    expect(RETAIL_MODULES.some(isEnterpriseModule)).toBe(false);
+  });
+
+  it('throws a TypeError naming the option for a name outside the catalog', () => {
+    expect(() => assertModule('invoice', 'options.module')).toThrow(/options\.module.*"invoice"/);
+    expect(() => assertModule('payments')).not.toThrow();
+  });
+});
