@@ -1,0 +1,319 @@
+// SqliteKeyStore: the KeyStore on one SQLite file, shared by every process on the machine through a change log.
+
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  StoreEvents,
+  type Account,
+  type KeyRecord,
+  type KeyStore,
+  type StoreEvent,
+  type StoreListener,
+  type StoredKey,
+} from '@finora-auth/core';
+import { SqliteKeyStoreError, sqliteCode, storeFailure } from './errors';
+import { resolveOptions, type ResolvedSqliteKeyStoreOptions, type SqliteKeyStoreOptions } from './options';
+import { assertSchema, migrate } from './schema';
+import {
+  prepareStatements,
+  toAccount,
+  toKeyRecord,
+  toKeyRow,
+  toStoredKey,
+  type ChangeKind,
+  type ChangeRow,
+  type Statements,
+} from './statements';
+
+/** More unread changes than this in one look, and subscribers get one `reset` instead of each event. */
+const MAX_CHANGES_PER_READ = 1_000;
+const HASH = /^[0-9a-f]{64}$/;
+
+type Change = { kind: ChangeKind; subject: string };
+type ChangeEvent = Extract<StoreEvent, { type: 'key-changed' | 'account-changed' }>;
+
+const toEvent = ({ kind, subject }: Change): ChangeEvent =>
+  kind === 'key' ? { type: 'key-changed', keyHash: subject } : { type: 'account-changed', accountId: subject };
+
+/**
+ * Opens (creating it and its directory when missing) a database file in WAL mode, so lookups never wait on a
+ * writer in another process, with `synchronous = FULL` so a revocation reported done survives a power cut.
+ */
+export function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
+  const memory = path === ':memory:';
+  let db: Database.Database | undefined;
+  try {
+    if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
+    db = new Database(path, { timeout: busyTimeoutMs });
+    if (!memory) db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    return db;
+  } catch (error) {
+    db?.close();
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new SqliteKeyStoreError('OPEN_FAILED', `finora-auth: cannot open the SQLite key store at ${path}: ${detail}`, {
+      cause: error,
+    });
+  }
+}
+
+export class SqliteKeyStore implements KeyStore {
+  readonly #config: ResolvedSqliteKeyStoreOptions;
+  readonly #db: Database.Database;
+  readonly #sql: Statements;
+  readonly #events = new StoreEvents();
+  /** False for `:memory:`: no other connection can change it, so there is nothing to poll. */
+  readonly #shared: boolean;
+  readonly #writeTransaction: (body: () => { result: unknown; change?: Change }) => {
+    result: unknown;
+    change?: Change;
+    changeId?: number;
+  };
+  readonly #readChanges: (cursor: number) => { prunedThrough: number; rows: ChangeRow[]; last: number };
+  #closed = false;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  /** The id of the last change-log row this store has accounted for. */
+  #cursor = 0;
+  #dataVersion = -1;
+  /** False after a failed look at the change log, until one succeeds: subscribers then trust no cached answer. */
+  #live = true;
+
+  constructor(options: SqliteKeyStoreOptions) {
+    const config = resolveOptions(options);
+    this.#config = config;
+    this.#shared = config.path !== ':memory:';
+    const db = openDatabase(config.path, config.busyTimeoutMs);
+    this.#db = db;
+    try {
+      if (config.autoMigrate) migrate(db, config.path);
+      else assertSchema(db, config.path);
+      this.#sql = prepareStatements(db);
+    } catch (error) {
+      db.close();
+      if (error instanceof SqliteKeyStoreError) throw error;
+      const detail = error instanceof Error ? error.message : String(error);
+      throw new SqliteKeyStoreError('OPEN_FAILED', `finora-auth: cannot set up the SQLite key store at ${config.path}: ${detail}`, {
+        cause: error,
+      });
+    }
+    const sql = this.#sql;
+
+    // The change row is written in the same transaction as the change, so no process can see one without the other.
+    const write = db.transaction((body: () => { result: unknown; change?: Change }) => {
+      const outcome = body();
+      if (!outcome.change) return outcome;
+      const at = config.now();
+      const changeId = Number(sql.insertChange.run(outcome.change.kind, outcome.change.subject, at).lastInsertRowid);
+      // Pruning rides on a write that already holds the lock; a reader behind the prune point is sent a reset.
+      const through = sql.prunableThrough.get(at - config.changeRetentionMs);
+      if (typeof through === 'number') {
+        sql.deleteChanges.run(through);
+        sql.setPrunedThrough.run(through);
+      }
+      return { ...outcome, changeId };
+    });
+    // IMMEDIATE takes the write lock up front, so a busy file is waited for (busyTimeoutMs) rather than failing
+    // when a deferred read transaction tries to upgrade.
+    this.#writeTransaction = (body) => write.immediate(body);
+    // One read transaction: the prune mark and the rows come from the same snapshot.
+    this.#readChanges = db.transaction((cursor: number) => ({
+      prunedThrough: sql.prunedThrough.get() ?? 0,
+      rows: sql.changesAfter.all(cursor, MAX_CHANGES_PER_READ + 1),
+      last: sql.lastChangeId.get() ?? 0,
+    }));
+  }
+
+  async findByHash(hash: string, options?: { signal?: AbortSignal }): Promise<KeyRecord | null> {
+    options?.signal?.throwIfAborted();
+    const row = this.#read('findByHash', () => this.#sql.findByHash.get(hash));
+    return row ? toKeyRecord(row) : null;
+  }
+
+  async getAccount(accountId: string): Promise<Account | null> {
+    const row = this.#read('getAccount', () => this.#sql.getAccount.get(accountId));
+    return row ? toAccount(row) : null;
+  }
+
+  async putAccount(account: Account): Promise<void> {
+    this.#write('putAccount', () => {
+      this.#sql.putAccount.run(account.id, account.tier, account.enterprise === true ? 1 : 0);
+      return { result: undefined, change: { kind: 'account', subject: account.id } };
+    });
+  }
+
+  async getKey(keyId: string): Promise<StoredKey | null> {
+    const row = this.#read('getKey', () => this.#sql.getKey.get(keyId));
+    return row ? toStoredKey(row) : null;
+  }
+
+  async insertKey(key: StoredKey): Promise<void> {
+    // The schema checks this too; refusing here gives the clearer error, and keeps anything but a digest out of the file.
+    if (typeof key?.hash !== 'string' || !HASH.test(key.hash)) {
+      throw new SqliteKeyStoreError('INVALID_RECORD', 'finora-auth: SqliteKeyStore insertKey needs key.hash, a SHA-256 lowercase hex digest');
+    }
+    this.#write('insertKey', () => {
+      this.#sql.insertKey.run(toKeyRow(key));
+      return { result: undefined, change: { kind: 'key', subject: key.hash } };
+    });
+  }
+
+  async revokeKey(keyId: string, revokedAt: number): Promise<StoredKey | null> {
+    return this.#write('revokeKey', () => {
+      const changed = this.#sql.revokeKey.run(revokedAt, keyId).changes > 0;
+      const row = this.#sql.getKey.get(keyId);
+      const result = row ? toStoredKey(row) : null;
+      // A second revoke changes nothing, so it tells no one.
+      return changed && row ? { result, change: { kind: 'key', subject: row.hash } } : { result };
+    }) as StoredKey | null;
+  }
+
+  async listKeys(accountId: string): Promise<StoredKey[]> {
+    return this.#read('listKeys', () => this.#sql.listKeys.all(accountId)).map(toStoredKey);
+  }
+
+  async listExpiring(after: number, until: number): Promise<StoredKey[]> {
+    return this.#read('listExpiring', () => this.#sql.listExpiring.all(after, until)).map(toStoredKey);
+  }
+
+  subscribe(listener: StoreListener): () => void {
+    if (this.#closed) throw this.#closedError('subscribe');
+    const stop = this.#events.subscribe(listener);
+    if (this.#timer === undefined) this.#startPolling();
+    else if (!this.#live) {
+      try {
+        listener({ type: 'reset', live: false });
+      } catch {
+        // A listener's fault is its own.
+      }
+    }
+    return () => {
+      stop();
+      if (this.#events.size === 0) this.#stopPolling();
+    };
+  }
+
+  /** Stops looking for other processes' changes and closes the file. Safe to call more than once. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopPolling();
+    try {
+      this.#db.close();
+    } catch (error) {
+      throw storeFailure('close', error);
+    }
+  }
+
+  #closedError(operation: string): SqliteKeyStoreError {
+    return new SqliteKeyStoreError('CLOSED', `finora-auth: SqliteKeyStore ${operation} called after close()`);
+  }
+
+  #read<T>(operation: string, run: () => T): T {
+    if (this.#closed) throw this.#closedError(operation);
+    try {
+      return run();
+    } catch (error) {
+      throw storeFailure(operation, error);
+    }
+  }
+
+  #write<T>(operation: string, body: () => { result: T; change?: Change }): T {
+    if (this.#closed) throw this.#closedError(operation);
+    let outcome: { result: unknown; change?: Change; changeId?: number };
+    try {
+      outcome = this.#writeTransaction(body);
+    } catch (error) {
+      throw writeFailure(operation, error);
+    }
+    // Committed: in-process subscribers hear of it before the caller's await resumes.
+    if (outcome.change) this.#events.emit(toEvent(outcome.change));
+    // Catch up with other processes' changes now too, so the cursor does not lag behind our own row.
+    if (outcome.changeId !== undefined && this.#timer !== undefined && this.#live) this.#catchUp(outcome.changeId);
+    return outcome.result as T;
+  }
+
+  #startPolling(): void {
+    if (!this.#shared || this.#closed || this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.#poll(), this.#config.pollIntervalMs);
+    // A store left open must not keep a CLI process alive.
+    this.#timer.unref();
+    try {
+      this.#dataVersion = this.#sql.dataVersion.get() ?? -1;
+      this.#cursor = this.#sql.lastChangeId.get() ?? 0;
+      this.#live = true;
+    } catch (error) {
+      this.#fault(error);
+    }
+  }
+
+  #stopPolling(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #poll(): void {
+    if (this.#closed) return;
+    try {
+      const version = this.#sql.dataVersion.get() ?? -1;
+      if (this.#live && version === this.#dataVersion) return;
+      this.#dataVersion = version;
+      if (this.#live) {
+        this.#catchUp(undefined);
+        return;
+      }
+      // Back after a fault: whatever happened meanwhile is unknown, so every cached answer goes.
+      this.#cursor = this.#sql.lastChangeId.get() ?? 0;
+      this.#live = true;
+      this.#events.emit({ type: 'reset', live: true });
+    } catch (error) {
+      this.#fault(error);
+    }
+  }
+
+  /** Tells subscribers of every change-log row past the cursor, except our own `skip` (already told). */
+  #catchUp(skip: number | undefined): void {
+    let read: { prunedThrough: number; rows: ChangeRow[]; last: number };
+    try {
+      read = this.#readChanges(this.#cursor);
+    } catch (error) {
+      this.#fault(error);
+      return;
+    }
+    const { prunedThrough, rows, last } = read;
+    if (prunedThrough > this.#cursor || rows.length > MAX_CHANGES_PER_READ) {
+      // Rows we never read were pruned, or there are too many to be worth sending one by one.
+      this.#cursor = Math.max(last, this.#cursor);
+      this.#events.emit({ type: 'reset', live: true });
+      return;
+    }
+    for (const row of rows) {
+      this.#cursor = row.id;
+      if (row.id !== skip) this.#events.emit(toEvent(row));
+    }
+  }
+
+  #fault(error: unknown): void {
+    if (!this.#live) return;
+    this.#live = false;
+    this.#events.emit({ type: 'reset', live: false });
+    try {
+      this.#config.onError?.(storeFailure('looking for changes from other processes', error));
+    } catch {
+      // Reporting must not stop the store.
+    }
+  }
+}
+
+function writeFailure(operation: string, error: unknown): SqliteKeyStoreError {
+  const code = sqliteCode(error);
+  if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
+    return new SqliteKeyStoreError('DUPLICATE_KEY', 'finora-auth: a key with this id or hash is already stored', { cause: error });
+  }
+  if (code === 'SQLITE_CONSTRAINT_CHECK' || code === 'SQLITE_CONSTRAINT_NOTNULL' || error instanceof RangeError || error instanceof TypeError) {
+    return new SqliteKeyStoreError('INVALID_RECORD', `finora-auth: SqliteKeyStore ${operation} was given a record that does not fit the schema`, {
+      cause: error,
+    });
+  }
+  return storeFailure(operation, error);
+}
