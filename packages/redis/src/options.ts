@@ -1,0 +1,108 @@
+// The RedisKeyStore options: what a user may set, their defaults, and their validation (once, at construction).
+
+import type { RedisOptions } from 'ioredis';
+
+export interface RedisKeyStoreOptions {
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://…` for TLS. Required. */
+  url: string;
+  /**
+   * Put before every Redis key and the invalidation channel, so several deployments can share one Redis.
+   * It must contain a Redis Cluster hash tag (`{…}`): every key of one deployment then lives in one slot, which
+   * the store's Lua scripts need under Redis Cluster. Default: `'{finora}:'`.
+   */
+  prefix?: string;
+  /** A command that has no reply after this many ms is rejected, and its connection dropped and reopened. Default: 1,000. */
+  commandTimeoutMs?: number;
+  /** A connection attempt that has not completed after this many ms is abandoned (and retried). Default: 2,000. */
+  connectTimeoutMs?: number;
+  /** Longest wait between two reconnection attempts, in ms; attempts back off from 50 ms up to it. Default: 1,000. */
+  maxReconnectDelayMs?: number;
+  /**
+   * The invalidation channel is pinged this often, in ms; when a ping has no answer within the same time the
+   * channel is treated as down (cached answers stop being trusted) and reopened. Default: 1,000.
+   */
+  heartbeatMs?: number;
+  /**
+   * Receives connection errors (refused, reset, timed out), which the store otherwise absorbs: it reconnects on
+   * its own and reports a down channel to the authenticators as a `reset` event. Never receives a key. Default: none.
+   */
+  onError?: (error: Error) => void;
+  /**
+   * Further ioredis options (TLS settings, `username`, `password`, `db`, `connectionName`…). The store's own
+   * timeout, retry and queueing settings above take precedence. Default: none.
+   */
+  redisOptions?: RedisOptions;
+}
+
+export interface ResolvedOptions {
+  url: string;
+  prefix: string;
+  channel: string;
+  commandTimeoutMs: number;
+  connectTimeoutMs: number;
+  maxReconnectDelayMs: number;
+  heartbeatMs: number;
+  onError: (error: Error) => void;
+  redisOptions: RedisOptions;
+}
+
+export const DEFAULT_PREFIX = '{finora}:';
+
+function milliseconds(value: number | undefined, fallback: number, name: string): number {
+  const resolved = value ?? fallback;
+  if (!Number.isInteger(resolved) || resolved < 1 || resolved > 2 ** 31 - 1) {
+    throw new TypeError(`finora-auth: RedisKeyStore option ${name} must be a whole number of ms > 0; got ${String(value)}`);
+  }
+  return resolved;
+}
+
+/** True when Redis Cluster would hash `prefix + anything` by a non-empty `{…}` tag inside the prefix. */
+export function hasHashTag(prefix: string): boolean {
+  const open = prefix.indexOf('{');
+  if (open === -1) return false;
+  const close = prefix.indexOf('}', open + 1);
+  return close > open + 1;
+}
+
+export function resolveOptions(options: RedisKeyStoreOptions): ResolvedOptions {
+  if (!options || typeof options !== 'object') throw new TypeError('finora-auth: new RedisKeyStore needs an options object');
+  const { url } = options;
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    // The URL may hold a password: it is never repeated in the error.
+    throw new TypeError('finora-auth: RedisKeyStore option url must be a redis:// or rediss:// URL');
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') {
+    throw new TypeError(`finora-auth: RedisKeyStore option url must be a redis:// or rediss:// URL; got a ${protocol} URL`);
+  }
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  if (typeof prefix !== 'string' || prefix.length > 200 || /[\s*?[\]\\]/.test(prefix) || !hasHashTag(prefix)) {
+    throw new TypeError(
+      'finora-auth: RedisKeyStore option prefix must be at most 200 characters without spaces or glob characters, ' +
+        `containing a Redis Cluster hash tag such as '{finora}:'; got ${JSON.stringify(prefix)}`,
+    );
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new TypeError('finora-auth: RedisKeyStore option onError must be a function');
+  }
+  if (options.redisOptions !== undefined && (typeof options.redisOptions !== 'object' || options.redisOptions === null)) {
+    throw new TypeError('finora-auth: RedisKeyStore option redisOptions must be an object');
+  }
+  if (options.redisOptions?.keyPrefix) {
+    // ioredis would prefix the declared keys but not the names the Lua scripts build: use `prefix` instead.
+    throw new TypeError('finora-auth: RedisKeyStore option redisOptions.keyPrefix is not supported; use prefix');
+  }
+  return {
+    url,
+    prefix,
+    channel: `${prefix}events`,
+    commandTimeoutMs: milliseconds(options.commandTimeoutMs, 1_000, 'commandTimeoutMs'),
+    connectTimeoutMs: milliseconds(options.connectTimeoutMs, 2_000, 'connectTimeoutMs'),
+    maxReconnectDelayMs: milliseconds(options.maxReconnectDelayMs, 1_000, 'maxReconnectDelayMs'),
+    heartbeatMs: milliseconds(options.heartbeatMs, 1_000, 'heartbeatMs'),
+    onError: options.onError ?? (() => {}),
+    redisOptions: { ...options.redisOptions },
+  };
+}

@@ -1,0 +1,170 @@
+// A KeyStore on Redis, shared by a fleet of gateways: one round trip per lookup, atomic writes that publish
+// their own invalidations, and a subscriber connection that keeps every instance's cache honest.
+
+import {
+  StoreEvents,
+  type Account,
+  type KeyRecord,
+  type KeyStore,
+  type StoredKey,
+  type StoreListener,
+} from '@finora-auth/core';
+import type { Redis } from 'ioredis';
+import { assertAccount, assertKey, decodeAccount, decodeKey, encodeKey } from './codec';
+import { openCommandConnection } from './connection';
+import { InvalidationChannel } from './invalidation-channel';
+import { resolveOptions, type RedisKeyStoreOptions, type ResolvedOptions } from './options';
+import { scripts, type ScriptCommands } from './scripts';
+
+type ScriptedRedis = Redis & ScriptCommands;
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
+}
+
+export class RedisKeyStore implements KeyStore {
+  readonly #config: ResolvedOptions;
+  readonly #redis: ScriptedRedis;
+  readonly #events = new StoreEvents();
+  readonly #channel: InvalidationChannel;
+  #closing: Promise<void> | undefined;
+
+  /** Connects lazily: building a store never throws for a Redis that is down, and never touches the network. */
+  constructor(options: RedisKeyStoreOptions) {
+    this.#config = resolveOptions(options);
+    this.#redis = openCommandConnection(this.#config) as ScriptedRedis;
+    for (const [name, definition] of Object.entries(scripts)) this.#redis.defineCommand(name, definition);
+    this.#channel = new InvalidationChannel(this.#config, this.#events);
+  }
+
+  /** The prefix in use, e.g. `{finora}:`. */
+  get prefix(): string {
+    return this.#config.prefix;
+  }
+
+  async findByHash(hash: string, options?: { signal?: AbortSignal }): Promise<KeyRecord | null> {
+    const reply = await abortable(this.#client().finoraFind(this.#name('key:', hash), this.#config.prefix), options?.signal);
+    if (!reply) return null;
+    // Not validated here: the authenticator checks every record and reports a malformed one as a garbled answer.
+    return { key: decodeKey(reply[0]), account: decodeAccount(reply[1]) };
+  }
+
+  async getAccount(accountId: string): Promise<Account | null> {
+    const fields = await this.#client().hgetall(this.#name('account:', accountId));
+    return Object.keys(fields).length === 0 ? null : assertAccount(decodeAccount(Object.entries(fields).flat()));
+  }
+
+  async putAccount(account: Account): Promise<void> {
+    await this.#client().finoraPutAccount(
+      this.#name('account:', account.id),
+      account.id,
+      account.tier,
+      account.enterprise ? '1' : '0',
+      this.#config.channel,
+    );
+    this.#events.emit({ type: 'account-changed', accountId: account.id });
+  }
+
+  async getKey(keyId: string): Promise<StoredKey | null> {
+    const fields = await this.#client().finoraGetKey(this.#name('key-id:', keyId), this.#config.prefix);
+    return fields ? assertKey(decodeKey(fields)) : null;
+  }
+
+  async insertKey(key: StoredKey): Promise<void> {
+    try {
+      await this.#client().finoraInsertKey(
+        this.#name('key:', key.hash),
+        this.#name('key-id:', key.id),
+        this.#name('account-keys:', key.accountId),
+        this.#name('expiring'),
+        key.hash,
+        String(key.createdAt),
+        String(key.expiresAt),
+        key.revokedAt === undefined ? '0' : '1',
+        this.#config.channel,
+        `k:${key.hash}`,
+        ...encodeKey(key),
+      );
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith('FINORA_DUPLICATE')) {
+        throw new Error(`finora-auth: key ${key.id} or its hash is already stored`);
+      }
+      throw error;
+    }
+    this.#events.emit({ type: 'key-changed', keyHash: key.hash });
+  }
+
+  async revokeKey(keyId: string, revokedAt: number): Promise<StoredKey | null> {
+    const reply = await this.#client().finoraRevokeKey(
+      this.#name('key-id:', keyId),
+      this.#name('expiring'),
+      String(revokedAt),
+      this.#config.prefix,
+      this.#config.channel,
+    );
+    if (!reply) return null;
+    const key = assertKey(decodeKey(reply[1]));
+    if (reply[0] === 1) this.#events.emit({ type: 'key-changed', keyHash: key.hash });
+    return key;
+  }
+
+  async listKeys(accountId: string): Promise<StoredKey[]> {
+    const rows = await this.#client().finoraListKeys(this.#name('account-keys:', accountId), '-inf', '+inf', this.#config.prefix);
+    return rows.map((fields) => assertKey(decodeKey(fields)));
+  }
+
+  async listExpiring(after: number, until: number): Promise<StoredKey[]> {
+    if (!(until > after)) return [];
+    const rows = await this.#client().finoraListKeys(this.#name('expiring'), `(${after}`, String(until), this.#config.prefix);
+    return rows.map((fields) => assertKey(decodeKey(fields))).filter((key) => key.revokedAt === undefined);
+  }
+
+  /**
+   * Listens for changes made through any instance on this prefix. The first listener opens the subscriber
+   * connection; until it is subscribed (and whenever it drops) listeners are told `{ type: 'reset', live: false }`.
+   */
+  subscribe(listener: StoreListener): () => void {
+    const stop = this.#events.subscribe(listener);
+    this.#channel.start();
+    if (!this.#channel.live) {
+      try {
+        listener({ type: 'reset', live: false });
+      } catch {
+        // A listener's fault is its own.
+      }
+    }
+    return () => {
+      stop();
+    };
+  }
+
+  /** Quits both connections; later calls wait for the first and do nothing else. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const redis = this.#redis;
+      await Promise.all([
+        this.#channel.close(),
+        redis.status === 'ready' ? redis.quit().then(() => {}, () => redis.disconnect()) : Promise.resolve(redis.disconnect()),
+      ]);
+    })();
+    return this.#closing;
+  }
+
+  #client(): ScriptedRedis {
+    if (this.#closing) throw new Error('finora-auth: RedisKeyStore is closed');
+    // Between two connection attempts Redis is known to be down: refuse now rather than queue the command.
+    if (this.#redis.status === 'reconnecting') throw new Error('finora-auth: Redis is unreachable; reconnecting');
+    return this.#redis;
+  }
+
+  #name(kind: string, id = ''): string {
+    return `${this.#config.prefix}${kind}${id}`;
+  }
+}

@@ -1,0 +1,121 @@
+// The Lua scripts behind every multi-key read and every write: one round trip each, atomic on the server.
+//
+// Layout under the prefix P (which holds a `{…}` hash tag, so every name below is in one Redis Cluster slot;
+// that is what lets a script reach a key it learns while running, such as the account of a key it just read):
+//   P key:<sha256>           hash  the stored key (id, accountId, hash, hint, environment, surface, name?,
+//                                  createdAt, expiresAt, revokedAt?); never the plaintext
+//   P key-id:<id>            string  the key's hash, to find a key by id
+//   P account:<id>           hash  id, tier, enterprise ('1' | '0')
+//   P account-keys:<id>      zset  the account's key hashes, scored by createdAt
+//   P expiring               zset  hashes of unrevoked keys, scored by expiresAt
+//   P events                 pub/sub channel: 'k:<sha256>' (key changed), 'a:<account id>' (account changed)
+// Each write publishes its invalidation inside the script, so no reader can see the change without it being sent.
+
+/** A command defined on an ioredis client with `defineCommand`: EVALSHA, falling back to EVAL after a restart. */
+export interface ScriptDefinition {
+  numberOfKeys: number;
+  lua: string;
+}
+
+/** KEYS: key:<hash>. ARGV: prefix. Returns {key fields, account fields}, or nil when either is missing. */
+const find = `
+local key = redis.call('HGETALL', KEYS[1])
+if #key == 0 then return false end
+local accountId
+for i = 1, #key, 2 do
+  if key[i] == 'accountId' then accountId = key[i + 1] end
+end
+if not accountId then return {key, {}} end
+local account = redis.call('HGETALL', ARGV[1] .. 'account:' .. accountId)
+if #account == 0 then return false end
+return {key, account}
+`;
+
+/** KEYS: key-id:<id>. ARGV: prefix. Returns the key's fields, or nil. */
+const getKey = `
+local hash = redis.call('GET', KEYS[1])
+if not hash then return false end
+local key = redis.call('HGETALL', ARGV[1] .. 'key:' .. hash)
+if #key == 0 then return false end
+return key
+`;
+
+/**
+ * KEYS: key:<hash>, key-id:<id>, account-keys:<accountId>, expiring.
+ * ARGV: hash, createdAt, expiresAt, revoked ('1' | '0'), channel, message, then field, value, field, value…
+ */
+const insertKey = `
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+  return redis.error_reply('FINORA_DUPLICATE a key with this id or hash is already stored')
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+if ARGV[4] == '0' then redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1]) end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1
+`;
+
+/**
+ * KEYS: key-id:<id>, expiring. ARGV: revokedAt, prefix, channel.
+ * Returns nil for an unknown id, else {1 if this call revoked it, 0 if it already was; the key's fields}.
+ */
+const revokeKey = `
+local hash = redis.call('GET', KEYS[1])
+if not hash then return false end
+local name = ARGV[2] .. 'key:' .. hash
+if redis.call('EXISTS', name) == 0 then return false end
+local changed = 0
+if redis.call('HEXISTS', name, 'revokedAt') == 0 then
+  redis.call('HSET', name, 'revokedAt', ARGV[1])
+  redis.call('ZREM', KEYS[2], hash)
+  redis.call('PUBLISH', ARGV[3], 'k:' .. hash)
+  changed = 1
+end
+return {changed, redis.call('HGETALL', name)}
+`;
+
+/** KEYS: account:<id>. ARGV: id, tier, enterprise ('1' | '0'), channel. */
+const putAccount = `
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'tier', ARGV[2], 'enterprise', ARGV[3])
+redis.call('PUBLISH', ARGV[4], 'a:' .. ARGV[1])
+return 1
+`;
+
+/** KEYS: a zset of key hashes. ARGV: min score, max score (ZRANGEBYSCORE syntax), prefix. Returns each key's fields, in score order. */
+const listKeys = `
+local hashes = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
+local out = {}
+for _, hash in ipairs(hashes) do
+  local key = redis.call('HGETALL', ARGV[3] .. 'key:' .. hash)
+  if #key > 0 then out[#out + 1] = key end
+end
+return out
+`;
+
+export const scripts = {
+  finoraFind: { numberOfKeys: 1, lua: find },
+  finoraGetKey: { numberOfKeys: 1, lua: getKey },
+  finoraInsertKey: { numberOfKeys: 4, lua: insertKey },
+  finoraRevokeKey: { numberOfKeys: 2, lua: revokeKey },
+  finoraPutAccount: { numberOfKeys: 1, lua: putAccount },
+  finoraListKeys: { numberOfKeys: 1, lua: listKeys },
+} satisfies Record<string, ScriptDefinition>;
+
+type Fields = string[];
+
+/** The methods `defineCommand` adds to a client for {@link scripts}. */
+export interface ScriptCommands {
+  finoraFind(keyName: string, prefix: string): Promise<[Fields, Fields] | null>;
+  finoraGetKey(idName: string, prefix: string): Promise<Fields | null>;
+  finoraInsertKey(
+    keyName: string,
+    idName: string,
+    accountKeysName: string,
+    expiringName: string,
+    ...args: string[]
+  ): Promise<number>;
+  finoraRevokeKey(idName: string, expiringName: string, revokedAt: string, prefix: string, channel: string): Promise<[number, Fields] | null>;
+  finoraPutAccount(accountName: string, id: string, tier: string, enterprise: string, channel: string): Promise<number>;
+  finoraListKeys(zsetName: string, min: string, max: string, prefix: string): Promise<Fields[]>;
+}

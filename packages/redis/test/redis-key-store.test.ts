@@ -1,0 +1,203 @@
+// RedisKeyStore against the shared Redis: the store conformance suite, options, data layout and pub/sub events.
+
+import { createAuthenticator, createKeyManager, type DecisionEvent, type StoreEvent } from '@finora-auth/core';
+import { describeKeyStoreConformance } from '@finora-auth/core/testing';
+import { RedisKeyStore } from '@finora-auth/redis';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { redisAnswers, requireService } from '../../../test/support/redis-server';
+import { REDIS_URL, dropPrefix, dumpPrefix, eventually, uniquePrefix } from './helpers';
+
+const available = requireService(await redisAnswers(REDIS_URL), `Redis at ${REDIS_URL}`);
+
+/** The Redis Cluster hash tag of a key name: the part that decides its slot. */
+function hashTag(name: string): string {
+  const open = name.indexOf('{');
+  const close = open === -1 ? -1 : name.indexOf('}', open + 1);
+  return close > open + 1 ? name.slice(open + 1, close) : name;
+}
+
+describe.runIf(available)('RedisKeyStore', () => {
+  const prefixes: string[] = [];
+  const stores: RedisKeyStore[] = [];
+  const open = (prefix: string, extra: Partial<ConstructorParameters<typeof RedisKeyStore>[0]> = {}) => {
+    const store = new RedisKeyStore({ url: REDIS_URL, prefix, ...extra });
+    stores.push(store);
+    return store;
+  };
+  const fresh = (label: string) => {
+    const prefix = uniquePrefix(label);
+    prefixes.push(prefix);
+    return prefix;
+  };
+
+  afterAll(async () => {
+    for (const store of stores) await store.close();
+    for (const prefix of prefixes) await dropPrefix(REDIS_URL, prefix);
+  });
+
+  describeKeyStoreConformance('RedisKeyStore', () => {
+    const prefix = uniquePrefix('conformance');
+    return {
+      open: () => new RedisKeyStore({ url: REDIS_URL, prefix }),
+      raw: () => dumpPrefix(REDIS_URL, prefix),
+      propagationMs: 200,
+      cleanup: () => dropPrefix(REDIS_URL, prefix),
+    };
+  });
+
+  describe('options', () => {
+    it('rejects a missing or non-Redis url, naming the option and never repeating a password', () => {
+      expect(() => new RedisKeyStore({} as never)).toThrow(/option url/);
+      expect(() => new RedisKeyStore({ url: 'postgres://u:hunter2@db/x' })).toThrow(/option url/);
+      try {
+        new RedisKeyStore({ url: 'not a url with hunter2' });
+      } catch (error) {
+        expect((error as Error).message).not.toContain('hunter2');
+      }
+    });
+
+    it('requires a prefix with a Redis Cluster hash tag, so one deployment stays in one slot', () => {
+      for (const prefix of ['finora:', '{}:', '', 'a b{x}', '{x}*']) {
+        expect(() => new RedisKeyStore({ url: REDIS_URL, prefix })).toThrow(/option prefix/);
+      }
+      expect(() => new RedisKeyStore({ url: REDIS_URL, prefix: 'tenant-{a}:' }).close()).not.toThrow();
+    });
+
+    it('validates timeouts and refuses ioredis keyPrefix', () => {
+      expect(() => new RedisKeyStore({ url: REDIS_URL, commandTimeoutMs: 0 })).toThrow(/commandTimeoutMs/);
+      expect(() => new RedisKeyStore({ url: REDIS_URL, heartbeatMs: 1.5 })).toThrow(/heartbeatMs/);
+      expect(() => new RedisKeyStore({ url: REDIS_URL, connectTimeoutMs: -1 })).toThrow(/connectTimeoutMs/);
+      expect(() => new RedisKeyStore({ url: REDIS_URL, maxReconnectDelayMs: Number.NaN })).toThrow(/maxReconnectDelayMs/);
+      expect(() => new RedisKeyStore({ url: REDIS_URL, redisOptions: { keyPrefix: 'x:' } })).toThrow(/keyPrefix/);
+    });
+
+    it('does not mutate the caller\'s options, and defaults the prefix to {finora}:', async () => {
+      const options = Object.freeze({ url: REDIS_URL, redisOptions: Object.freeze({ connectionName: 'finora-test' }) });
+      const store = new RedisKeyStore(options);
+      expect(store.prefix).toBe('{finora}:');
+      await store.close();
+    });
+  });
+
+  it('keeps every key of a deployment under its prefix and its hash tag (one Redis Cluster slot)', async () => {
+    const prefix = fresh('layout');
+    const store = open(prefix);
+    const manager = createKeyManager({ store });
+    await manager.putAccount({ id: 'acct-layout', tier: 'premium' });
+    const { key } = await manager.issue({ accountId: 'acct-layout', environment: 'live' });
+    await manager.revoke(key.id);
+    await manager.issue({ accountId: 'acct-layout', environment: 'test' });
+    const redis = new Redis(REDIS_URL);
+    try {
+      const names = (await dumpPrefix(REDIS_URL, prefix)).split('\n').map((line) => line.split(' ')[0]!);
+      expect(names.length).toBeGreaterThanOrEqual(5);
+      for (const name of names) expect(hashTag(name)).toBe(hashTag(prefix));
+      // A revoked key leaves the expiry index, so `expiring` never walks it again.
+      expect(await redis.zcard(`${prefix}expiring`)).toBe(1);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('separates deployments that share a Redis: data and events stay under their own prefix', async () => {
+    const a = open(fresh('tenant-a'));
+    const b = open(fresh('tenant-b'));
+    const heardByB: StoreEvent[] = [];
+    b.subscribe((event) => heardByB.push(event));
+    await eventually(() => heardByB.some((e) => e.type === 'reset' && e.live), 5_000);
+    await a.putAccount({ id: 'shared-id', tier: 'premium', enterprise: false });
+    expect(await b.getAccount('shared-id')).toBeNull();
+    await b.putAccount({ id: 'shared-id', tier: 'free', enterprise: false });
+    expect(await a.getAccount('shared-id')).toEqual({ id: 'shared-id', tier: 'premium', enterprise: false });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // b heard its own write (locally and echoed over pub/sub), never a's.
+    expect(heardByB.filter((e) => e.type === 'account-changed').length).toBeGreaterThanOrEqual(1);
+    const before = heardByB.filter((e) => e.type === 'account-changed').length;
+    await a.putAccount({ id: 'other', tier: 'premium', enterprise: false });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(heardByB.filter((e) => e.type === 'account-changed').length).toBe(before);
+  });
+
+  it('tells a listener it is not live until subscribed, then live; other instances hear writes over pub/sub', async () => {
+    const prefix = fresh('events');
+    const writer = open(prefix);
+    const reader = open(prefix);
+    const events: StoreEvent[] = [];
+    reader.subscribe((event) => events.push(event));
+    expect(events[0]).toEqual({ type: 'reset', live: false });
+    expect(await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000)).toBe(true);
+    // A listener arriving once the channel is live is told nothing.
+    const late: StoreEvent[] = [];
+    reader.subscribe((event) => late.push(event));
+    expect(late).toEqual([]);
+
+    const manager = createKeyManager({ store: writer });
+    await manager.putAccount({ id: 'acct-events', tier: 'premium' });
+    const issued = await manager.issue({ accountId: 'acct-events', environment: 'live' });
+    const hash = (await writer.getKey(issued.key.id))!.hash;
+    await manager.revoke(issued.key.id);
+    const heard = () =>
+      events.some((e) => e.type === 'account-changed' && e.accountId === 'acct-events') &&
+      events.filter((e) => e.type === 'key-changed' && e.keyHash === hash).length >= 2; // created, then revoked
+    expect(await eventually(heard, 1_000)).toBe(true);
+  });
+
+  it('treats a message it cannot read on its channel as "forget everything"', async () => {
+    const prefix = fresh('garbled-message');
+    const store = open(prefix);
+    const events: StoreEvent[] = [];
+    store.subscribe((event) => events.push(event));
+    await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000);
+    events.length = 0;
+    const redis = new Redis(REDIS_URL);
+    try {
+      await redis.publish(`${prefix}events`, 'v2:{"something":"new"}');
+      expect(await eventually(() => events.length > 0, 1_000)).toBe(true);
+      expect(events).toEqual([{ type: 'reset', live: true }]);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('turns a garbled record into 503 store-garbled, never into a decision on half a record', async () => {
+    const prefix = fresh('garbled-record');
+    const store = open(prefix);
+    const manager = createKeyManager({ store });
+    await manager.putAccount({ id: 'acct-garbled', tier: 'premium' });
+    const { apiKey, key } = await manager.issue({ accountId: 'acct-garbled', environment: 'live' });
+    const hash = (await store.getKey(key.id))!.hash;
+    const redis = new Redis(REDIS_URL);
+    const decisions: DecisionEvent[] = [];
+    const authenticator = createAuthenticator({ store, cache: false, onDecision: (event) => decisions.push(event) });
+    try {
+      await redis.hset(`${prefix}key:${hash}`, 'expiresAt', 'soon');
+      const result = await authenticator.authenticate({ authorization: `Bearer ${apiKey}` });
+      expect(result.ok).toBe(false);
+      expect(!result.ok && result.error.code).toBe('AUTH_UNAVAILABLE');
+      expect(decisions.at(-1)?.reason).toBe('store-garbled');
+      await expect(store.getKey(key.id)).rejects.toThrow(/garbled/);
+    } finally {
+      await authenticator.close();
+      redis.disconnect();
+    }
+  });
+
+  it('rejects a lookup whose signal is aborted', async () => {
+    const store = open(fresh('abort'));
+    const controller = new AbortController();
+    controller.abort(new Error('invalidated'));
+    await expect(store.findByHash('0'.repeat(64), { signal: controller.signal })).rejects.toThrow('invalidated');
+  });
+
+  it('closes idempotently, and refuses work afterwards', async () => {
+    const store = new RedisKeyStore({ url: REDIS_URL, prefix: fresh('close') });
+    store.subscribe(() => {});
+    await store.putAccount({ id: 'acct-close', tier: 'premium', enterprise: false });
+    await Promise.all([store.close(), store.close()]);
+    await store.close();
+    await expect(store.getAccount('acct-close')).rejects.toThrow(/closed/);
+    // Never used: closing must not connect.
+    await new RedisKeyStore({ url: REDIS_URL, prefix: fresh('never') }).close();
+  });
+});
