@@ -1,0 +1,94 @@
+// Express 4 and 5 middleware: translates a request into the core's `authenticate()` and its answer into the response.
+
+import {
+  assertModule,
+  createAuthenticator,
+  isEnterpriseModule,
+  moduleFromPath,
+  type AuthContext,
+  type Authenticator,
+  type AuthenticatorOptions,
+  type AuthRequest,
+  type Module,
+} from '@finora-auth/core';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** Who is calling: set by `finoraAuth` once the request is allowed; absent on routes it does not guard. */
+      auth?: AuthContext;
+    }
+  }
+}
+
+/**
+ * The module a request is for: a catalog name for every request, a function of the request returning one (or
+ * `undefined` for no module), or absent to derive it from the path. Default: derived from the path.
+ */
+export type ModuleOption = string | ((req: Request) => string | undefined);
+
+export type FinoraAuthOptions =
+  | { authenticator: Authenticator; module?: ModuleOption }
+  | (AuthenticatorOptions & { authenticator?: undefined; module?: ModuleOption });
+
+/**
+ * The module named by the paths Express routes on: the path relative to where this middleware is mounted
+ * (`req.path`, what routers under that mount see) and the full path (`req.baseUrl + req.path`, what routes
+ * declared at the app's level see). An enterprise module named by either wins: judging stricter is always safe.
+ */
+function moduleFromRequest(req: Request): Module | undefined {
+  const relative = moduleFromPath(req.path);
+  if (relative && isEnterpriseModule(relative)) return relative;
+  return moduleFromPath(req.baseUrl + req.path) ?? relative;
+}
+
+function resolveOptions(options: FinoraAuthOptions) {
+  if (!options || typeof options !== 'object') {
+    throw new TypeError('finora-auth: finoraAuth needs options: { authenticator } or { store, ...authenticator options }');
+  }
+  const { authenticator, module, ...authenticatorOptions } = options;
+  if (module !== undefined && typeof module !== 'function') assertModule(module, 'module');
+  if (authenticator === undefined) {
+    if (!('store' in authenticatorOptions)) throw new TypeError('finora-auth: finoraAuth needs options.authenticator or options.store');
+    return { authenticator: createAuthenticator(authenticatorOptions as AuthenticatorOptions), module };
+  }
+  if (typeof authenticator?.authenticate !== 'function') throw new TypeError('finora-auth: authenticator must be an Authenticator');
+  const extra = Object.keys(authenticatorOptions)[0];
+  if (extra !== undefined) throw new TypeError(`finora-auth: ${extra} has no effect beside authenticator; pass it to createAuthenticator`);
+  return { authenticator, module };
+}
+
+/**
+ * Refuses a request the core refuses, answering with its status, headers and JSON body; otherwise sets
+ * `req.auth` and the core's response headers and calls the next handler.
+ */
+export function finoraAuth(options: FinoraAuthOptions): RequestHandler {
+  const { authenticator, module } = resolveOptions(options);
+
+  return function finoraAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
+    let requested: string | undefined;
+    try {
+      requested = typeof module === 'function' ? module(req) : (module ?? moduleFromRequest(req));
+      if (requested !== undefined) assertModule(requested, 'the module returned by options.module');
+    } catch (error) {
+      next(error);
+      return;
+    }
+    const request: AuthRequest = { authorization: req.headers.authorization ?? null, method: req.method, origin: req.headers.origin ?? null };
+    if (requested !== undefined) request.module = requested;
+    authenticator.authenticate(request).then((result) => {
+      if (!result.ok) {
+        // Plain Node calls: Express's res.set/res.send would add a charset to the core's Content-Type.
+        res.statusCode = result.error.status;
+        for (const [name, value] of Object.entries(result.error.headers)) res.setHeader(name, value);
+        res.end(JSON.stringify(result.error.body));
+        return;
+      }
+      for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
+      req.auth = result.context;
+      next();
+    }).catch(next);
+  };
+}

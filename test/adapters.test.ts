@@ -1,0 +1,446 @@
+// The contract's decision table, run over real HTTP against every adapter: Express 5 and 4, Koa 3 and 2, Hono.
+
+import { generateApiKey, type AuthErrorCode, type KeyInfo, type Tier } from '@finora-auth/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createFixture, DAY_MS, expectedContext, oracleRequest, T0, type Fixture } from './support/adapters-fixture';
+import { HARNESSES, send, type Reply, type Served } from './support/adapters';
+
+const CHALLENGE: Record<AuthErrorCode, string | undefined> = {
+  MISSING_API_KEY: 'Bearer realm="finora"',
+  INVALID_API_KEY: 'Bearer realm="finora", error="invalid_token"',
+  PREMIUM_REQUIRED: 'Bearer realm="finora", error="insufficient_scope"',
+  ENTERPRISE_ONLY: 'Bearer realm="finora", error="insufficient_scope"',
+  AUTH_UNAVAILABLE: undefined,
+};
+const STATUS: Record<AuthErrorCode, number> = {
+  MISSING_API_KEY: 401,
+  INVALID_API_KEY: 401,
+  PREMIUM_REQUIRED: 403,
+  ENTERPRISE_ONLY: 403,
+  AUTH_UNAVAILABLE: 503,
+};
+
+/** What a scenario sends: the Authorization header (absent when undefined) and, when allowed, the key it holds. */
+interface Given {
+  authorization?: string;
+  key?: KeyInfo;
+  tier?: Tier;
+}
+
+interface Scenario {
+  name: string;
+  /** Default `/invoices` (a retail module). */
+  path?: string;
+  /** The module the path names, for the oracle. Default: `invoices`. */
+  module?: string;
+  given(fx: Fixture): Promise<Given> | Given;
+  expect: { refused: AuthErrorCode; messageIncludes?: string } | { allowed: true; expiresHeader?: boolean };
+}
+
+const bearer = (apiKey: string) => `Bearer ${apiKey}`;
+const refused = (code: AuthErrorCode, messageIncludes?: string) =>
+  messageIncludes === undefined ? { refused: code } : { refused: code, messageIncludes };
+/** A retail key of a premium account, used by every scenario that only needs some valid key to mangle. */
+const mangled = (name: string, mangle: (apiKey: string) => string): Scenario => ({
+  name,
+  async given(fx) {
+    const { apiKey } = await fx.issue();
+    return { authorization: mangle(apiKey) };
+  },
+  expect: refused('INVALID_API_KEY'),
+});
+const allowedAs = (name: string, write: (apiKey: string) => string): Scenario => ({
+  name,
+  async given(fx) {
+    const { apiKey, key } = await fx.issue();
+    return { authorization: write(apiKey), key };
+  },
+  expect: { allowed: true },
+});
+
+const SCENARIOS: Scenario[] = [
+  // 1. missing
+  { name: 'no Authorization header', given: () => ({}), expect: refused('MISSING_API_KEY') },
+  { name: 'an empty Authorization header', given: () => ({ authorization: '' }), expect: refused('MISSING_API_KEY') },
+  { name: 'an Authorization header of spaces only', given: () => ({ authorization: '   ' }), expect: refused('MISSING_API_KEY') },
+  // 2. malformed: refused before any lookup
+  mangled('another scheme (Basic)', (k) => `Basic ${k}`),
+  mangled('no space after Bearer', (k) => `Bearer${k}`),
+  mangled('a tab after Bearer', (k) => `Bearer\t${k}`),
+  mangled('the key without a scheme', (k) => k),
+  mangled('Bearer and nothing else', () => 'Bearer'),
+  mangled('trailing junk after the key', (k) => `Bearer ${k} junk`),
+  mangled('two keys', (k) => `Bearer ${k}, Bearer ${k}`),
+  mangled('a key one character short', (k) => `Bearer ${k.slice(0, -1)}`),
+  mangled('a key one character long', (k) => `Bearer ${k}0`),
+  mangled('a key in upper-case hex', (k) => `Bearer ${k.slice(0, 8)}${k.slice(8).toUpperCase().replace(/^\d+$/, 'A'.repeat(48))}`),
+  mangled('an upper-case prefix', (k) => `Bearer ${k.slice(0, 8).toUpperCase()}${k.slice(8)}`),
+  mangled('another environment prefix', (k) => `Bearer prod_sk_${k.slice(8)}`),
+  mangled('a non-hex character in the key', (k) => `Bearer ${k.slice(0, -1)}g`),
+  // accepted spellings of a valid key
+  allowedAs('lower-case bearer', (k) => `bearer ${k}`),
+  allowedAs('upper-case BEARER', (k) => `BEARER ${k}`),
+  allowedAs('several spaces after Bearer', (k) => `Bearer    ${k}`),
+  allowedAs('surrounding whitespace (not part of a field value)', (k) => ` Bearer ${k}\t`),
+  // 3. unknown
+  { name: 'a well-formed key nobody issued', given: () => ({ authorization: bearer(generateApiKey('live')) }), expect: refused('INVALID_API_KEY', 'not recognised') },
+  // 4. revoked
+  {
+    name: 'a revoked key',
+    async given(fx) {
+      const { apiKey, key } = await fx.issue();
+      await fx.manager.revoke(key.id);
+      return { authorization: bearer(apiKey) };
+    },
+    expect: refused('INVALID_API_KEY', 'revoked'),
+  },
+  // 5. expired: exactly 90 days after creation, and 1 ms before
+  {
+    name: 'a key at exactly 90 days',
+    async given(fx) {
+      const { apiKey } = await fx.issue();
+      fx.clock.now = T0 + 90 * DAY_MS;
+      return { authorization: bearer(apiKey) };
+    },
+    expect: refused('INVALID_API_KEY', new Date(T0 + 90 * DAY_MS).toISOString()),
+  },
+  {
+    name: 'a key 1 ms before its 90 days end (with the expiry warning)',
+    async given(fx) {
+      const { apiKey, key } = await fx.issue();
+      fx.clock.now = T0 + 90 * DAY_MS - 1;
+      return { authorization: bearer(apiKey), key };
+    },
+    expect: { allowed: true, expiresHeader: true },
+  },
+  {
+    name: 'a key exactly 14 days before expiry (the warning starts)',
+    async given(fx) {
+      const { apiKey, key } = await fx.issue();
+      fx.clock.now = T0 + 76 * DAY_MS;
+      return { authorization: bearer(apiKey), key };
+    },
+    expect: { allowed: true, expiresHeader: true },
+  },
+  {
+    name: 'a key 14 days and 1 ms before expiry (no warning yet)',
+    async given(fx) {
+      const { apiKey, key } = await fx.issue();
+      fx.clock.now = T0 + 76 * DAY_MS - 1;
+      return { authorization: bearer(apiKey), key };
+    },
+    expect: { allowed: true, expiresHeader: false },
+  },
+  // 6. free tier
+  {
+    name: 'a key whose account is free now',
+    async given(fx) {
+      const { apiKey, key } = await fx.issue();
+      await fx.manager.putAccount({ id: key.accountId, tier: 'free' });
+      return { authorization: bearer(apiKey) };
+    },
+    expect: refused('PREMIUM_REQUIRED'),
+  },
+  // 7. enterprise modules
+  {
+    name: 'a retail key on an enterprise module',
+    path: '/payments',
+    module: 'payments',
+    async given(fx) {
+      const { apiKey } = await fx.issue({ enterprise: true });
+      return { authorization: bearer(apiKey) };
+    },
+    expect: refused('ENTERPRISE_ONLY', 'payments'),
+  },
+  {
+    name: 'an enterprise key whose account is no longer provisioned',
+    path: '/v1/payments/42',
+    module: 'payments',
+    async given(fx) {
+      const { apiKey, key } = await fx.issue({ enterprise: true, surface: 'enterprise' });
+      await fx.manager.putAccount({ id: key.accountId, tier: 'premium', enterprise: false });
+      return { authorization: bearer(apiKey) };
+    },
+    expect: refused('ENTERPRISE_ONLY'),
+  },
+  {
+    name: 'an enterprise key on an enterprise module',
+    path: '/payments/42',
+    module: 'payments',
+    async given(fx) {
+      const { apiKey, key } = await fx.issue({ enterprise: true, surface: 'enterprise', name: 'treasury sync' });
+      return { authorization: bearer(apiKey), key };
+    },
+    expect: { allowed: true },
+  },
+  {
+    name: 'an enterprise key on a retail module',
+    async given(fx) {
+      const { apiKey, key } = await fx.issue({ enterprise: true, surface: 'enterprise' });
+      return { authorization: bearer(apiKey), key };
+    },
+    expect: { allowed: true },
+  },
+  // 8. store down
+  {
+    name: 'the store failing',
+    async given(fx) {
+      const { apiKey } = await fx.issue();
+      fx.store.failing = true;
+      return { authorization: bearer(apiKey) };
+    },
+    expect: refused('AUTH_UNAVAILABLE'),
+  },
+  // 9. allowed
+  {
+    name: 'a live retail key of a premium account',
+    async given(fx) {
+      const { apiKey, key } = await fx.issue({ name: 'web shop' });
+      return { authorization: bearer(apiKey), key };
+    },
+    expect: { allowed: true },
+  },
+  {
+    name: 'a test key of an accountant_pro account (not billable)',
+    path: '/v1/invoices/7',
+    async given(fx) {
+      const { apiKey, key } = await fx.issue({ tier: 'accountant_pro', environment: 'test' });
+      return { authorization: bearer(apiKey), key, tier: 'accountant_pro' };
+    },
+    expect: { allowed: true },
+  },
+  {
+    name: 'a path that names no module (key validity only)',
+    path: '/health',
+    module: undefined,
+    async given(fx) {
+      const { apiKey, key } = await fx.issue();
+      return { authorization: bearer(apiKey), key };
+    },
+    expect: { allowed: true },
+  },
+  {
+    name: 'a free account on a path that names no module',
+    path: '/health',
+    module: undefined,
+    async given(fx) {
+      const { apiKey, key } = await fx.issue();
+      await fx.manager.putAccount({ id: key.accountId, tier: 'free' });
+      return { authorization: bearer(apiKey) };
+    },
+    expect: refused('PREMIUM_REQUIRED'),
+  },
+];
+
+function expectRefusal(reply: Reply, code: AuthErrorCode) {
+  expect(reply.status).toBe(STATUS[code]);
+  expect(reply.headers['content-type']).toBe('application/json');
+  expect(reply.headers['cache-control']).toBe('no-store');
+  expect(reply.headers['www-authenticate']).toBe(CHALLENGE[code]);
+  if (code === 'AUTH_UNAVAILABLE') expect(reply.headers['retry-after']).toMatch(/^\d+$/);
+  else expect(reply.headers['retry-after']).toBeUndefined();
+  expect(reply.headers['finora-key-expires-at']).toBeUndefined();
+  const body = JSON.parse(reply.text) as { error: { code: string; message: string } };
+  expect(Object.keys(body)).toEqual(['error']);
+  expect(Object.keys(body.error).sort()).toEqual(['code', 'message']);
+  expect(body.error.code).toBe(code);
+  expect(body.error.message).toEqual(expect.any(String));
+  expect(reply.text).not.toMatch(/(live|test)_sk_[0-9a-fA-F]{4}/);
+}
+
+describe.each(HARNESSES)('$name', (harness) => {
+  let fx: Fixture;
+  let app: Served;
+
+  beforeAll(async () => {
+    fx = await createFixture();
+    app = await harness.serve({ auth: { authenticator: fx.authenticator } });
+  });
+  afterAll(async () => {
+    await app.close();
+    await fx.close();
+  });
+  afterEach(() => {
+    fx.clock.now = T0;
+    fx.store.failing = false;
+  });
+
+  describe('the decision table', () => {
+    it.each(SCENARIOS)('$name', async (scenario) => {
+      const path = scenario.path ?? '/invoices';
+      const module = 'module' in scenario ? scenario.module : 'invoices';
+      const given = await scenario.given(fx);
+      const headers = given.authorization === undefined ? {} : { Authorization: given.authorization };
+      const hitsBefore = app.hits.length;
+      const reply = await send(app.origin, path, headers);
+      const oracle = await fx.oracle.authenticate(oracleRequest(given.authorization, module));
+
+      if ('refused' in scenario.expect) {
+        expectRefusal(reply, scenario.expect.refused);
+        expect(app.hits.length, 'the handler ran').toBe(hitsBefore);
+        // The adapter copies the core's answer byte for byte.
+        expect(oracle.ok).toBe(false);
+        if (oracle.ok) return;
+        expect(reply.status).toBe(oracle.error.status);
+        expect(reply.text).toBe(JSON.stringify(oracle.error.body));
+        for (const [name, value] of Object.entries(oracle.error.headers)) expect(reply.headers[name.toLowerCase()]).toBe(value);
+        if (scenario.expect.messageIncludes) expect(oracle.error.message).toContain(scenario.expect.messageIncludes);
+        return;
+      }
+
+      expect(reply.status, reply.text).toBe(200);
+      expect(app.hits.length).toBe(hitsBefore + 1);
+      const { key } = given;
+      if (!key) throw new Error('an allowed scenario must name its key');
+      expect(JSON.parse(reply.text).auth).toEqual(expectedContext(key, given.tier ?? 'premium', module));
+      const warning = reply.headers['finora-key-expires-at'];
+      if (scenario.expect.expiresHeader) expect(warning).toBe(key.expiresAt.toISOString());
+      else expect(warning).toBeUndefined();
+      expect(oracle.ok).toBe(true);
+    });
+  });
+
+  describe('changes after a key was cached', () => {
+    it('rotation: the old and the new key both work until the old one is revoked', async () => {
+      const old = await fx.issue({ name: 'cron' });
+      expect((await send(app.origin, '/invoices', { Authorization: bearer(old.apiKey) })).status).toBe(200);
+      const fresh = await fx.manager.rotate(old.key.id);
+      expect(fresh.apiKey).not.toBe(old.apiKey);
+      const both = await Promise.all([old, fresh].map((k) => send(app.origin, '/invoices', { Authorization: bearer(k.apiKey) })));
+      expect(both.map((r) => r.status)).toEqual([200, 200]);
+      expect(JSON.parse(both[1]!.text).auth).toEqual(expectedContext(fresh.key, 'premium', 'invoices'));
+      await fx.manager.revoke(old.key.id);
+      const after = await Promise.all([old, fresh].map((k) => send(app.origin, '/invoices', { Authorization: bearer(k.apiKey) })));
+      expect(after.map((r) => r.status)).toEqual([401, 200]);
+      expectRefusal(after[0]!, 'INVALID_API_KEY');
+    });
+
+    it('revocation is honoured at once, even for a key answered from the cache a moment before', async () => {
+      const { apiKey, key } = await fx.issue();
+      for (let i = 0; i < 3; i++) expect((await send(app.origin, '/invoices', { Authorization: bearer(apiKey) })).status).toBe(200);
+      const hits = app.hits.length;
+      await fx.manager.revoke(key.id);
+      const reply = await send(app.origin, '/invoices', { Authorization: bearer(apiKey) });
+      expectRefusal(reply, 'INVALID_API_KEY');
+      expect(JSON.parse(reply.text).error.message).toContain('revoked');
+      expect(app.hits.length).toBe(hits);
+    });
+
+    it('a downgrade to free is honoured at once, even for a cached key', async () => {
+      const { apiKey, key } = await fx.issue();
+      expect((await send(app.origin, '/invoices', { Authorization: bearer(apiKey) })).status).toBe(200);
+      await fx.manager.putAccount({ id: key.accountId, tier: 'free' });
+      expectRefusal(await send(app.origin, '/invoices', { Authorization: bearer(apiKey) }), 'PREMIUM_REQUIRED');
+      await fx.manager.putAccount({ id: key.accountId, tier: 'premium' });
+      expect((await send(app.origin, '/invoices', { Authorization: bearer(apiKey) })).status).toBe(200);
+    });
+
+    it('withdrawn enterprise provisioning is honoured at once, even for a cached key', async () => {
+      const { apiKey, key } = await fx.issue({ enterprise: true, surface: 'enterprise' });
+      expect((await send(app.origin, '/payments', { Authorization: bearer(apiKey) })).status).toBe(200);
+      await fx.manager.putAccount({ id: key.accountId, tier: 'premium', enterprise: false });
+      expectRefusal(await send(app.origin, '/payments', { Authorization: bearer(apiKey) }), 'ENTERPRISE_ONLY');
+      expect((await send(app.origin, '/invoices', { Authorization: bearer(apiKey) })).status).toBe(200);
+    });
+
+    it('a store that fails after a key was cached is not asked again while the cached answer is fresh', async () => {
+      const { apiKey } = await fx.issue();
+      expect((await send(app.origin, '/invoices', { Authorization: bearer(apiKey) })).status).toBe(200);
+      fx.store.failing = true;
+      expect((await send(app.origin, '/invoices', { Authorization: bearer(apiKey) })).status).toBe(200);
+      const unknown = await send(app.origin, '/invoices', { Authorization: bearer(generateApiKey('test')) });
+      expectRefusal(unknown, 'AUTH_UNAVAILABLE');
+    });
+  });
+
+  describe('an oversized Authorization header (64 KiB)', () => {
+    const huge = `Bearer ${'a'.repeat(64 * 1024)}`;
+
+    it("with Node's default 16 KiB head limit: 431 from Node, the handler is not run, the server keeps serving", async () => {
+      const hits = app.hits.length;
+      const reply = await send(app.origin, '/invoices', { Authorization: huge }).catch((error: NodeJS.ErrnoException) => error);
+      // Node answers 431 and closes; the client may see the close first while it is still writing.
+      if (reply instanceof Error) expect(reply.code).toMatch(/^(ECONNRESET|EPIPE)$/);
+      else expect(reply.status).toBe(431);
+      expect(app.hits.length).toBe(hits);
+      const { apiKey } = await fx.issue();
+      expect((await send(app.origin, '/invoices', { Authorization: bearer(apiKey) })).status).toBe(200);
+    });
+
+    it('with a head limit that lets it through: 401 INVALID_API_KEY from the adapter', async () => {
+      const big = await harness.serve({ auth: { authenticator: fx.authenticator }, maxHeaderSize: 128 * 1024 });
+      try {
+        const reply = await send(big.origin, '/invoices', { Authorization: huge });
+        expectRefusal(reply, 'INVALID_API_KEY');
+        expect(big.hits).toEqual([]);
+      } finally {
+        await big.close();
+      }
+    });
+  });
+
+  describe('the module option', () => {
+    it('a fixed module applies to every path', async () => {
+      const served = await harness.serve({ auth: { authenticator: fx.authenticator, module: 'payments' } });
+      try {
+        const retail = await fx.issue({ enterprise: true });
+        expectRefusal(await send(served.origin, '/invoices', { Authorization: bearer(retail.apiKey) }), 'ENTERPRISE_ONLY');
+        const enterprise = await fx.issue({ enterprise: true, surface: 'enterprise' });
+        const reply = await send(served.origin, '/health', { Authorization: bearer(enterprise.apiKey) });
+        expect(JSON.parse(reply.text).auth).toEqual(expectedContext(enterprise.key, 'premium', 'payments'));
+      } finally {
+        await served.close();
+      }
+    });
+
+    it('a function of the request decides per request; undefined means no module', async () => {
+      const served = await harness.serve({
+        auth: {
+          authenticator: fx.authenticator,
+          module: (input: unknown) => (requestPath(input).startsWith('/health') ? undefined : 'ai'),
+        },
+      });
+      try {
+        const { apiKey, key } = await fx.issue();
+        expectRefusal(await send(served.origin, '/invoices', { Authorization: bearer(apiKey) }), 'ENTERPRISE_ONLY');
+        const reply = await send(served.origin, '/health', { Authorization: bearer(apiKey) });
+        expect(JSON.parse(reply.text).auth).toEqual(expectedContext(key, 'premium'));
+      } finally {
+        await served.close();
+      }
+    });
+
+    it('a function returning a name outside the catalog is an error, never a pass', async () => {
+      const served = await harness.serve({ auth: { authenticator: fx.authenticator, module: () => 'paymnets' } });
+      try {
+        const { apiKey } = await fx.issue();
+        const reply = await send(served.origin, '/payments', { Authorization: bearer(apiKey) });
+        expect(reply.status).toBe(500);
+        expect(JSON.parse(reply.text)).toMatchObject({ handlerError: 'TypeError' });
+        expect(JSON.parse(reply.text).message).toContain('"paymnets"');
+        expect(served.hits).toEqual([]);
+      } finally {
+        await served.close();
+      }
+    });
+
+    it('{ store, ...options } builds the authenticator once, with those options', async () => {
+      const served = await harness.serve({ auth: { store: fx.store, now: () => fx.clock.now, cache: false } });
+      try {
+        const { apiKey } = await fx.issue();
+        expect((await send(served.origin, '/invoices', { Authorization: bearer(apiKey) })).status).toBe(200);
+        fx.clock.now = T0 + 90 * DAY_MS;
+        expectRefusal(await send(served.origin, '/invoices', { Authorization: bearer(apiKey) }), 'INVALID_API_KEY');
+      } finally {
+        await served.close();
+      }
+    });
+  });
+});
+
+/** The request path, from an Express request, a Koa context or a Hono context. */
+function requestPath(input: unknown): string {
+  const value = input as { path?: unknown; req?: { path?: unknown } };
+  const path = typeof value.path === 'string' ? value.path : value.req?.path;
+  return typeof path === 'string' ? path : '';
+}
