@@ -1,0 +1,152 @@
+// Section 1: authenticate() for a cached key against its floor, one SHA-256 of the key (node:crypto and Web Crypto).
+//
+// Every candidate runs in the same process, in interleaved rounds (floor, candidate, floor, …), so a noisy
+// neighbour slows all of them alike; ratios are taken per round and the median ratio is reported.
+// Core picks node:crypto at load time through process.getBuiltinModule; a second copy of the built core is loaded
+// with that function hidden, which forces the Web Crypto path in the same process for a side-by-side figure.
+
+import { createHash } from 'node:crypto';
+import { distUrl, emit, loadCore, log, machine, median, opsPerSecond, parseArgs, round, issueKeys } from './lib.mjs';
+
+const args = parseArgs();
+const ROUNDS = args.quick ? 3 : 12;
+const ROUND_MS = args.quick ? 100 : 300;
+
+const core = await loadCore();
+
+// A separate module instance (different URL) that evaluates keys.ts without process.getBuiltinModule.
+const savedGetBuiltin = process.getBuiltinModule;
+process.getBuiltinModule = undefined;
+const webCore = await import(`${distUrl('core')}?webcrypto`);
+process.getBuiltinModule = savedGetBuiltin;
+
+const { store, keys } = await issueKeys(core, 1);
+const apiKey = keys[0];
+const authorization = `Bearer ${apiKey}`;
+const nodeAuth = core.createAuthenticator({ store });
+const webAuth = webCore.createAuthenticator({ store });
+
+// Prove which hash path each instance takes, by counting Web Crypto digests during one authenticate().
+async function subtleDigestsDuring(fn) {
+  const subtle = globalThis.crypto.subtle;
+  const original = subtle.digest;
+  let calls = 0;
+  subtle.digest = function countedDigest(...digestArgs) {
+    calls++;
+    return original.apply(this, digestArgs);
+  };
+  try {
+    await fn();
+  } finally {
+    delete subtle.digest;
+  }
+  return calls;
+}
+for (const [name, auth] of [['node', nodeAuth], ['web', webAuth]]) {
+  const result = await auth.authenticate({ authorization });
+  if (!result.ok) throw new Error(`${name} authenticator refused the bench key: ${result.error.code}`);
+}
+const digestsNodePath = await subtleDigestsDuring(() => nodeAuth.authenticate({ authorization }));
+const digestsWebPath = await subtleDigestsDuring(() => webAuth.authenticate({ authorization }));
+if (digestsNodePath !== 0 || digestsWebPath !== 1) {
+  throw new Error(`hash path not as expected: node path made ${digestsNodePath} subtle digests, web path ${digestsWebPath}`);
+}
+
+const encoder = new TextEncoder();
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+let sink = '';
+
+const candidates = [
+  {
+    id: 'floor-node',
+    label: 'floor: node:crypto createHash, sync',
+    kind: 'sync',
+    fn: () => {
+      sink = createHash('sha256').update(apiKey).digest('hex');
+    },
+  },
+  {
+    id: 'floor-node-await',
+    label: 'floor: node:crypto createHash in an awaited async function',
+    kind: 'async',
+    fn: async () => {
+      sink = createHash('sha256').update(apiKey).digest('hex');
+    },
+  },
+  {
+    id: 'floor-web',
+    label: 'floor: await crypto.subtle.digest + hex',
+    kind: 'async',
+    fn: async () => {
+      const bytes = new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(apiKey)));
+      let out = '';
+      for (const byte of bytes) out += HEX[byte];
+      sink = out;
+    },
+  },
+  {
+    id: 'auth-node',
+    label: 'authenticate(), cached key, no module (node:crypto path, the default on Node)',
+    kind: 'async',
+    fn: () => nodeAuth.authenticate({ authorization }),
+  },
+  {
+    id: 'auth-node-module',
+    label: "authenticate(), cached key, module 'invoices' (node:crypto path)",
+    kind: 'async',
+    fn: () => nodeAuth.authenticate({ authorization, module: 'invoices' }),
+  },
+  {
+    id: 'auth-web',
+    label: 'authenticate(), cached key, no module (Web Crypto path, forced)',
+    kind: 'async',
+    fn: () => webAuth.authenticate({ authorization }),
+  },
+];
+
+log(`core: ${ROUNDS} rounds of ${ROUND_MS} ms per candidate`);
+for (const c of candidates) await opsPerSecond(c.fn, ROUND_MS, c.kind); // warm-up, not recorded
+const samples = Object.fromEntries(candidates.map((c) => [c.id, []]));
+for (let r = 0; r < ROUNDS; r++) {
+  for (const c of candidates) samples[c.id].push(await opsPerSecond(c.fn, ROUND_MS, c.kind));
+}
+if (sink.length !== 64) throw new Error('floor produced no digest');
+
+// Per-round ratio: how many times longer the candidate takes than its floor in the same round.
+const ratio = (candidate, floor) =>
+  round(median(samples[candidate].map((ops, i) => samples[floor][i] / ops)), 3);
+
+const rows = candidates.map((c) => ({
+  id: c.id,
+  label: c.label,
+  opsPerSec: Math.round(median(samples[c.id])),
+  nsPerOp: round(1e9 / median(samples[c.id]), 0),
+  minOpsPerSec: Math.round(Math.min(...samples[c.id])),
+  maxOpsPerSec: Math.round(Math.max(...samples[c.id])),
+}));
+
+const ratios = {
+  authNodeVsNodeFloor: ratio('auth-node', 'floor-node'),
+  authNodeModuleVsNodeFloor: ratio('auth-node-module', 'floor-node'),
+  authNodeVsAwaitedNodeFloor: ratio('auth-node', 'floor-node-await'),
+  authWebVsWebFloor: ratio('auth-web', 'floor-web'),
+  authWebVsNodeFloor: ratio('auth-web', 'floor-node'),
+  authWebVsAuthNode: ratio('auth-web', 'auth-node'),
+  webFloorVsNodeFloor: ratio('floor-web', 'floor-node'),
+};
+
+await nodeAuth.close();
+await webAuth.close();
+
+emit({
+  section: 'core',
+  quick: args.quick,
+  rounds: ROUNDS,
+  roundMs: ROUND_MS,
+  hashPathCheck: { subtleDigestsNodePath: digestsNodePath, subtleDigestsWebPath: digestsWebPath },
+  rows,
+  ratios,
+  target: { metric: 'authNodeVsNodeFloor', max: 2, met: ratios.authNodeVsNodeFloor <= 2 },
+  machine: machine(),
+  measuredAt: new Date().toISOString(),
+});

@@ -1,0 +1,188 @@
+// Section 2: HTTP requests/s per framework with no auth (floor), with finoraAuth (cached key), and with the peer.
+//
+// Each server variant runs in its own child process (bench/http-server.mjs); autocannon drives it from this one.
+// On 2 cores that gives the server one core and the load generator the other: a server sharing its event loop
+// with the load generator would be measured together with it. The three variants of one framework are started
+// together and measured in interleaved runs (floor, finora, peer, floor, …); medians are reported, and the
+// finora/floor ratio is taken per round, between runs seconds apart, so drifting machine load cancels out.
+// Server CPU time per request (process.cpuUsage in the server) is reported too: it does not depend on whether
+// the server or the load generator was the bottleneck.
+
+import { fork } from 'node:child_process';
+import { join } from 'node:path';
+import { benchDir, emit, hasDist, log, machine, median, parseArgs, percentile, randomKey, rootDir, round } from './lib.mjs';
+
+const args = parseArgs();
+const FRAMEWORKS = (args.rest.find((a) => a.startsWith('--frameworks='))?.slice(13).split(',')) ?? ['hono', 'express', 'koa'];
+const VARIANTS = ['floor', 'finora', 'peer'];
+const WARMUP_S = args.quick ? 0.5 : 2;
+const RUN_S = args.quick ? 1 : 3;
+const ROUNDS = args.quick ? 1 : 6;
+const CONNECTIONS = 10;
+const PEERS = {
+  hono: 'hono/bearer-auth (static token)',
+  express: 'passport + passport-http-bearer (SHA-256 + Map lookup)',
+  koa: 'hand-written bearer middleware (regex, SHA-256 + Map lookup)',
+};
+const profileDir = join(rootDir, '.tmp', 'profiles');
+
+const { default: autocannon } = await import('autocannon');
+
+function startServer(framework, variant) {
+  const execArgv = args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${framework}-${variant}.cpuprofile`] : [];
+  const child = fork(join(benchDir, 'http-server.mjs'), [framework, variant], { cwd: rootDir, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const replies = [];
+  const waiters = [];
+  child.on('message', (message) => {
+    const waiter = waiters.shift();
+    if (waiter) waiter(message);
+    else replies.push(message);
+  });
+  const next = () =>
+    new Promise((resolve, reject) => {
+      if (replies.length) return resolve(replies.shift());
+      const timer = setTimeout(() => reject(new Error(`${framework}/${variant} server did not answer`)), 30_000);
+      waiters.push((m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+    });
+  return next().then((ready) => ({
+    framework,
+    variant,
+    child,
+    port: ready.port,
+    apiKey: ready.apiKey,
+    async cpu() {
+      child.send({ type: 'cpu' });
+      const { usage } = await next();
+      return usage.user + usage.system;
+    },
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.send({ type: 'stop' });
+      }),
+  }));
+}
+
+async function probe(server, authorization) {
+  const response = await fetch(`http://127.0.0.1:${server.port}/v1/invoices`, { headers: { authorization } });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+async function load(server, seconds) {
+  const before = await server.cpu();
+  const result = await autocannon({
+    url: `http://127.0.0.1:${server.port}/v1/invoices`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    headers: { authorization: `Bearer ${server.apiKey}` },
+  });
+  const cpuMicros = (await server.cpu()) - before;
+  const completed = result.requests.total;
+  return {
+    rps: completed / result.duration,
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    cpuMicrosPerRequest: cpuMicros / completed,
+    serverCpuShare: cpuMicros / 1e6 / result.duration,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+const frameworks = [];
+for (const framework of FRAMEWORKS) {
+  if (!hasDist(framework)) {
+    log(`http: packages/${framework}/dist missing; ${framework} not measured`);
+    frameworks.push({ framework, measured: false, reason: `packages/${framework}/dist is missing (not built)` });
+    continue;
+  }
+  log(`http: ${framework}: ${ROUNDS} rounds x ${VARIANTS.length} variants x ${RUN_S}s, ${CONNECTIONS} connections`);
+  const servers = await Promise.all(VARIANTS.map((variant) => startServer(framework, variant)));
+  try {
+    // Every variant answers the bench key; finora and the peer refuse a key they do not know.
+    const checks = {};
+    for (const server of servers) {
+      const ok = await probe(server, `Bearer ${server.apiKey}`);
+      const unknown = await probe(server, `Bearer ${randomKey()}`);
+      checks[server.variant] = { validKeyStatus: ok, unknownKeyStatus: unknown };
+      const wantUnknown = server.variant === 'floor' ? 200 : 401;
+      if (ok !== 200 || unknown !== wantUnknown) {
+        throw new Error(`${framework}/${server.variant}: valid key got ${ok}, unknown key got ${unknown} (want 200, ${wantUnknown})`);
+      }
+    }
+    for (const server of servers) await load(server, WARMUP_S);
+    const runs = Object.fromEntries(VARIANTS.map((v) => [v, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const server of servers) {
+        const run = await load(server, RUN_S);
+        runs[server.variant].push(run);
+        log(`  ${framework}/${server.variant} round ${r + 1}: ${Math.round(run.rps)} req/s, ${round(run.cpuMicrosPerRequest, 1)} us CPU/req`);
+      }
+    }
+    const perRound = (a, b, field) => runs[a].map((run, i) => run[field] / runs[b][i][field]);
+    const summarize = (variant) => {
+      const list = runs[variant];
+      return {
+        variant,
+        rps: Math.round(median(list.map((r) => r.rps))),
+        rpsMin: Math.round(Math.min(...list.map((r) => r.rps))),
+        rpsMax: Math.round(Math.max(...list.map((r) => r.rps))),
+        latencyP50Ms: median(list.map((r) => r.latencyP50Ms)),
+        latencyP99Ms: median(list.map((r) => r.latencyP99Ms)),
+        cpuMicrosPerRequest: round(median(list.map((r) => r.cpuMicrosPerRequest)), 1),
+        serverCpuShare: round(median(list.map((r) => r.serverCpuShare)), 2),
+        errors: list.reduce((n, r) => n + r.errors, 0),
+        non2xx: list.reduce((n, r) => n + r.non2xx, 0),
+      };
+    };
+    const ratioSummary = (values) => ({ median: round(median(values), 3), min: round(Math.min(...values), 3), max: round(Math.max(...values), 3) });
+    frameworks.push({
+      framework,
+      measured: true,
+      peer: PEERS[framework],
+      checks,
+      variants: VARIANTS.map(summarize),
+      ratios: {
+        // Throughput kept: finora req/s / floor req/s, per round.
+        finoraVsFloor: ratioSummary(perRound('finora', 'floor', 'rps')),
+        finoraVsPeer: ratioSummary(perRound('finora', 'peer', 'rps')),
+        peerVsFloor: ratioSummary(perRound('peer', 'floor', 'rps')),
+        // The same at equal server CPU: floor CPU per request / finora CPU per request.
+        finoraVsFloorCpu: ratioSummary(perRound('floor', 'finora', 'cpuMicrosPerRequest')),
+        finoraVsPeerCpu: ratioSummary(perRound('peer', 'finora', 'cpuMicrosPerRequest')),
+      },
+      rawRuns: runs,
+    });
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}
+
+const byName = Object.fromEntries(frameworks.filter((f) => f.measured).map((f) => [f.framework, f]));
+const targets = [];
+for (const fw of ['hono', 'express']) {
+  if (byName[fw]) targets.push({ what: `${fw}: finoraAuth keeps >= 95% of bare throughput`, value: byName[fw].ratios.finoraVsFloor.median, min: 0.95, met: byName[fw].ratios.finoraVsFloor.median >= 0.95 });
+}
+if (byName.hono) {
+  targets.push({ what: 'hono: finoraAuth no slower than bearerAuth', value: byName.hono.ratios.finoraVsPeer.median, min: 1, met: byName.hono.ratios.finoraVsPeer.median >= 1 });
+}
+
+emit({
+  section: 'http',
+  quick: args.quick,
+  rounds: ROUNDS,
+  runSeconds: RUN_S,
+  warmupSeconds: WARMUP_S,
+  connections: CONNECTIONS,
+  route: 'GET /v1/invoices -> {"ok":true}',
+  frameworks,
+  targets,
+  cpuProfiles: args.cpuProf ? profileDir : undefined,
+  machine: machine(),
+  measuredAt: new Date().toISOString(),
+});
+void percentile;
