@@ -1,0 +1,144 @@
+// `finora-auth accounts …` and `finora-auth keys …`: key administration through the core's key manager.
+
+import { createKeyManager, KeyManagerError, type KeyManager, type KeyStore } from '@finora-auth/core';
+import { oneOf, parse, requirePositional, requireValue, UsageError, wholeNumber, type Parsed } from './cli-args';
+import { closeQuietly, openReachableStore, storeSpec, withDeadline, type Env } from './cli-store';
+import { describeAccount, issuedKeyText, keysTable } from './format';
+import { HELP } from './help';
+import { unreachable, type StoreSpec } from './store-url';
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  env: Env;
+  cwd: string;
+  now(): number;
+}
+
+const STORE_OPTION = { store: { type: 'string' } } as const;
+const JSON_OPTION = { json: { type: 'boolean' } } as const;
+
+const TIERS = ['free', 'premium', 'accountant_pro'] as const;
+const ENVIRONMENTS = ['live', 'test'] as const;
+const SURFACES = ['retail', 'enterprise'] as const;
+
+/** The key manager's own refusals (unknown account, free tier…) pass through as one line; anything else is the store failing. */
+async function administer<T>(spec: StoreSpec, work: (manager: KeyManager, store: KeyStore) => Promise<T>): Promise<T> {
+  const store = await openReachableStore(spec);
+  try {
+    return await withDeadline(spec, work(createKeyManager({ store }), store));
+  } catch (error) {
+    if (error instanceof KeyManagerError) throw error;
+    throw unreachable(spec, error);
+  } finally {
+    await closeQuietly(store);
+  }
+}
+
+function printJson(io: Io, value: unknown): void {
+  io.out(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function help(io: Io, name: string, parsed: Parsed): boolean {
+  if (parsed.help) io.out(HELP[name] ?? HELP.main ?? '');
+  return parsed.help;
+}
+
+export async function accountsCommand(sub: string | undefined, args: string[], io: Io): Promise<number> {
+  if (sub === '--help' || sub === '-h') {
+    io.out(HELP.accounts ?? '');
+    return 0;
+  }
+  if (sub === undefined) throw new UsageError('"accounts" needs a command: set (see: finora-auth accounts --help)');
+  if (sub !== 'set') throw new UsageError(`unknown command "accounts ${sub}" (see: finora-auth accounts --help)`);
+  const name = 'accounts set';
+  const parsed = parse(name, args, { ...STORE_OPTION, ...JSON_OPTION, tier: { type: 'string' }, enterprise: { type: 'boolean' } }, 1);
+  if (help(io, name, parsed)) return 0;
+  const id = requirePositional(parsed, 0, 'an ACCOUNT_ID', name);
+  const tier = oneOf(requireValue(parsed, 'tier', name), TIERS, '--tier');
+  const enterprise = parsed.values.enterprise as boolean | undefined;
+  const spec = storeSpec(parsed.values.store, io.env, io.cwd);
+  const account = await administer(spec, (manager) =>
+    manager.putAccount(enterprise === undefined ? { id, tier } : { id, tier, enterprise }),
+  );
+  if (parsed.values.json) printJson(io, account);
+  else io.out(`Saved ${describeAccount(account)}.\n`);
+  return 0;
+}
+
+export async function keysCommand(sub: string | undefined, args: string[], io: Io): Promise<number> {
+  if (sub === '--help' || sub === '-h') {
+    io.out(HELP.keys ?? '');
+    return 0;
+  }
+  if (sub === undefined) {
+    throw new UsageError('"keys" needs a command: create, list, revoke, rotate or expiring (see: finora-auth keys --help)');
+  }
+  const name = `keys ${sub}`;
+  switch (sub) {
+    case 'create': {
+      const parsed = parse(name, args, {
+        ...STORE_OPTION,
+        ...JSON_OPTION,
+        account: { type: 'string' },
+        env: { type: 'string' },
+        surface: { type: 'string' },
+        name: { type: 'string' },
+      });
+      if (help(io, name, parsed)) return 0;
+      const accountId = requireValue(parsed, 'account', name);
+      const environment = oneOf(requireValue(parsed, 'env', name), ENVIRONMENTS, '--env');
+      const surface = oneOf((parsed.values.surface as string | undefined) ?? 'retail', SURFACES, '--surface');
+      const keyName = parsed.values.name as string | undefined;
+      const spec = storeSpec(parsed.values.store, io.env, io.cwd);
+      const issued = await administer(spec, (manager) =>
+        manager.issue(keyName === undefined ? { accountId, environment, surface } : { accountId, environment, surface, name: keyName }),
+      );
+      if (parsed.values.json) printJson(io, issued);
+      else io.out(`${issuedKeyText(issued.apiKey, issued.key, 'Created')}\n`);
+      return 0;
+    }
+    case 'list': {
+      const parsed = parse(name, args, { ...STORE_OPTION, ...JSON_OPTION, account: { type: 'string' } });
+      if (help(io, name, parsed)) return 0;
+      const accountId = requireValue(parsed, 'account', name);
+      const spec = storeSpec(parsed.values.store, io.env, io.cwd);
+      const keys = await administer(spec, (manager) => manager.list(accountId));
+      if (parsed.values.json) printJson(io, keys);
+      else io.out(keys.length === 0 ? `Account ${accountId} has no keys.\n` : `${keysTable(keys, io.now())}\n`);
+      return 0;
+    }
+    case 'revoke': {
+      const parsed = parse(name, args, { ...STORE_OPTION, ...JSON_OPTION }, 1);
+      if (help(io, name, parsed)) return 0;
+      const keyId = requirePositional(parsed, 0, 'a KEY_ID', name);
+      const spec = storeSpec(parsed.values.store, io.env, io.cwd);
+      await administer(spec, (manager) => manager.revoke(keyId));
+      if (parsed.values.json) printJson(io, { revoked: keyId });
+      else io.out(`Revoked key ${keyId}: requests with it are refused from now on.\n`);
+      return 0;
+    }
+    case 'rotate': {
+      const parsed = parse(name, args, { ...STORE_OPTION, ...JSON_OPTION }, 1);
+      if (help(io, name, parsed)) return 0;
+      const keyId = requirePositional(parsed, 0, 'a KEY_ID', name);
+      const spec = storeSpec(parsed.values.store, io.env, io.cwd);
+      const issued = await administer(spec, (manager) => manager.rotate(keyId));
+      if (parsed.values.json) printJson(io, { ...issued, replaces: keyId });
+      else io.out(`${issuedKeyText(issued.apiKey, issued.key, 'Rotated', keyId)}\n`);
+      return 0;
+    }
+    case 'expiring': {
+      const parsed = parse(name, args, { ...STORE_OPTION, ...JSON_OPTION, within: { type: 'string' } });
+      if (help(io, name, parsed)) return 0;
+      const within = wholeNumber((parsed.values.within as string | undefined) ?? '14', '--within', 0, 36_500);
+      const spec = storeSpec(parsed.values.store, io.env, io.cwd);
+      const keys = await administer(spec, (manager) => manager.expiring(within));
+      if (parsed.values.json) printJson(io, keys);
+      else io.out(keys.length === 0 ? `No key expires within ${within} days.\n` : `${keysTable(keys, io.now(), true)}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "keys ${sub}" (see: finora-auth keys --help)`);
+  }
+}

@@ -1,0 +1,58 @@
+// The `finora-auth` command line: dispatches to a command, and turns every failure into one line and an exit status.
+
+import { KeyManagerError } from '@finora-auth/core';
+import { accountsCommand, keysCommand } from './cli-admin';
+import { CommandError, UsageError } from './cli-args';
+import { serveCommand, type ServeIo } from './cli-serve';
+import { HELP } from './help';
+import { StoreUnreachableError } from './store-url';
+
+const HINTS: Partial<Record<KeyManagerError['code'], string>> = {
+  ACCOUNT_NOT_FOUND: ' (create it with: finora-auth accounts set ACCOUNT_ID --tier premium)',
+  PREMIUM_REQUIRED: ' (this account is on the free tier: finora-auth accounts set ACCOUNT_ID --tier premium)',
+  ENTERPRISE_ONLY: ' (provision it with: finora-auth accounts set ACCOUNT_ID --tier premium --enterprise)',
+};
+
+/** One line, prefixed once with `finora-auth:`, with nothing after a newline (a driver's stack, a query). */
+function oneLine(message: string): string {
+  const first = (message.split('\n')[0] ?? '').trim();
+  return `finora-auth: ${first.replace(/^finora-auth:\s*/, '')}`;
+}
+
+/** Runs the command in `argv` (without node and the script). Resolves the exit status: 0 done, 1 failed, 2 misused. */
+export async function main(argv: string[], io: ServeIo): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        io.out(HELP.main ?? '');
+        return 0;
+      case 'serve':
+        return await serveCommand(argv.slice(1), io);
+      case 'accounts':
+        return await accountsCommand(sub, rest, io);
+      case 'keys':
+        return await keysCommand(sub, rest, io);
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (see: finora-auth --help)`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`${oneLine(error.message)}\n`);
+      return 2;
+    }
+    if (error instanceof KeyManagerError) {
+      io.err(`${oneLine(error.message)}${HINTS[error.code] ?? ''}\n`);
+      return 1;
+    }
+    if (error instanceof CommandError || error instanceof StoreUnreachableError) {
+      io.err(`${oneLine(error.message)}\n`);
+      return 1;
+    }
+    io.err(`${oneLine(`unexpected error: ${error instanceof Error ? error.message : String(error)}`)}\n`);
+    return 1;
+  }
+}

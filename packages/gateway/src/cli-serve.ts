@@ -1,0 +1,192 @@
+// `finora-auth serve`: configuration (flags, then environment, then defaults), first-start seeding, graceful shutdown.
+
+import type { KeyStore } from '@finora-auth/core';
+import type { Io } from './cli-admin';
+import { CommandError, oneOf, parse, UsageError, wholeNumber, type Parsed } from './cli-args';
+import { closeQuietly, openReachableStore, storeSpec, withDeadline, type Env } from './cli-store';
+import { createGateway, type GatewayOptions } from './gateway';
+import { HELP } from './help';
+import { parseUpstream } from './proxy';
+import { seedIfEmpty } from './seed';
+import { redactStoreUrl, unreachable, type StoreSpec } from './store-url';
+
+export interface ServeConfig {
+  port: number;
+  host: string | undefined;
+  store: StoreSpec;
+  upstream: string | undefined;
+  upstreamTimeoutMs: number;
+  metrics: boolean | { port: number; host?: string };
+  accessLog: 'stdout' | 'stderr' | 'off';
+  maxHeaderSize: number;
+  maxBodySize: number;
+  shutdownTimeoutMs: number;
+  seed: boolean;
+}
+
+const SERVE_OPTIONS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  store: { type: 'string' },
+  upstream: { type: 'string' },
+  'upstream-timeout': { type: 'string' },
+  metrics: { type: 'string' },
+  'access-log': { type: 'string' },
+  'max-header-size': { type: 'string' },
+  'max-body-size': { type: 'string' },
+  'shutdown-timeout': { type: 'string' },
+  seed: { type: 'boolean' },
+} as const;
+
+/** `on`, `off`, `PORT` or `HOST:PORT` (IPv6 hosts in brackets). */
+export function parseMetrics(value: string, source: string): ServeConfig['metrics'] {
+  const text = value.trim().toLowerCase();
+  if (text === 'on' || text === 'true') return true;
+  if (text === 'off' || text === 'false') return false;
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value.trim());
+  if (match) {
+    return { host: (match[1] ?? match[2]) as string, port: wholeNumber(match[3] as string, source, 1, 65_535) };
+  }
+  if (/^\d+$/.test(text)) return { port: wholeNumber(text, source, 1, 65_535) };
+  throw new UsageError(`${source} must be on, off, PORT or HOST:PORT; got ${JSON.stringify(value)}`);
+}
+
+/** Flags win over environment variables, which win over defaults. Every bad value is a one-line usage error. */
+export function resolveServeConfig(values: Parsed['values'], env: Env, cwd: string): ServeConfig {
+  const pick = (flag: string, variable?: string): { value: string; source: string } | undefined => {
+    const fromFlag = values[flag];
+    if (typeof fromFlag === 'string') return { value: fromFlag, source: `--${flag}` };
+    const fromEnv = variable ? env[variable] : undefined;
+    if (variable && fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: variable };
+    return undefined;
+  };
+  const number = (flag: string, variable: string | undefined, fallback: number, min: number, max?: number) => {
+    const given = pick(flag, variable);
+    return given ? wholeNumber(given.value, given.source, min, max) : fallback;
+  };
+
+  const upstreamGiven = pick('upstream', 'FINORA_AUTH_UPSTREAM');
+  if (upstreamGiven) {
+    try {
+      parseUpstream(upstreamGiven.value);
+    } catch (error) {
+      throw new UsageError(`${upstreamGiven.source}: ${(error as Error).message.replace(/^finora-auth: /, '')}`);
+    }
+  }
+  const metricsGiven = pick('metrics', 'FINORA_AUTH_METRICS');
+  const accessLogGiven = pick('access-log', 'FINORA_AUTH_ACCESS_LOG');
+  const store = storeSpec(values.store, env, cwd);
+  const seedFlag = values.seed;
+  return {
+    port: number('port', 'PORT', 8787, 0, 65_535),
+    host: pick('host', 'FINORA_AUTH_HOST')?.value,
+    store,
+    upstream: upstreamGiven?.value,
+    upstreamTimeoutMs: number('upstream-timeout', 'FINORA_AUTH_UPSTREAM_TIMEOUT_MS', 30_000, 1),
+    metrics: metricsGiven ? parseMetrics(metricsGiven.value, metricsGiven.source) : true,
+    accessLog: accessLogGiven ? oneOf(accessLogGiven.value, ['stdout', 'stderr', 'off'] as const, accessLogGiven.source) : 'stdout',
+    maxHeaderSize: number('max-header-size', undefined, 16_384, 1_024, 1_048_576),
+    maxBodySize: number('max-body-size', undefined, 1_048_576, 0),
+    shutdownTimeoutMs: number('shutdown-timeout', undefined, 10_000, 0),
+    // A shared store is a fleet's production data: a demo account must never appear there by surprise.
+    seed: typeof seedFlag === 'boolean' ? seedFlag : store.kind === 'sqlite',
+  };
+}
+
+export interface Signals {
+  once(signal: 'SIGTERM' | 'SIGINT', handler: () => void): unknown;
+}
+
+export interface ServeIo extends Io {
+  log(where: 'stdout' | 'stderr'): { write(chunk: string): unknown };
+  signals: Signals;
+}
+
+/** Runs the gateway until SIGTERM or SIGINT, then shuts down gracefully. Resolves the exit status. */
+export async function serveCommand(args: string[], io: ServeIo): Promise<number> {
+  const parsed = parse('serve', args, SERVE_OPTIONS);
+  if (parsed.help) {
+    io.out(HELP.serve ?? '');
+    return 0;
+  }
+  const config = resolveServeConfig(parsed.values, io.env, io.cwd);
+  const store: KeyStore = await openReachableStore(config.store);
+
+  let seeded;
+  try {
+    seeded = config.seed ? await withDeadline(config.store, seedIfEmpty(store, io.now)) : undefined;
+  } catch (error) {
+    await closeQuietly(store);
+    throw unreachable(config.store, error);
+  }
+
+  const options: GatewayOptions = {
+    store,
+    upstream: config.upstream,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    metrics: config.metrics,
+    maxHeaderSize: config.maxHeaderSize,
+    maxBodySize: config.maxBodySize,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    accessLog: config.accessLog === 'off' ? false : io.log(config.accessLog),
+  };
+  const gateway = createGateway(options);
+  let address;
+  try {
+    address = await gateway.listen(config.port, config.host);
+  } catch (error) {
+    await gateway.close();
+    await closeQuietly(store);
+    const code = (error as { code?: string }).code;
+    throw new CommandError(
+      code === 'EADDRINUSE'
+        ? `port ${config.port} is already in use (choose another with --port or PORT)`
+        : `cannot listen on port ${config.port}: ${(error as Error).message}`,
+    );
+  }
+
+  const mode = config.upstream ? `proxying to ${config.upstream}` : 'demo API (no --upstream)';
+  io.err(`finora-auth gateway listening on ${address.url}, ${mode}, store ${redactStoreUrl(config.store.url)}\n`);
+  io.err(address.metricsUrl ? `metrics at ${address.metricsUrl}\n` : 'metrics off\n');
+  if (seeded) {
+    io.err(
+      [
+        '',
+        `First start on an empty store: created account "${seeded.key.accountId}" (premium) and a test key.`,
+        'Store this key now: it is shown only this once.',
+        '',
+        `    ${seeded.apiKey}`,
+        '',
+        'Try it:',
+        `    curl -H "Authorization: Bearer ${seeded.apiKey}" ${address.url}/v1/invoices`,
+        '',
+        'More: finora-auth keys create --help, finora-auth accounts set --help',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      io.err(`${signal}: finishing requests in flight (up to ${config.shutdownTimeoutMs} ms), then exiting\n`);
+      // If closing itself hangs (a driver that never says goodbye), leave anyway, and say it was not graceful.
+      const hardStop = setTimeout(() => {
+        io.err('shutdown did not finish in time; exiting\n');
+        resolve(1);
+      }, config.shutdownTimeoutMs + 5_000);
+      hardStop.unref();
+      void (async () => {
+        const { forced } = await gateway.close();
+        await closeQuietly(store, 2_000);
+        clearTimeout(hardStop);
+        io.err(forced > 0 ? `stopped; ${forced} request(s) cut at the deadline\n` : 'stopped\n');
+        resolve(0);
+      })();
+    };
+    io.signals.once('SIGTERM', () => stop('SIGTERM'));
+    io.signals.once('SIGINT', () => stop('SIGINT'));
+  });
+}

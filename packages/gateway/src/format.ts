@@ -1,0 +1,61 @@
+// How commands show accounts and keys to people: aligned tables, dates as days, statuses in words.
+
+import type { Account, KeyInfo } from '@finora-auth/core';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+const day = (date: Date) => date.toISOString().slice(0, 10);
+
+export function keyStatus(key: KeyInfo, now: number): string {
+  if (key.revokedAt) return `revoked ${day(key.revokedAt)}`;
+  const left = key.expiresAt.getTime() - now;
+  if (left <= 0) return 'expired';
+  const days = Math.ceil(left / DAY_MS);
+  return days <= 14 ? `expires in ${days} day${days === 1 ? '' : 's'}` : 'active';
+}
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function keysTable(keys: KeyInfo[], now: number, withAccount = false): string {
+  const header = [...(withAccount ? ['ACCOUNT'] : []), 'KEY ID', 'ENV', 'SURFACE', 'HINT', 'NAME', 'CREATED', 'EXPIRES', 'STATUS'];
+  const rows = keys.map((key) => [
+    ...(withAccount ? [key.accountId] : []),
+    key.id,
+    key.environment,
+    key.surface,
+    key.hint,
+    key.name ?? '-',
+    day(key.createdAt),
+    day(key.expiresAt),
+    keyStatus(key, now),
+  ]);
+  return table(header, rows);
+}
+
+export function describeAccount(account: Account): string {
+  return `account ${account.id}: tier ${account.tier}, enterprise ${account.enterprise ? 'provisioned' : 'not provisioned'}`;
+}
+
+/** The once-only display of a new key, with the warning that it will not be shown again. */
+export function issuedKeyText(apiKey: string, key: KeyInfo, verb: 'Created' | 'Rotated', oldKeyId?: string): string {
+  const lines = [
+    `${verb} key ${key.id} for account ${key.accountId} (${key.environment}, ${key.surface}${key.name ? `, "${key.name}"` : ''}), expires ${day(key.expiresAt)}.`,
+    '',
+    `    ${apiKey}`,
+    '',
+    'Store this key now: it is shown only this once, and finora-auth keeps only its SHA-256 digest.',
+  ];
+  if (oldKeyId) {
+    lines.push(`The old key ${oldKeyId} still works: deploy the new one, then run: finora-auth keys revoke ${oldKeyId}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,146 @@
+// The `--help` text of every finora-auth command.
+
+const STORE = `  --store URL        where keys live: sqlite:PATH, redis://HOST[:PORT], rediss://…, postgres://HOST/DB
+                     (default: $FINORA_AUTH_STORE, else sqlite:./.finora/keys.db)`;
+
+export const HELP: Record<string, string> = {
+  main: `finora-auth: API-key authentication in front of your API
+
+Usage:
+  finora-auth serve [--port 8787] [--store URL] [--upstream URL]
+  finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise]
+  finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME] [--json]
+  finora-auth keys list --account ACCOUNT_ID [--json]
+  finora-auth keys revoke KEY_ID
+  finora-auth keys rotate KEY_ID [--json]
+  finora-auth keys expiring [--within DAYS] [--json]
+
+Every command takes --store URL and --help. Start with: finora-auth serve
+`,
+
+  serve: `finora-auth serve: run the authenticating gateway
+
+Every request needs "Authorization: Bearer <key>"; the module is read from the path (/v1/<module>/…).
+Without --upstream a demo API answers every module with your key's AuthContext; with it, allowed requests
+are proxied there without the Authorization header and with Finora-Account-Id, Finora-Key-Id,
+Finora-Environment and Finora-Module added. GET /healthz needs no key; GET /metrics is Prometheus text.
+On first start with an empty sqlite store, a demo account and a test key are created and printed once.
+
+Options:
+  --port N                 port to listen on (default: $PORT, else 8787)
+  --host HOST              interface to listen on (default: $FINORA_AUTH_HOST, else all)
+${STORE}
+  --upstream URL           proxy to this http(s) URL (default: $FINORA_AUTH_UPSTREAM, else the demo API)
+  --upstream-timeout MS    longest upstream silence before 504 (default: $FINORA_AUTH_UPSTREAM_TIMEOUT_MS, else 30000)
+  --metrics WHERE          on (the serving port), off, PORT or HOST:PORT (a listener of its own)
+                           (default: $FINORA_AUTH_METRICS, else on)
+  --access-log WHERE       stdout, stderr or off: one JSON line per request (default: $FINORA_AUTH_ACCESS_LOG, else stdout)
+  --max-header-size BYTES  larger request heads get 431 (default: 16384)
+  --max-body-size BYTES    larger demo API bodies get 413 (default: 1048576)
+  --shutdown-timeout MS    on SIGTERM/SIGINT, wait this long for requests in flight (default: 10000)
+  --seed, --no-seed        create a demo account and key when the store is empty
+                           (default: only for sqlite stores; never for shared redis/postgres stores)
+  -h, --help               show this help
+`,
+
+  accounts: `finora-auth accounts: manage accounts
+
+Usage:
+  finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise] [--store URL]
+
+Run "finora-auth accounts set --help" for details.
+`,
+
+  'accounts set': `finora-auth accounts set: create or update an account
+
+Usage:
+  finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise] [--json]
+
+Only premium and accountant_pro accounts can hold keys. --enterprise provisions the account for enterprise
+modules; when neither flag is given an existing account keeps its provisioning (a new one is not provisioned).
+A running gateway on the same store honours the change within a second.
+
+Options:
+  --tier TIER              free, premium or accountant_pro (required)
+  --enterprise             provision for enterprise modules
+  --no-enterprise          withdraw enterprise provisioning
+  --json                   print the account as JSON
+${STORE}
+`,
+
+  keys: `finora-auth keys: manage API keys
+
+Usage:
+  finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME] [--json]
+  finora-auth keys list --account ACCOUNT_ID [--json]
+  finora-auth keys revoke KEY_ID
+  finora-auth keys rotate KEY_ID [--json]
+  finora-auth keys expiring [--within DAYS] [--json]
+
+Run "finora-auth keys <command> --help" for details.
+`,
+
+  'keys create': `finora-auth keys create: issue a new API key
+
+Usage:
+  finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME] [--json]
+
+The key is printed once and never stored: only its SHA-256 digest is kept. It expires in 90 days.
+
+Options:
+  --account ID             the account (premium or accountant_pro) (required)
+  --env ENV                live (real, billable data) or test (staging data) (required)
+  --surface SURFACE        retail (default) or enterprise (needs an enterprise-provisioned account)
+  --name NAME              a label, e.g. the integration that will hold the key
+  --json                   print {"apiKey": …, "key": …} as JSON
+${STORE}
+`,
+
+  'keys list': `finora-auth keys list: list an account's keys (never the keys themselves)
+
+Usage:
+  finora-auth keys list --account ACCOUNT_ID [--json]
+
+Options:
+  --account ID             the account (required)
+  --json                   print a JSON array
+${STORE}
+`,
+
+  'keys revoke': `finora-auth keys revoke: revoke a key at once
+
+Usage:
+  finora-auth keys revoke KEY_ID [--json]
+
+Requests with the key are refused with 401 INVALID_API_KEY from now on; a running gateway on the same store
+honours the revocation within a second.
+
+Options:
+  --json                   print {"revoked": KEY_ID} as JSON
+${STORE}
+`,
+
+  'keys rotate': `finora-auth keys rotate: issue a replacement for a key
+
+Usage:
+  finora-auth keys rotate KEY_ID [--json]
+
+The new key has the same account, environment, surface and name. The old key keeps working until you
+revoke it, so both can be deployed side by side during the cutover.
+
+Options:
+  --json                   print {"apiKey": …, "key": …} as JSON
+${STORE}
+`,
+
+  'keys expiring': `finora-auth keys expiring: keys that expire soon
+
+Usage:
+  finora-auth keys expiring [--within DAYS] [--json]
+
+Options:
+  --within DAYS            how far ahead to look (default: 14)
+  --json                   print a JSON array
+${STORE}
+`,
+};

@@ -1,0 +1,121 @@
+// Store URLs (`sqlite:PATH`, `redis://…`, `postgres://…`): parsing, redaction for messages, and opening the store.
+
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { KeyStore } from '@finora-auth/core';
+
+/** Where keys live when neither `--store` nor `FINORA_AUTH_STORE` says otherwise. */
+export const DEFAULT_STORE_URL = 'sqlite:./.finora/keys.db';
+
+export type StoreSpec =
+  | { kind: 'sqlite'; path: string; url: string }
+  | { kind: 'redis'; url: string }
+  | { kind: 'postgres'; url: string };
+
+/** A store URL that cannot be used; its message is one line and never shows a password. */
+export class StoreUrlError extends Error {
+  override readonly name = 'StoreUrlError';
+}
+
+/**
+ * The URL with any password replaced by `***`, for messages and logs: a store URL is configuration that
+ * often carries a credential, and a credential has no business on a terminal or in a log line.
+ */
+export function redactStoreUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    for (const name of [...parsed.searchParams.keys()]) {
+      if (/pass|secret|token/i.test(name)) parsed.searchParams.set(name, '***');
+    }
+    return parsed.protocol === 'sqlite:' ? url : parsed.toString();
+  } catch {
+    // Not a URL at all: show only the scheme-like prefix, never the rest, which may be a pasted secret.
+    const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(url)?.[0];
+    return scheme ? `${scheme}…` : '(unparseable)';
+  }
+}
+
+/** Reads a store URL. Relative sqlite paths resolve against `cwd`. Throws {@link StoreUrlError}. */
+export function parseStoreUrl(url: string, cwd: string = process.cwd()): StoreSpec {
+  if (typeof url !== 'string' || url.trim() === '') {
+    throw new StoreUrlError('finora-auth: the store URL is empty; use sqlite:PATH, redis://HOST or postgres://HOST/DB');
+  }
+  const text = url.trim();
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case 'sqlite': {
+      let path = text.slice('sqlite:'.length);
+      // `sqlite:///abs/path` and `sqlite://./rel` are common spellings of the same thing as `sqlite:PATH`.
+      if (path.startsWith('//')) path = path.slice(2);
+      if (path === '') throw new StoreUrlError('finora-auth: store URL "sqlite:" needs a file path, e.g. sqlite:./.finora/keys.db');
+      if (path === ':memory:') return { kind: 'sqlite', path, url: text };
+      return { kind: 'sqlite', path: resolve(cwd, path), url: text };
+    }
+    case 'redis':
+    case 'rediss':
+    case 'postgres':
+    case 'postgresql': {
+      let parsed: URL;
+      try {
+        parsed = new URL(text);
+      } catch {
+        throw new StoreUrlError(`finora-auth: store URL ${redactStoreUrl(text)} is not a valid URL`);
+      }
+      if (!parsed.hostname && !parsed.searchParams.has('host')) {
+        throw new StoreUrlError(`finora-auth: store URL ${redactStoreUrl(text)} names no host`);
+      }
+      return { kind: scheme.startsWith('redis') ? 'redis' : 'postgres', url: text };
+    }
+    default:
+      throw new StoreUrlError(
+        `finora-auth: unsupported store URL ${redactStoreUrl(text)}; use sqlite:PATH, redis://HOST[:PORT], rediss://… or postgres://HOST/DB`,
+      );
+  }
+}
+
+/** A store that failed to open or answer; the message is one line naming the (redacted) store. */
+export class StoreUnreachableError extends Error {
+  override readonly name = 'StoreUnreachableError';
+}
+
+function describeCause(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  const firstLine = (message.split('\n')[0] ?? '').trim() || 'unknown error';
+  return typeof code === 'string' && !firstLine.includes(code) ? `${firstLine} (${code})` : firstLine;
+}
+
+/** Wraps a store failure as one line that names the store (never its password) and the cause. */
+export function unreachable(spec: StoreSpec, error: unknown): StoreUnreachableError {
+  return new StoreUnreachableError(
+    `finora-auth: cannot use the store at ${redactStoreUrl(spec.url)}: ${describeCause(error)}`,
+    { cause: error },
+  );
+}
+
+/**
+ * Opens the store a spec names, loading only the driver it needs (a sqlite user never loads pg or ioredis).
+ * A sqlite file's directory is created on first use, so the default store works in an empty folder.
+ */
+export async function openStore(spec: StoreSpec): Promise<KeyStore> {
+  try {
+    switch (spec.kind) {
+      case 'sqlite': {
+        if (spec.path !== ':memory:') mkdirSync(dirname(spec.path), { recursive: true });
+        const { SqliteKeyStore } = await import('@finora-auth/sqlite');
+        return new SqliteKeyStore({ path: spec.path });
+      }
+      case 'redis': {
+        const { RedisKeyStore } = await import('@finora-auth/redis');
+        return new RedisKeyStore({ url: spec.url });
+      }
+      case 'postgres': {
+        const { PostgresKeyStore } = await import('@finora-auth/postgres');
+        return new PostgresKeyStore({ connectionString: spec.url });
+      }
+    }
+  } catch (error) {
+    throw unreachable(spec, error);
+  }
+}
