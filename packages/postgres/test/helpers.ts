@@ -1,6 +1,9 @@
 // Test helpers: reach the real PostgreSQL (fail under CI, skip otherwise), a schema per run, admin queries.
 
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Client } from 'pg';
 
@@ -170,4 +173,20 @@ export class TcpProxy {
       if (this.mode === 'pass') socket.write(chunk);
     });
   }
+}
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Builds this package's dist (tsup) unless it is newer than every source file, so child processes run the
+ * JavaScript users get. Skipping a fresh build also avoids wiping dist under another suite reading it.
+ */
+export function ensureBuilt(): void {
+  const dist = `${packageDir}dist/index.js`;
+  const newestSource = Math.max(
+    ...readdirSync(`${packageDir}src`).map((name) => statSync(`${packageDir}src/${name}`).mtimeMs),
+    statSync(`${packageDir}package.json`).mtimeMs,
+  );
+  if (existsSync(dist) && statSync(dist).mtimeMs > newestSource) return;
+  execFileSync('npx', ['tsup'], { cwd: packageDir, stdio: 'pipe' });
 }
