@@ -122,7 +122,8 @@ export class RedisKeyStore implements KeyStore {
 
   async listExpiring(after: number, until: number): Promise<StoredKey[]> {
     if (!(until > after)) return [];
-    const rows = await this.#client().finoraListKeys(this.#name('expiring'), `(${after}`, String(until), this.#config.prefix);
+    const score = (value: number) => (value === Infinity ? '+inf' : value === -Infinity ? '-inf' : String(value));
+    const rows = await this.#client().finoraListKeys(this.#name('expiring'), `(${score(after)}`, score(until), this.#config.prefix);
     return rows.map((fields) => assertKey(decodeKey(fields))).filter((key) => key.revokedAt === undefined);
   }
 

@@ -183,6 +183,16 @@ describe.runIf(available)('RedisKeyStore', () => {
     }
   });
 
+  it('lists expiring keys over open-ended windows, and nothing for an empty one', async () => {
+    const store = open(fresh('expiring'));
+    const manager = createKeyManager({ store });
+    await manager.putAccount({ id: 'acct-expiring', tier: 'premium' });
+    const { key } = await manager.issue({ accountId: 'acct-expiring', environment: 'live' });
+    expect((await store.listExpiring(-Infinity, Infinity)).map((k) => k.id)).toEqual([key.id]);
+    expect(await store.listExpiring(key.expiresAt.getTime(), key.expiresAt.getTime())).toEqual([]);
+    expect(await store.listExpiring(Number.NaN, Infinity)).toEqual([]);
+  });
+
   it('rejects a lookup whose signal is aborted', async () => {
     const store = open(fresh('abort'));
     const controller = new AbortController();
