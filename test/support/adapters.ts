@@ -13,11 +13,21 @@ import { finoraAuth as expressAuth } from '@finora-auth/express';
 import { finoraAuth as honoAuth, type FinoraAuthEnv } from '@finora-auth/hono';
 import { finoraAuth as koaAuth } from '@finora-auth/koa';
 
-/** Routes every app serves; `:id` routes let a path carry more segments than the module. */
+/**
+ * Routes every app serves. `:id` routes let a path carry one more segment; `/*` routes (in each framework's own
+ * wildcard syntax) catch everything below, as an API's catch-all handler would, dot segments included.
+ */
 export const ROUTES = [
   '/', '/health', '/payments', '/payments/:id', '/v1/payments', '/v1/payments/:id',
   '/invoices', '/invoices/:id', '/v1/invoices', '/v1/invoices/:id',
+  '/payments/*', '/v1/payments/*', '/invoices/*', '/v1/invoices/*',
 ] as const;
+
+/** A route of the enterprise `payments` module. */
+export const isEnterpriseRoute = (route: string) => /^(\/v1)?\/payments(\/|$)/.test(route);
+
+/** `/payments/*` in Express 5 and @koa/router 14 (path-to-regexp 8) syntax. */
+const namedWildcard = (route: string) => route.replace(/\/\*$/, '/{*rest}');
 
 /** What a route handler saw: which route ran and the AuthContext it was given. */
 export interface Hit {
@@ -77,7 +87,7 @@ function expressHarness(name: 'express5' | 'express4', express: typeof express5)
       const app = express();
       app.use(expressAuth(auth as Parameters<typeof expressAuth>[0]));
       for (const route of ROUTES) {
-        app.get(route, (req, res) => {
+        app.get(name === 'express5' ? namedWildcard(route) : route, (req, res) => {
           res.type('application/json').send(answer(hits, route, req.auth));
         });
       }
@@ -108,7 +118,7 @@ function koaHarness(name: 'koa3' | 'koa2', Koa: typeof Koa3): Harness {
       app.use(koaAuth(auth as Parameters<typeof koaAuth>[0]));
       const router = new Router();
       for (const route of ROUTES) {
-        router.get(route, (ctx: Koa3.Context) => {
+        router.get(namedWildcard(route), (ctx: Koa3.Context) => {
           ctx.type = 'application/json';
           ctx.body = answer(hits, route, ctx.state.auth);
         });

@@ -4,6 +4,7 @@ import {
   assertModule,
   createAuthenticator,
   isEnterpriseModule,
+  isModule,
   moduleFromPath,
   type AuthContext,
   type Authenticator,
@@ -33,16 +34,38 @@ export type FinoraAuthOptions =
   | { authenticator: Authenticator; module?: ModuleOption }
   | (AuthenticatorOptions & { authenticator?: undefined; module?: ModuleOption });
 
+const VERSION_SEGMENT = /^v\d+$/i;
+
 /**
- * The module named by the paths Express routes on: the path relative to where this middleware is mounted
- * (`req.path`, what routers under that mount see) and the full path (`req.baseUrl + req.path`, what routes
- * declared at the app's level see). An enterprise module named by either wins: judging stricter is always safe.
+ * The first segment, neither decoded nor with dot segments resolved, as Express and Koa match routes. The core
+ * resolves `..`, which can pop an enterprise segment: `/payments/../invoices` reaches a `/payments/*` route.
  */
-function moduleFromRequest(req: Request): Module | undefined {
-  const relative = moduleFromPath(req.path);
-  if (relative && isEnterpriseModule(relative)) return relative;
-  return moduleFromPath(req.baseUrl + req.path) ?? relative;
+function literalModule(path: string): Module | undefined {
+  const [first, second] = path.split(/[/\\]+/).filter(Boolean);
+  const name = (first !== undefined && VERSION_SEGMENT.test(first) ? second : first)?.toLowerCase();
+  return isModule(name) ? name : undefined;
 }
+
+/**
+ * The strictest module among the paths a chain of mounts may have cut: `rest` below each segment boundary of
+ * `mount`, innermost first, each read both as the core normalises it and literally. Any of them may be how the
+ * routes that follow see the path, so an enterprise module named by any wins: judging stricter is always safe.
+ */
+function moduleUnder(mount: string, rest: string): Module | undefined {
+  const segments = mount.split('/').filter(Boolean);
+  let found: Module | undefined;
+  for (let i = segments.length; i >= 0; i--) {
+    const path = `/${segments.slice(i).join('/')}/${rest}`;
+    for (const module of [moduleFromPath(path), literalModule(path)]) {
+      if (module && isEnterpriseModule(module)) return module;
+      found ??= module;
+    }
+  }
+  return found;
+}
+
+/** Express strips each mount's path into `req.baseUrl`; `req.path` is what the routes below this middleware see. */
+const moduleFromRequest = (req: Request) => moduleUnder(req.baseUrl, req.path);
 
 function resolveOptions(options: FinoraAuthOptions) {
   if (!options || typeof options !== 'object') {

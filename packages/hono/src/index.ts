@@ -4,6 +4,7 @@ import {
   assertModule,
   createAuthenticator,
   isEnterpriseModule,
+  isModule,
   moduleFromPath,
   type AuthContext,
   type Authenticator,
@@ -30,20 +31,46 @@ export type FinoraAuthOptions =
 /** `/api/*` -> `/api`: the literal prefix this middleware was registered under, when it has no parameters. */
 const WILDCARD_MOUNT = /^((?:\/[^/:*{}()?]+)*)\/\*$/;
 
+const VERSION_SEGMENT = /^v\d+$/i;
+
 /**
- * The module named by the paths Hono routes on: `c.req.path` (percent-decoded, dot segments resolved by the
- * runtime's URL parser), and the same path under the sub-app or `basePath()` mount and under the prefix this
- * middleware was registered with (`app.use('/api/*', ...)`). An enterprise module named by any wins: judging
- * stricter is always safe.
+ * The first segment, neither decoded nor with dot segments resolved, as Express and Koa match routes. The core
+ * resolves `..`, which can pop an enterprise segment: `/payments/../invoices` reaches a `/payments/*` route.
+ */
+function literalModule(path: string): Module | undefined {
+  const [first, second] = path.split(/[/\\]+/).filter(Boolean);
+  const name = (first !== undefined && VERSION_SEGMENT.test(first) ? second : first)?.toLowerCase();
+  return isModule(name) ? name : undefined;
+}
+
+/**
+ * The strictest module among the paths a chain of mounts may have cut: `rest` below each segment boundary of
+ * `mount`, innermost first, each read both as the core normalises it and literally. Any of them may be how the
+ * routes that follow see the path, so an enterprise module named by any wins: judging stricter is always safe.
+ */
+function moduleUnder(mount: string, rest: string): Module | undefined {
+  const segments = mount.split('/').filter(Boolean);
+  let found: Module | undefined;
+  for (let i = segments.length; i >= 0; i--) {
+    const path = `/${segments.slice(i).join('/')}/${rest}`;
+    for (const module of [moduleFromPath(path), literalModule(path)]) {
+      if (module && isEnterpriseModule(module)) return module;
+      found ??= module;
+    }
+  }
+  return found;
+}
+
+/**
+ * `c.req.path` is what Hono routes on (percent-decoded; the runtime's URL parser resolved dot segments). Its
+ * mount is the prefix this middleware was registered under (`app.use('/api/*', ...)`) or else the sub-app's or
+ * `basePath()`'s mount.
  */
 function moduleFromContext(c: Context): Module | undefined {
   const path = c.req.path;
-  const paths = [path];
-  for (const prefix of [basePath(c), WILDCARD_MOUNT.exec(routePath(c))?.[1]]) {
-    if (prefix && path.toLowerCase().startsWith(prefix.toLowerCase())) paths.unshift(path.slice(prefix.length));
-  }
-  const modules = paths.map(moduleFromPath);
-  return modules.find((module) => module !== undefined && isEnterpriseModule(module)) ?? modules.find(Boolean);
+  const registered = WILDCARD_MOUNT.exec(routePath(c))?.[1];
+  const mount = [registered, basePath(c)].find((prefix) => prefix && path.toLowerCase().startsWith(prefix.toLowerCase())) ?? '';
+  return moduleUnder(mount, path.slice(mount.length));
 }
 
 function resolveOptions(options: FinoraAuthOptions) {

@@ -4,6 +4,7 @@ import {
   assertModule,
   createAuthenticator,
   isEnterpriseModule,
+  isModule,
   moduleFromPath,
   type AuthContext,
   type Authenticator,
@@ -30,19 +31,50 @@ export type FinoraAuthOptions<StateT = DefaultState> =
 
 const ABSOLUTE_FORM = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i;
 
+const VERSION_SEGMENT = /^v\d+$/i;
+
 /**
- * The module named by the paths Koa routes on: `ctx.path` (relative to a koa-mount prefix), the full request
- * path, and the path under the prefix of the @koa/router running this middleware. An enterprise module named
- * by any of them wins: judging stricter is always safe.
+ * The first segment, neither decoded nor with dot segments resolved, as Express and Koa match routes. The core
+ * resolves `..`, which can pop an enterprise segment: `/payments/../invoices` reaches a `/payments/*` route.
+ */
+function literalModule(path: string): Module | undefined {
+  const [first, second] = path.split(/[/\\]+/).filter(Boolean);
+  const name = (first !== undefined && VERSION_SEGMENT.test(first) ? second : first)?.toLowerCase();
+  return isModule(name) ? name : undefined;
+}
+
+/**
+ * The strictest module among the paths a chain of mounts may have cut: `rest` below each segment boundary of
+ * `mount`, innermost first, each read both as the core normalises it and literally. Any of them may be how the
+ * routes that follow see the path, so an enterprise module named by any wins: judging stricter is always safe.
+ */
+function moduleUnder(mount: string, rest: string): Module | undefined {
+  const segments = mount.split('/').filter(Boolean);
+  let found: Module | undefined;
+  for (let i = segments.length; i >= 0; i--) {
+    const path = `/${segments.slice(i).join('/')}/${rest}`;
+    for (const module of [moduleFromPath(path), literalModule(path)]) {
+      if (module && isEnterpriseModule(module)) return module;
+      found ??= module;
+    }
+  }
+  return found;
+}
+
+/**
+ * `ctx.path` is what Koa routes on; koa-mount strips its prefix from it (the rest of `ctx.originalUrl` is the
+ * mount), and a @koa/router prefix is still part of it (so it is moved to the mount).
  */
 function moduleFromContext(ctx: ParameterizedContext): Module | undefined {
+  const original = ctx.originalUrl.replace(ABSOLUTE_FORM, '').replace(/[?#][^]*$/, '');
+  let rest = ctx.path;
+  let mount = original.endsWith(rest) ? original.slice(0, original.length - rest.length) : rest === '/' ? original : '';
   const prefix = (ctx as { router?: { opts?: { prefix?: unknown } } }).router?.opts?.prefix;
-  const paths = [ctx.path, ctx.originalUrl.replace(ABSOLUTE_FORM, '')];
-  if (typeof prefix === 'string' && prefix !== '' && ctx.path.toLowerCase().startsWith(prefix.toLowerCase())) {
-    paths.unshift(ctx.path.slice(prefix.length));
+  if (typeof prefix === 'string' && prefix !== '' && rest.toLowerCase().startsWith(prefix.toLowerCase())) {
+    mount += rest.slice(0, prefix.length);
+    rest = rest.slice(prefix.length);
   }
-  const modules = paths.map(moduleFromPath);
-  return modules.find((module) => module !== undefined && isEnterpriseModule(module)) ?? modules.find(Boolean);
+  return moduleUnder(mount, rest);
 }
 
 function resolveOptions<StateT>(options: FinoraAuthOptions<StateT>) {

@@ -11,7 +11,7 @@ import {
   SqliteKeyStoreError,
   migrateSqliteKeyStore,
   type SqliteMigration,
-} from '@finora-auth/sqlite';
+} from './index';
 import { assertSchema, migrate, schemaVersion } from './schema';
 import { tempDir } from '../test/helpers';
 

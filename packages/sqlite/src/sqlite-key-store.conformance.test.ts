@@ -1,7 +1,7 @@
 // SqliteKeyStore against the shared KeyStore conformance suite, with each open() a new connection on one file.
 
 import { describeKeyStoreConformance } from '@finora-auth/core/testing';
-import { SqliteKeyStore } from '@finora-auth/sqlite';
+import { SqliteKeyStore } from './index';
 import { dumpAll, tempDir } from '../test/helpers';
 
 describeKeyStoreConformance('SqliteKeyStore', () => {

@@ -2,8 +2,8 @@
 
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createAuthenticator, createKeyManager, type StoreEvent, type StoredKey } from '@finora-auth/core';
-import { SqliteKeyStore, SqliteKeyStoreError } from '@finora-auth/sqlite';
+import { createAuthenticator, createKeyManager, generateApiKey, keyHint, sha256Hex, type StoreEvent, type StoredKey } from '@finora-auth/core';
+import { SqliteKeyStore, SqliteKeyStoreError } from './index';
 import { eventually, tempDir } from '../test/helpers';
 
 const temp = tempDir('store');
@@ -63,7 +63,8 @@ describe('SqliteKeyStore options', () => {
 describe('SqliteKeyStore close and faults', () => {
   it('closes once, then rejects every method with CLOSED', async () => {
     const store = new SqliteKeyStore({ path: freshPath() });
-    const { key } = await issueOne(store);
+    const { key: info } = await issueOne(store);
+    const key = (await store.getKey(info.id))!;
     store.subscribe(() => {});
     await store.close();
     await store.close();
@@ -194,13 +195,20 @@ describe('SqliteKeyStore change log between instances', () => {
 
   it('sends one live reset instead of a flood of events after a bulk change', async () => {
     const path = freshPath();
-    const writer = open({ path });
     const reader = open({ path, pollIntervalMs: 10 });
     const events: StoreEvent[] = [];
     reader.subscribe((event) => events.push(event));
-    const writes: Promise<void>[] = [];
-    for (let i = 0; i < 1_100; i++) writes.push(writer.putAccount({ id: `acct-bulk-${i}`, tier: 'premium', enterprise: false }));
-    await Promise.all(writes);
+    // Another writer's bulk import: 1,100 accounts and their change rows in one transaction (one fsync, not 1,100).
+    const bulk = new Database(path);
+    bulk.transaction(() => {
+      const account = bulk.prepare("INSERT INTO finora_accounts (id, tier, enterprise) VALUES (?, 'premium', 0)");
+      const change = bulk.prepare("INSERT INTO finora_changes (kind, subject, at) VALUES ('account', ?, ?)");
+      for (let i = 0; i < 1_100; i++) {
+        account.run(`acct-bulk-${i}`);
+        change.run(`acct-bulk-${i}`, Date.now());
+      }
+    })();
+    bulk.close();
     expect(await eventually(() => events.length > 0, 2_000)).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(events).toEqual([{ type: 'reset', live: true }]);
@@ -238,12 +246,12 @@ describe('SqliteKeyStore change log between instances', () => {
     expect((await b.listKeys('acct-order')).map((k) => k.id)).toEqual([first.key.id, second.key.id, third.key.id]);
     expect((await b.listExpiring(base, base + 91 * DAY)).map((k) => k.id)).toEqual([first.key.id, second.key.id, third.key.id]);
     expect((await b.listExpiring(base + 90 * DAY, base + 91 * DAY)).map((k) => k.id)).toEqual([third.key.id]);
-    expect((await b.findByHash(third.key.id))).toBeNull();
+    const stored = (await b.getKey(third.key.id))!;
+    expect(await b.findByHash(stored.hash)).toEqual({ key: stored, account: { id: 'acct-order', tier: 'premium', enterprise: false } });
   });
 });
 
 async function fakeKey(): Promise<StoredKey> {
-  const { generateApiKey, keyHint, sha256Hex } = await import('@finora-auth/core');
   const apiKey = generateApiKey('test');
   return {
     id: `key_${Math.random().toString(16).slice(2)}`, accountId: 'acct-1', hash: await sha256Hex(apiKey), hint: keyHint(apiKey),

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator, createKeyManager, type DecisionEvent } from '@finora-auth/core';
-import { SQLITE_SCHEMA_VERSION, SqliteKeyStore } from '@finora-auth/sqlite';
+import { SQLITE_SCHEMA_VERSION, SqliteKeyStore } from '../src/index';
 import { schemaVersion } from '../src/schema';
 import { tempDir } from './helpers';
 
@@ -54,7 +54,6 @@ beforeAll(async () => {
     external: ['better-sqlite3'],
     alias: {
       '@finora-auth/core': here('../../core/src/index.ts'),
-      '@finora-auth/sqlite': here('../src/index.ts'),
     },
     logLevel: 'silent',
   });
