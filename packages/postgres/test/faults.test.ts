@@ -43,7 +43,7 @@ describe.runIf(available)('PostgresKeyStore faults', () => {
     const events: StoreEvent[] = [];
     const errors: Error[] = [];
     // A slow first retry leaves a window in which the revocation below lands while the channel is down.
-    const store = open({ applicationName, reconnectMinMs: 600, reconnectMaxMs: 1_000, onError: (e) => errors.push(e) });
+    const store = open({ applicationName, reconnectMinMs: 2_000, reconnectMaxMs: 2_000, onError: (e) => errors.push(e) });
     store.subscribe((event) => events.push(event));
     const authenticator = createAuthenticator({ store });
     const { apiKey, key } = await manager.issue({ accountId: 'acct-faults', environment: 'live' });
