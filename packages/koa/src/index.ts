@@ -61,16 +61,24 @@ function moduleUnder(mount: string, rest: string): Module | undefined {
   return found;
 }
 
+/** How @koa/router ends the path of a layer added by `router.use(middleware)`: what precedes it is the mount. */
+const USE_LAYER = '([^/]*)';
+
 /**
  * `ctx.path` is what Koa routes on; koa-mount strips its prefix from it (the rest of `ctx.originalUrl` is the
- * mount), and a @koa/router prefix is still part of it (so it is moved to the mount).
+ * mount). @koa/router leaves its prefixes in `ctx.path`: the router's own prefix, and, for `router.use()`, the
+ * layer's path, which carries the prefixes of enclosing routers too.
  */
 function moduleFromContext(ctx: ParameterizedContext): Module | undefined {
   const original = ctx.originalUrl.replace(ABSOLUTE_FORM, '').replace(/[?#][^]*$/, '');
   let rest = ctx.path;
   let mount = original.endsWith(rest) ? original.slice(0, original.length - rest.length) : rest === '/' ? original : '';
-  const prefix = (ctx as { router?: { opts?: { prefix?: unknown } } }).router?.opts?.prefix;
-  if (typeof prefix === 'string' && prefix !== '' && rest.toLowerCase().startsWith(prefix.toLowerCase())) {
+  const { router, routerPath } = ctx as { router?: { opts?: { prefix?: unknown } }; routerPath?: unknown };
+  const layer = typeof routerPath === 'string' && routerPath.endsWith(USE_LAYER) ? routerPath.slice(0, -USE_LAYER.length) : '';
+  const prefix = [layer, router?.opts?.prefix].find(
+    (p): p is string => typeof p === 'string' && p !== '' && rest.toLowerCase().startsWith(p.toLowerCase()),
+  );
+  if (prefix) {
     mount += rest.slice(0, prefix.length);
     rest = rest.slice(prefix.length);
   }
