@@ -36,8 +36,8 @@ export function assertModule(name: unknown, option = 'module'): asserts name is 
 const VERSION_SEGMENT = /^v\d+$/;
 const MAX_DECODE_ROUNDS = 3;
 
-function decodeFully(segment: string): string {
-  let current = segment;
+function decodeFully(text: string): string {
+  let current = text;
   for (let i = 0; i < MAX_DECODE_ROUNDS && current.includes('%'); i++) {
     try {
       current = decodeURIComponent(current);
@@ -48,26 +48,50 @@ function decodeFully(segment: string): string {
   return current;
 }
 
-/**
- * The module a request path names: the first segment after an optional `/v<digits>` prefix, when it is in the catalog.
- *
- * The path is normalised the most generous way any framework might route it (percent-decoded, lower-cased,
- * `\` read as `/`, repeated slashes collapsed, dot segments resolved), so no spelling that reaches an
- * enterprise route's handler can be judged as retail or as no module. Normalising too far only ever makes a
- * request stricter, never looser.
- */
-export function moduleFromPath(path: string): Module | undefined {
-  const end = path.search(/[?#]/);
-  const pathname = end === -1 ? path : path.slice(0, end);
-  const decoded = decodeFully(pathname).replace(/\\/g, '/').toLowerCase();
-  const segments: string[] = [];
-  for (const raw of decoded.split('/')) {
-    const segment = raw.trim();
-    if (segment === '' || segment === '.') continue;
-    if (segment === '..') segments.pop();
-    else segments.push(segment);
-  }
+/** The module a list of path segments names: the first after an optional `v<digits>`. */
+function moduleOfSegments(segments: readonly string[]): Module | undefined {
   let first = segments[0];
   if (first !== undefined && VERSION_SEGMENT.test(first)) first = segments[1];
   return isModule(first) ? first : undefined;
+}
+
+/**
+ * The two readings of a path a router may route on: segments as they stand (Express and Koa match the raw path,
+ * so `/payments/../x` reaches a `/payments/*` route), and with dot segments resolved (as URL parsers do, so
+ * `/x/../payments` reaches `/payments`). Both are percent-decoded, lower-cased, with `\` read as `/` and empty
+ * segments dropped.
+ */
+function readings(path: string): [Module | undefined, Module | undefined] {
+  const end = path.search(/[?#]/);
+  const pathname = end === -1 ? path : path.slice(0, end);
+  const literal = decodeFully(pathname).replace(/\\/g, '/').toLowerCase().split('/').map((s) => s.trim()).filter((s) => s !== '');
+  const resolved: string[] = [];
+  for (const segment of literal) {
+    if (segment === '.') continue;
+    if (segment === '..') resolved.pop();
+    else resolved.push(segment);
+  }
+  return [moduleOfSegments(literal), moduleOfSegments(resolved)];
+}
+
+/**
+ * The module a request path names: the first segment after an optional `/v<digits>` prefix, when it is in the catalog.
+ *
+ * No spelling that reaches an enterprise route's handler may be judged as retail or as no module, so the path is
+ * read every way a framework might route it (see `readings`), and an enterprise module named by any reading wins.
+ * `mount` is the prefix a framework stripped before `path` (Express `req.baseUrl`, a Koa mount, a Hono base
+ * path): the routes below it may see the path under any suffix of the mount, so each is read too. Reading too
+ * much only ever makes a request stricter, never looser.
+ */
+export function moduleFromPath(path: string, mount = ''): Module | undefined {
+  const mountSegments = mount === '' ? [] : mount.split('/').filter((s) => s !== '');
+  let found: Module | undefined;
+  for (let i = mountSegments.length; i >= 0; i--) {
+    const candidate = i === mountSegments.length ? path : `/${mountSegments.slice(i).join('/')}/${path}`;
+    for (const module of readings(candidate)) {
+      if (module !== undefined && isEnterpriseModule(module)) return module;
+      found ??= module;
+    }
+  }
+  return found;
 }

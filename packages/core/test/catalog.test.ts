@@ -52,3 +52,26 @@ describe('catalog', () => {
     expect(() => assertModule('payments')).not.toThrow();
   });
 });
+
+describe('moduleFromPath, the strictest reading', () => {
+  it.each([
+    ['/payments/../invoices', 'payments'], // Express and Koa route this raw path to /payments/*
+    ['/invoices/../payments', 'payments'], // URL parsers resolve it to /payments
+    ['/v1/ai/%2e%2e/reports', 'ai'],
+    ['/invoices/../reports', 'invoices'],
+  ])('%s → %s', (path, module) => {
+    expect(moduleFromPath(path)).toBe(module);
+  });
+
+  it.each([
+    ['/', '/v1/payments', 'payments'],
+    ['/123', '/payments', 'payments'],
+    ['/invoices', '/api', 'invoices'],
+    ['/invoices', '/api/v2', 'invoices'],
+    ['/x', '/api/ai/v1', 'ai'],
+    ['/invoices', '', 'invoices'],
+    ['/', '/api', undefined],
+  ])('%s under mount %s → %s', (path, mount, module) => {
+    expect(moduleFromPath(path, mount)).toBe(module);
+  });
+});

@@ -1,0 +1,47 @@
+// What every framework adapter shares: resolving `finoraAuth` options once, and checking a computed module.
+
+import { createAuthenticator, type Authenticator, type AuthenticatorOptions } from './authenticator';
+import { assertModule, type Module } from './catalog';
+
+/**
+ * `finoraAuth` options: an authenticator to share, or the options to build one (once, in the factory).
+ * `module`: a catalog name for every request, a function of the framework's request returning one (or
+ * `undefined` for no module), or absent to derive it from the path the framework routes on.
+ */
+export type MiddlewareOptions<Request> =
+  | { authenticator: Authenticator; module?: string | ((request: Request) => string | undefined) }
+  | (AuthenticatorOptions & { authenticator?: undefined; module?: string | ((request: Request) => string | undefined) });
+
+export interface ResolvedMiddlewareOptions<Request> {
+  authenticator: Authenticator;
+  module: Module | ((request: Request) => string | undefined) | undefined;
+}
+
+/** Validates `finoraAuth` options, naming the bad one; never mutates them. */
+export function resolveMiddlewareOptions<Request>(options: MiddlewareOptions<Request>): ResolvedMiddlewareOptions<Request> {
+  if (!options || typeof options !== 'object') {
+    throw new TypeError('finora-auth: finoraAuth needs options: { authenticator } or { store, ...authenticator options }');
+  }
+  const { authenticator, module, ...authenticatorOptions } = options;
+  if (module !== undefined && typeof module !== 'function') assertModule(module, 'module');
+  if (authenticator === undefined) {
+    if (!('store' in authenticatorOptions)) throw new TypeError('finora-auth: finoraAuth needs options.authenticator or options.store');
+    return { authenticator: createAuthenticator(authenticatorOptions as AuthenticatorOptions), module };
+  }
+  if (typeof authenticator?.authenticate !== 'function') throw new TypeError('finora-auth: authenticator must be an Authenticator');
+  const extra = Object.keys(authenticatorOptions)[0];
+  if (extra !== undefined) throw new TypeError(`finora-auth: ${extra} has no effect beside authenticator; pass it to createAuthenticator`);
+  return { authenticator, module };
+}
+
+/** The module for one request: the configured name, the function's answer (checked), or the path's. */
+export function requestModule<Request>(
+  module: ResolvedMiddlewareOptions<Request>['module'],
+  request: Request,
+  fromPath: (request: Request) => Module | undefined,
+): Module | undefined {
+  if (typeof module !== 'function') return module ?? fromPath(request);
+  const computed = module(request);
+  if (computed !== undefined) assertModule(computed, 'the module returned by options.module');
+  return computed;
+}
