@@ -6,11 +6,11 @@
 // with that function hidden, which forces the Web Crypto path in the same process for a side-by-side figure.
 
 import { createHash } from 'node:crypto';
-import { distUrl, emit, loadCore, log, machine, median, opsPerSecond, parseArgs, round, issueKeys } from './lib.mjs';
+import { distUrl, emit, loadCore, log, machine, median, opsPerSecond, parseArgs, round, issueKeys, sized } from './lib.mjs';
 
 const args = parseArgs();
-const ROUNDS = args.quick ? 3 : 12;
-const ROUND_MS = args.quick ? 100 : 300;
+const ROUNDS = sized(args, 12, 3, 1);
+const ROUND_MS = sized(args, 300, 100, 20);
 
 const core = await loadCore();
 

@@ -10,14 +10,14 @@
 
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
-import { benchDir, emit, hasDist, log, machine, median, parseArgs, percentile, randomKey, rootDir, round } from './lib.mjs';
+import { benchDir, emit, hasDist, log, machine, median, parseArgs, randomKey, rootDir, round, sized } from './lib.mjs';
 
 const args = parseArgs();
 const FRAMEWORKS = (args.rest.find((a) => a.startsWith('--frameworks='))?.slice(13).split(',')) ?? ['hono', 'express', 'koa'];
 const VARIANTS = ['floor', 'finora', 'peer'];
-const WARMUP_S = args.quick ? 0.5 : 2;
-const RUN_S = args.quick ? 1 : 3;
-const ROUNDS = args.quick ? 1 : 6;
+const WARMUP_S = sized(args, 2, 0.3, 0.1);
+const RUN_S = sized(args, 3, 0.7, 0.2);
+const ROUNDS = sized(args, 6, 1, 1);
 const CONNECTIONS = 10;
 const PEERS = {
   hono: 'hono/bearer-auth (static token)',
@@ -38,13 +38,20 @@ function startServer(framework, variant) {
     if (waiter) waiter(message);
     else replies.push(message);
   });
+  let exited;
+  child.once('exit', (code) => {
+    exited = new Error(`${framework}/${variant} server exited with ${code}`);
+    for (const waiter of waiters.splice(0)) waiter(undefined);
+  });
   const next = () =>
     new Promise((resolve, reject) => {
       if (replies.length) return resolve(replies.shift());
+      if (exited) return reject(exited);
       const timer = setTimeout(() => reject(new Error(`${framework}/${variant} server did not answer`)), 30_000);
       waiters.push((m) => {
         clearTimeout(timer);
-        resolve(m);
+        if (m === undefined) reject(exited);
+        else resolve(m);
       });
     });
   return next().then((ready) => ({
@@ -60,6 +67,7 @@ function startServer(framework, variant) {
     },
     stop: () =>
       new Promise((resolve) => {
+        if (exited || child.exitCode !== null) return resolve();
         child.once('exit', resolve);
         child.send({ type: 'stop' });
       }),
@@ -101,8 +109,9 @@ for (const framework of FRAMEWORKS) {
     continue;
   }
   log(`http: ${framework}: ${ROUNDS} rounds x ${VARIANTS.length} variants x ${RUN_S}s, ${CONNECTIONS} connections`);
-  const servers = await Promise.all(VARIANTS.map((variant) => startServer(framework, variant)));
+  let servers = [];
   try {
+    servers = await Promise.all(VARIANTS.map((variant) => startServer(framework, variant)));
     // Every variant answers the bench key; finora and the peer refuse a key they do not know.
     const checks = {};
     for (const server of servers) {
@@ -157,6 +166,10 @@ for (const framework of FRAMEWORKS) {
       },
       rawRuns: runs,
     });
+  } catch (error) {
+    // One framework's failure (an adapter mid-change, a server that would not start) must not hide the others.
+    log(`http: ${framework} not measured: ${error.message}`);
+    frameworks.push({ framework, measured: false, reason: `failed: ${error.message}` });
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
@@ -182,7 +195,7 @@ emit({
   frameworks,
   targets,
   cpuProfiles: args.cpuProf ? profileDir : undefined,
+  smoke: args.smoke || undefined,
   machine: machine(),
   measuredAt: new Date().toISOString(),
 });
-void percentile;

@@ -10,15 +10,19 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 export const benchDir = dirname(fileURLToPath(import.meta.url));
 export const rootDir = join(benchDir, '..');
 
-/** `--quick`, `--only=a,b` / `--only a,b`, `--json PATH`, `--no-write`, `--cpu-prof`; a bare `--` (pnpm passes it on) is ignored. */
+/**
+ * `--quick` (under a minute in all), `--smoke` (tiny sizes: only proves the harness runs; implies --quick),
+ * `--only=a,b` / `--only a,b`, `--json PATH`, `--no-write`, `--cpu-prof`; a bare `--` (pnpm passes it on) is ignored.
+ */
 export function parseArgs(argv = process.argv.slice(2)) {
-  const args = { quick: false, only: undefined, json: undefined, write: undefined, cpuProf: false, rest: [] };
+  const args = { quick: false, smoke: false, only: undefined, json: undefined, write: undefined, cpuProf: false, rest: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const value = () => inline ?? argv[++i];
     if (arg === '--') continue;
     else if (flag === '--quick') args.quick = true;
+    else if (flag === '--smoke') args.smoke = args.quick = true;
     else if (flag === '--only') args.only = value().split(',').map((s) => s.trim()).filter(Boolean);
     else if (flag === '--json') args.json = value();
     else if (flag === '--no-write') args.write = false;
@@ -27,6 +31,11 @@ export function parseArgs(argv = process.argv.slice(2)) {
     else args.rest.push(arg);
   }
   return args;
+}
+
+/** The size for this mode: full, quick or smoke. */
+export function sized(args, full, quick, smoke = quick) {
+  return args.smoke ? smoke : args.quick ? quick : full;
 }
 
 // ---------------------------------------------------------------- statistics
@@ -96,10 +105,10 @@ export function randomKey(environment = 'live') {
 }
 
 /**
- * A store that counts (and optionally delays) `findByHash`, wrapping a real one. Everything else is passed through,
+ * A store that counts `findByHash` (optionally delaying it, or holding it until `gate()` resolves), wrapping a real one. Everything else is passed through,
  * so invalidation events still reach the authenticator.
  */
-export function countingStore(inner, { delayMs = 0, onLookup } = {}) {
+export function countingStore(inner, { delayMs = 0, gate, onLookup } = {}) {
   const counter = { lookups: 0 };
   const store = Object.create(null);
   for (const name of ['getAccount', 'putAccount', 'getKey', 'insertKey', 'revokeKey', 'listKeys', 'listExpiring', 'close']) {
@@ -110,6 +119,7 @@ export function countingStore(inner, { delayMs = 0, onLookup } = {}) {
     counter.lookups++;
     onLookup?.(hash);
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (gate) await gate();
     return inner.findByHash(hash, options);
   };
   return { store, counter };
@@ -173,6 +183,23 @@ export function log(...parts) {
   process.stderr.write(`${parts.join(' ')}\n`);
 }
 
+/** The last JSON object printed: one line, or pretty-printed over several lines starting at a `{` in column 0. */
+export function lastJson(stdout) {
+  const lines = stdout.trimEnd().split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (!lines[i].startsWith('{')) continue;
+    for (const candidate of [lines[i], lines.slice(i).join('\n')]) {
+      try {
+        const value = JSON.parse(candidate);
+        if (value && typeof value === 'object') return value;
+      } catch {
+        // not this one
+      }
+    }
+  }
+  return undefined;
+}
+
 /**
  * Runs `node [nodeArgs] script [args]` and parses the last JSON line of its stdout.
  * Resolves `{ ok, result?, error?, stderrTail }`; never rejects, so one broken section does not stop the others.
@@ -195,13 +222,7 @@ export function runJsonScript(script, args = [], { nodeArgs = [], timeoutMs = 60
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const stderrTail = stderr.split('\n').slice(-15).join('\n');
-      const line = stdout.trim().split('\n').reverse().find((l) => l.trim().startsWith('{'));
-      let result;
-      try {
-        result = line ? JSON.parse(line) : undefined;
-      } catch {
-        result = undefined;
-      }
+      const result = lastJson(stdout);
       if (code !== 0 || result === undefined) {
         resolve({ ok: false, error: signal ? `killed by ${signal}` : `exit ${code}${result === undefined ? ', no JSON on stdout' : ''}`, result, stderrTail });
       } else {

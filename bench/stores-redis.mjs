@@ -157,7 +157,7 @@ try {
   send({
     bench: 'stores-redis',
     at: new Date().toISOString(),
-    machine: { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, redis: redisVersion, url: url.replace(/\/\/[^@]*@/, '//') },
+    machine: { node: process.version, cpus: os.cpus().length, loadAverage1m: Math.round(os.loadavg()[0] * 100) / 100, cpuModel: os.cpus()[0]?.model, redis: redisVersion, url: url.replace(/\/\/[^@]*@/, '//') },
     coldLookup: {
       note: 'each key asked once on a loopback Redis: one EVALSHA round trip; authenticate adds hashing and the decision',
       findByHash: summary(findSamples),

@@ -1,0 +1,510 @@
+// Renders benchmark results: BENCHMARKS.md, the SVG bar charts in bench/results/, and the console summary.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchDir } from './lib.mjs';
+
+const int = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
+const num = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+const pct = (n, digits = 1) => (Number.isFinite(n) ? `${(n * 100).toFixed(digits)}%` : '–');
+const ms = (n) => (Number.isFinite(n) ? (n < 1 ? `${(n * 1000).toFixed(0)} µs` : `${n.toFixed(n < 10 ? 2 : 1)} ms`) : '–');
+const verdict = (met) => (met === true ? 'met' : met === false ? '**MISSED**' : 'not measured');
+const day = (iso) => (iso ? iso.slice(0, 10) : '–');
+
+const ok = (results, id) => (results.sections[id]?.status === 'ok' ? results.sections[id].result : undefined);
+
+/** One store script's output, whatever its exact shape, reduced to the figures the tables need. */
+export function storeFigures(raw) {
+  if (!raw) return undefined;
+  const pick = (...candidates) => candidates.find((c) => c && typeof c.p50Ms === 'number');
+  return {
+    findByHash: pick(raw.coldLookup?.findByHash, raw.lookup),
+    authenticateMiss: pick(raw.coldLookup?.authenticateCacheMiss, raw.coldLookup?.authenticate),
+    lookupNote: raw.coldLookup?.note ?? raw.lookup?.what,
+    fleet: pick(raw.fleetRevocation?.untilOtherRefusesMs, raw.fleetRevocation, raw.propagation),
+    fleetNote: raw.fleetRevocation?.note ?? raw.propagation?.what,
+    fleetTarget:
+      raw.fleetRevocation?.target ??
+      (raw.fleetRevocation?.targetP99Ms !== undefined ? { p99Ms: raw.fleetRevocation.targetP99Ms, met: raw.fleetRevocation.metTarget } : undefined),
+  };
+}
+
+/** Every target the issue names, with what was measured. */
+export function targets(results) {
+  const rows = [];
+  const core = ok(results, 'core');
+  rows.push({
+    n: 1,
+    what: 'authenticate() on a cached key <= 2x one SHA-256 (node:crypto)',
+    value: core ? `${num(core.ratios.authNodeVsNodeFloor)}x` : undefined,
+    met: core?.target.met,
+    section: 'core',
+  });
+  const http = ok(results, 'http');
+  const fw = (name) => http?.frameworks.find((f) => f.framework === name && f.measured);
+  for (const name of ['hono', 'express']) {
+    const f = fw(name);
+    rows.push({
+      n: 2,
+      what: `${name}: finoraAuth keeps >= 95% of the bare framework's requests/s`,
+      value: f ? `${pct(f.ratios.finoraVsFloor.median)} (at equal CPU: ${pct(f.ratios.finoraVsFloorCpu.median)})` : undefined,
+      met: f ? f.ratios.finoraVsFloor.median >= 0.95 : undefined,
+      section: 'http',
+    });
+  }
+  const hono = fw('hono');
+  rows.push({
+    n: 2,
+    what: "hono: finoraAuth no slower than hono's bearerAuth",
+    value: hono ? `${num(hono.ratios.finoraVsPeer.median)}x bearerAuth's requests/s` : undefined,
+    met: hono ? hono.ratios.finoraVsPeer.median >= 1 : undefined,
+    section: 'http',
+  });
+  const cold = ok(results, 'cold');
+  rows.push({
+    n: 3,
+    what: '1,000 concurrent requests for one uncached key: exactly one store lookup',
+    value: cold ? cold.coalescing.filter((c) => c.measured !== false).map((c) => c.storeLookups).join(', ') : undefined,
+    met: cold?.target.met,
+    section: 'cold',
+  });
+  const flood = ok(results, 'flood');
+  for (const t of flood?.targets ?? [{ what: 'flood' }]) {
+    rows.push({
+      n: 4,
+      what: `flood: ${t.what}`,
+      value: t.value === undefined ? undefined : typeof t.value === 'number' && t.value <= 1 && /rate/.test(t.what) ? pct(t.value, 2) : String(t.value),
+      met: t.met,
+      section: 'flood',
+    });
+  }
+  const memory = ok(results, 'memory');
+  rows.push({
+    n: 5,
+    what: 'heap per 100,000 cached keys < 64 MB',
+    value: memory ? `${num(memory.mibPer100kKeys, 1)} MiB (${num((memory.mibPer100kKeys * 2 ** 20) / 1e6, 1)} MB)` : undefined,
+    met: memory?.target.met,
+    section: 'memory',
+  });
+  for (const store of ['sqlite', 'redis', 'postgres']) {
+    const figures = storeFigures(ok(results, `stores-${store}`));
+    rows.push({
+      n: 6,
+      what: `fleet revocation, ${store}: p50 / p99 until another process refuses${figures?.fleetTarget ? ` (store's target p99 < ${figures.fleetTarget.p99Ms} ms)` : ''}`,
+      value: figures?.fleet ? `${ms(figures.fleet.p50Ms)} / ${ms(figures.fleet.p99Ms)}` : undefined,
+      met: figures?.fleetTarget?.met ?? (figures?.fleet ? 'reported' : undefined),
+      section: `stores-${store}`,
+    });
+  }
+  const gateway = ok(results, 'gateway');
+  rows.push({
+    n: 7,
+    what: 'gateway throughput against calling the upstream directly',
+    value: gateway ? gatewayHeadline(gateway) : undefined,
+    met: gateway ? gateway.target?.met ?? 'reported' : undefined,
+    section: 'gateway',
+  });
+  return rows;
+}
+
+function gatewayHeadline(g) {
+  const ratio = g.ratio ?? g.ratios?.gatewayVsDirect ?? g.gatewayVsDirect;
+  if (typeof ratio === 'number') return `${pct(ratio)} of direct`;
+  if (typeof ratio?.median === 'number') return `${pct(ratio.median)} of direct`;
+  return 'see section 7';
+}
+
+// ---------------------------------------------------------------- console
+
+export function summarizeText(results) {
+  const lines = [`\nfinora-auth benchmarks (${results.mode}, ${results.seconds} s)`];
+  for (const [id, s] of Object.entries(results.sections)) {
+    lines.push(`  ${id.padEnd(16)} ${s.status}${s.seconds !== undefined ? ` (${s.seconds} s)` : ''}${s.error ? `: ${s.error}` : ''}`);
+  }
+  lines.push('targets:');
+  for (const t of targets(results)) {
+    const mark = t.met === true ? 'ok  ' : t.met === false ? 'MISS' : t.met === undefined ? '--  ' : 'info';
+    lines.push(`  [${mark}] ${t.n}. ${t.what}: ${t.value ?? 'not measured'}`);
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- SVG
+
+const escapeXml = (s) => String(s).replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]);
+const COLORS = { floor: '#9aa0a6', finora: '#1a73e8', peer: '#e8710a' };
+
+/** Horizontal grouped bar chart: groups of labelled bars on one linear scale. */
+export function barChart({ title, subtitle, groups, unit, width = 760 }) {
+  const left = 190;
+  const right = 120;
+  const barH = 18;
+  const gap = 4;
+  const groupGap = 18;
+  const top = subtitle ? 62 : 44;
+  const max = Math.max(...groups.flatMap((g) => g.bars.map((b) => b.value)), 1);
+  const plotW = width - left - right;
+  let y = top;
+  const parts = [];
+  for (const group of groups) {
+    parts.push(`<text x="12" y="${y + 13}" font-weight="bold">${escapeXml(group.label)}</text>`);
+    for (const bar of group.bars) {
+      const w = Math.max(1, (bar.value / max) * plotW);
+      parts.push(`<text x="${left - 8}" y="${y + 13}" text-anchor="end">${escapeXml(bar.label)}</text>`);
+      parts.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${bar.color ?? '#1a73e8'}" rx="2"/>`);
+      parts.push(`<text x="${left + w + 6}" y="${y + 13}">${escapeXml(bar.text ?? `${int(bar.value)} ${unit}`)}</text>`);
+      y += barH + gap;
+    }
+    y += groupGap;
+  }
+  const height = y + 10;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="12" y="22" font-size="15" font-weight="bold">${escapeXml(title)}</text>
+${subtitle ? `<text x="12" y="42" fill="#555">${escapeXml(subtitle)}</text>` : ''}
+${parts.join('\n')}
+</svg>
+`;
+}
+
+export function renderSvgs(results) {
+  const svgs = {};
+  const http = ok(results, 'http');
+  if (http) {
+    const groups = http.frameworks
+      .filter((f) => f.measured)
+      .map((f) => ({
+        label: f.framework,
+        bars: f.variants.map((v) => ({
+          label: v.variant === 'floor' ? 'no auth (floor)' : v.variant === 'finora' ? 'finoraAuth' : shortPeer(f.framework),
+          value: v.rps,
+          color: COLORS[v.variant],
+          text: `${int(v.rps)} req/s${v.variant === 'floor' ? '' : ` (${pct(v.rps / f.variants[0].rps, 0)})`}`,
+        })),
+      }));
+    svgs['http.svg'] = barChart({
+      title: 'HTTP requests/s, GET /v1/invoices, cached key (median of interleaved runs)',
+      subtitle: `${results.machine.cores} cores, ${results.machine.cpuModel}, Node ${results.machine.node}, ${day(http.measuredAt)}; server and autocannon in separate processes`,
+      groups,
+      unit: 'req/s',
+    });
+  }
+  const core = ok(results, 'core');
+  if (core) {
+    const rows = core.rows.filter((r) => !r.id.endsWith('web'));
+    svgs['core.svg'] = barChart({
+      title: 'Core: nanoseconds per call on the node:crypto path (lower is better)',
+      subtitle: `authenticate() of a cached key is ${num(core.ratios.authNodeVsNodeFloor)}x one createHash SHA-256; Web Crypto figures are in BENCHMARKS.md`,
+      groups: [
+        {
+          label: 'per call',
+          bars: rows.map((r) => ({ label: r.id, value: r.nsPerOp, color: r.id.startsWith('floor') ? COLORS.floor : COLORS.finora, text: `${int(r.nsPerOp)} ns` })),
+        },
+      ],
+      unit: 'ns',
+    });
+  }
+  return svgs;
+}
+
+const shortPeer = (framework) => ({ hono: 'hono bearerAuth', express: 'passport-http-bearer', koa: 'hand-written bearer' })[framework] ?? 'peer';
+
+// ---------------------------------------------------------------- Markdown
+
+function sectionHeader(results, id, title) {
+  const s = results.sections[id];
+  const lines = [`## ${title}`, ''];
+  if (!s || s.status === 'not-present') {
+    lines.push(`**Not yet measured**: ${s?.note ?? `the ${id} section was not run`}.`, '');
+    return { lines, result: undefined };
+  }
+  if (s.status === 'failed') {
+    lines.push(`**Not measured: the run failed** (${s.error}). Command: \`${s.command}\`.`, '');
+    if (s.stderrTail) lines.push('```', s.stderrTail.trim(), '```', '');
+    return { lines, result: undefined };
+  }
+  const m = s.result.machine;
+  lines.push(
+    `Reproduce: \`pnpm run build && ${s.command}\` (or \`pnpm bench -- --only ${id}\`). ` +
+      `Measured ${day(s.measuredAt)}${m ? ` on ${m.cores} × ${m.cpuModel}, Node ${m.node}, load average ${m.loadAverage?.[0]}` : ''}, ${s.seconds} s.`,
+    '',
+  );
+  return { lines, result: s.result };
+}
+
+function coreSection(results) {
+  const { lines, result: r } = sectionHeader(results, 'core', '1. Core: `authenticate()` on a cached key against one SHA-256');
+  if (!r) return lines;
+  lines.push(
+    `Every candidate runs in one process, in ${r.rounds} interleaved rounds of ${r.roundMs} ms (after a warm-up round); ops/s is the`,
+    'median round, and each ratio is the median of per-round ratios, so a noisy neighbour slows floor and candidate alike.',
+    'Async candidates are awaited one call at a time: the figure is what one request pays.',
+    '',
+    '| candidate | ops/s (median) | ns/op | range over rounds (ops/s) |',
+    '|---|---:|---:|---|',
+  );
+  for (const row of r.rows) lines.push(`| ${row.label} | ${int(row.opsPerSec)} | ${int(row.nsPerOp)} | ${int(row.minOpsPerSec)} – ${int(row.maxOpsPerSec)} |`);
+  const x = r.ratios;
+  lines.push(
+    '',
+    '| ratio (times the floor\'s time per call) | value |',
+    '|---|---:|',
+    `| **authenticate() (node:crypto path) / createHash floor** — target <= 2 | **${num(x.authNodeVsNodeFloor)}** (${verdict(r.target.met)}) |`,
+    `| authenticate() with module 'invoices' / createHash floor | ${num(x.authNodeModuleVsNodeFloor)} |`,
+    `| authenticate() / createHash in an awaited async function | ${num(x.authNodeVsAwaitedNodeFloor)} |`,
+    `| authenticate() (Web Crypto path, forced) / subtle.digest floor | ${num(x.authWebVsWebFloor)} |`,
+    `| subtle.digest floor / createHash floor | ${num(x.webFloorVsNodeFloor)} |`,
+    `| authenticate() Web Crypto path / node:crypto path | ${num(x.authWebVsAuthNode)} |`,
+    '',
+    '![core chart](bench/results/core.svg)',
+    '',
+    `**Why core looks for node:crypto at run time.** On Node an awaited \`crypto.subtle.digest\` of a 56-byte key costs`,
+    `${num(x.webFloorVsNodeFloor, 0)}x a synchronous \`createHash\` here: each digest is a job on libuv's thread pool and a promise`,
+    'resolution back on the main thread, and on a busy 2-core machine that hand-off waits for a core. `authenticate()` on the',
+    `Web Crypto path costs ${num(x.authWebVsAuthNode, 0)}x the node:crypto path. The Web Crypto path stays as the fallback for Workers, Deno`,
+    'and browsers, where there is no node:crypto. The forced path is a second copy of the built core loaded with',
+    '`process.getBuiltinModule` hidden; a check counts `subtle.digest` calls during one `authenticate()` of each copy',
+    `(node path: ${r.hashPathCheck.subtleDigestsNodePath}, Web Crypto path: ${r.hashPathCheck.subtleDigestsWebPath}).`,
+    '',
+  );
+  return lines;
+}
+
+function httpSection(results) {
+  const { lines, result: r } = sectionHeader(results, 'http', '2. HTTP overhead per framework');
+  if (!r) return lines;
+  lines.push(
+    `Route \`${r.route}\`, every variant sent the same \`Authorization: Bearer <valid key>\`. autocannon (programmatic API),`,
+    `${r.connections} connections, no pipelining, ${r.rounds} rounds of ${r.runSeconds} s per variant after a ${r.warmupSeconds} s warm-up,`,
+    'interleaved floor, finora, peer, floor, …; the table shows medians. Each server variant runs in its own child process',
+    '(`bench/http-server.mjs`), the load generator in the parent: on 2 cores each gets one, and neither measures the other.',
+    'Server CPU per request comes from `process.cpuUsage()` inside the server, read before and after each run: unlike',
+    'requests/s it does not depend on whether the server or the load generator was the bottleneck ("CPU share" near 1.0',
+    'means the server had a full core busy). Before the runs each variant is checked: the valid key gets 200 and, on',
+    'finora and the peer, an unknown key gets 401.',
+    '',
+    'Peers: Hono `bearerAuth` from `hono/bearer-auth` with the key as its static token (it compares by hashing both sides with',
+    'Web Crypto); Express: `passport.initialize()` + `passport-http-bearer`, whose verify callback hashes the token with',
+    'node:crypto and looks the digest up in a Map (the same cached lookup, done by hand); Koa: a small hand-written bearer',
+    'middleware (regex, node:crypto SHA-256, Map lookup) in `bench/http-server.mjs`. finoraAuth runs with its defaults:',
+    '`finoraAuth({ authenticator })`, module derived from the path (`invoices`).',
+    '',
+    '![HTTP chart](bench/results/http.svg)',
+    '',
+    '| framework | variant | req/s (median) | range | p50 / p99 latency | server CPU µs/req | CPU share |',
+    '|---|---|---:|---|---|---:|---:|',
+  );
+  for (const f of r.frameworks) {
+    if (!f.measured) {
+      lines.push(`| ${f.framework} | — | not measured: ${f.reason} | | | | |`);
+      continue;
+    }
+    for (const v of f.variants) {
+      const name = v.variant === 'floor' ? 'no auth (floor)' : v.variant === 'finora' ? 'finoraAuth' : f.peer;
+      lines.push(
+        `| ${f.framework} | ${name} | ${int(v.rps)} | ${int(v.rpsMin)} – ${int(v.rpsMax)} | ${v.latencyP50Ms} / ${v.latencyP99Ms} ms | ${num(v.cpuMicrosPerRequest, 1)} | ${num(v.serverCpuShare)} |`,
+      );
+    }
+  }
+  lines.push(
+    '',
+    '| framework | finora / floor req/s | finora / floor at equal CPU | finora / peer req/s | finora / peer at equal CPU | peer / floor req/s |',
+    '|---|---|---|---|---|---|',
+  );
+  const range = (x) => `${pct(x.median)} (${pct(x.min, 0)} – ${pct(x.max, 0)})`;
+  for (const f of r.frameworks.filter((x) => x.measured)) {
+    const q = f.ratios;
+    lines.push(`| ${f.framework} | ${range(q.finoraVsFloor)} | ${range(q.finoraVsFloorCpu)} | ${range(q.finoraVsPeer)} | ${range(q.finoraVsPeerCpu)} | ${range(q.peerVsFloor)} |`);
+  }
+  lines.push('', 'Targets:', '');
+  for (const t of r.targets) lines.push(`- ${t.what}: ${t.min < 1 ? pct(t.value) : `${num(t.value)}x`} — ${verdict(t.met)}`);
+  lines.push('');
+  return lines;
+}
+
+function coldSection(results) {
+  const { lines, result: r } = sectionHeader(results, 'cold', '3. Cold path');
+  lines.push('### Coalescing', '');
+  if (r) {
+    lines.push(
+      `Each row: ${int(r.coalescing[0]?.requests)} requests for one key the cache has never seen, all started before the store answers, against a`,
+      `store that counts \`findByHash\` calls. Through \`authenticate()\` the store answers after ${r.storeDelayMs} ms; over HTTP it holds the`,
+      'lookup until all 1,000 requests have reached the server (real sockets on loopback, one per request), so every request',
+      'arrives while the lookup is in flight. "miss" counts requests that waited on that one lookup, "hit" requests served after it.',
+      '',
+      '| via | key | requests | store lookups | statuses | cache outcomes |',
+      '|---|---|---:|---:|---|---|',
+    );
+    for (const c of r.coalescing) {
+      if (c.measured === false) lines.push(`| ${c.via} | | | not measured: ${c.reason} | | |`);
+      else {
+        lines.push(
+          `| ${c.via} | ${c.key} | ${int(c.requests)} | **${c.storeLookups}** | ${Object.entries(c.statuses).map(([k, v]) => `${v} × ${k}`).join(', ')} | ${Object.entries(c.cacheOutcomes ?? {}).map(([k, v]) => `${v} ${k}`).join(', ')} |`,
+        );
+      }
+    }
+    lines.push('', `Exactly one lookup per burst: ${verdict(r.target.met)}.`, '');
+  }
+  lines.push(
+    '### Cold lookup latency per store',
+    '',
+    'A key the authenticator has not cached: `findByHash` alone, and the whole `authenticate()` (hash, cache miss, lookup, decision).',
+    'Memory store: from `bench/cold.mjs`; the real stores: from `bench/stores-*.mjs` (written with each store), on this machine\'s',
+    'PostgreSQL and Redis over loopback and SQLite on local disk.',
+    '',
+    '| store | findByHash p50 / p99 | authenticate(), cache miss, p50 / p99 | samples | source |',
+    '|---|---|---|---:|---|',
+  );
+  if (r) {
+    for (const l of r.latency) {
+      lines.push(`| ${l.store} | (in process) | ${ms(l.coldP50Us / 1000)} / ${ms(l.coldP99Us / 1000)} (cached: ${ms(l.warmP50Us / 1000)} / ${ms(l.warmP99Us / 1000)}) | ${int(l.samples)} | \`${results.sections.cold.command}\` |`);
+    }
+  } else lines.push('| memory | not measured | | | |');
+  for (const store of ['sqlite', 'redis', 'postgres']) {
+    const s = results.sections[`stores-${store}`];
+    const f = storeFigures(s?.status === 'ok' ? s.result : undefined);
+    if (!f) {
+      lines.push(`| ${store} | not yet measured (${s?.status === 'failed' ? `bench/stores-${store}.mjs failed: ${s.error}` : `bench/stores-${store}.mjs ${s ? 'not present' : 'not run'}`}) | | | |`);
+      continue;
+    }
+    const pair = (x) => (x ? `${ms(x.p50Ms)} / ${ms(x.p99Ms)}` : '–');
+    lines.push(`| ${store} | ${pair(f.findByHash)} | ${pair(f.authenticateMiss)} | ${int((f.findByHash ?? f.authenticateMiss)?.samples)} | \`${s.command}\` (${day(s.measuredAt)}) |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+function floodSection(results) {
+  const { lines, result: r } = sectionHeader(results, 'flood', '4. Flood of random keys beside a hot set');
+  if (!r) return lines;
+  const c = r.check;
+  lines.push(
+    `${int(c.randomRequests)} requests with distinct random well-formed keys, interleaved with ${int(c.hotRequests)} requests over a hot set of`,
+    `${int(r.hotKeys)} valid keys (each hot key authenticated once before the flood), ${r.inFlight} requests in flight at a time, on a`,
+    `memory store that counts lookups. Cache: ${r.cacheOptions}. Two passes: one tracks every random hash`,
+    'the store was asked for (to count repeats); one keeps only counters and reads the heap after a full GC at every tenth.',
+    '',
+    '| measure | value |',
+    '|---|---:|',
+    `| hot-key cache hit rate during the flood | ${pct(c.hotHitRate, 3)} (heap pass: ${pct(r.heapPass.hotHitRate, 3)}) |`,
+    `| store lookups for hot keys during the flood | ${int(c.hotLookupsDuringFlood)} |`,
+    `| store lookups for random keys | ${int(c.randomLookups)} for ${int(c.randomRequests)} keys, ${int(c.repeatedRandomLookups)} repeated |`,
+    `| random keys refused with 401 | ${int(c.randomRefused)} |`,
+    `| heap after GC, start → end of flood | ${num(r.heapPass.heap[0].heapMiB, 1)} → ${num(r.heapPass.heap.at(-1).heapMiB, 1)} MiB (peak ${num(r.heapPeakMiB, 1)}; second half adds ${num(r.heapGrowthSecondHalfMiB, 1)}) |`,
+    `| throughput, authenticate() in process | ${int(c.requestsPerSecond)} requests/s |`,
+    '',
+    `Heap (MiB) at each tenth of the flood: ${r.heapPass.heap.map((h) => num(h.heapMiB, 1)).join(' → ')}.`,
+    '',
+  );
+  for (const t of r.targets) lines.push(`- ${t.what}: ${verdict(t.met)}`);
+  lines.push('');
+  return lines;
+}
+
+function memorySection(results) {
+  const { lines, result: r } = sectionHeader(results, 'memory', '5. Memory per 100,000 cached keys');
+  if (!r) return lines;
+  lines.push(
+    `\`node --expose-gc\`; ${int(r.keys)} keys issued into a memory store first, then an authenticator with \`cache.max = ${int(r.keys)}\` asked for`,
+    'each once; heapUsed after full GCs, before the authenticator is created and after its cache is full. A second pass over',
+    'every key must make no store lookup (the cache really held them all). MemoryKeyStore hands back records whose strings it',
+    'shares with itself, which flatters the cache; a database driver allocates every string afresh, so the cache is measured',
+    'again with each record\'s strings copied. The target is judged on the larger figure.',
+    '',
+    '| records | empty authenticator | heap delta, cache full | bytes per key | per 100,000 keys | lookups on 2nd pass |',
+    '|---|---:|---:|---:|---:|---:|',
+  );
+  for (const v of r.variants) {
+    lines.push(`| ${v.variant} | ${num(v.emptyAuthenticatorMiB, 1)} MiB | ${num(v.filledDeltaMiB, 1)} MiB | ${int(v.bytesPerCachedKey)} | **${num(v.mibPer100kKeys, 1)} MiB** | ${v.storeLookupsSecondPass} |`);
+  }
+  lines.push('', `Target under 64 MB (61.0 MiB): ${num(r.mibPer100kKeys, 1)} MiB — ${verdict(r.target.met)}.`, '');
+  return lines;
+}
+
+function fleetSection(results) {
+  const lines = [
+    '## 6. Fleet revocation',
+    '',
+    'Time from a revocation in one process until another process, whose authenticator had the key cached, refuses it.',
+    'From the store scripts (`bench/stores-*.mjs`, written with each store); what each one times exactly is in its own words',
+    'in the last column.',
+    '',
+    '| store | p50 | p99 | max | samples | store\'s own target | what is timed | command |',
+    '|---|---:|---:|---:|---:|---|---|---|',
+  ];
+  for (const store of ['sqlite', 'redis', 'postgres']) {
+    const s = results.sections[`stores-${store}`];
+    const f = storeFigures(s?.status === 'ok' ? s.result : undefined);
+    if (!f?.fleet) {
+      lines.push(`| ${store} | not yet measured (${s?.status === 'failed' ? `failed: ${s.error}` : s ? s.status : 'not run'}) | | | | | | |`);
+      continue;
+    }
+    const t = f.fleetTarget ? `p99 < ${f.fleetTarget.p99Ms} ms: ${verdict(f.fleetTarget.met)}` : '–';
+    lines.push(`| ${store} | ${ms(f.fleet.p50Ms)} | ${ms(f.fleet.p99Ms)} | ${ms(f.fleet.maxMs)} | ${int(f.fleet.samples)} | ${t} | ${f.fleetNote ?? ''} | \`${s.command}\` (${day(s.measuredAt)}) |`);
+  }
+  lines.push('', 'The contract\'s bound for the gateway is 1 second (`finora-auth keys revoke` reaching a running `serve`).', '');
+  return lines;
+}
+
+function flatten(value, prefix = '', out = []) {
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (Array.isArray(value)) {
+    if (value.every((v) => typeof v !== 'object')) out.push([prefix, value.join(', ')]);
+    else value.forEach((v, i) => flatten(v, `${prefix}[${i}]`, out));
+  } else out.push([prefix, value]);
+  return out;
+}
+
+function gatewaySection(results) {
+  const { lines, result: r } = sectionHeader(results, 'gateway', '7. Gateway against the upstream called directly');
+  if (!r) return lines;
+  lines.push('From `bench/gateway.mjs` (written with the gateway), as it reports them:', '', '| figure | value |', '|---|---|');
+  for (const [k, v] of flatten(r)) {
+    if (k.startsWith('machine') || v === undefined) continue;
+    lines.push(`| ${k} | ${typeof v === 'number' && !Number.isInteger(v) ? num(v, 3) : String(v).replace(/\|/g, '\\|')} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+export function renderMarkdown(results) {
+  const m = results.machine;
+  const lines = [
+    '# Benchmarks',
+    '',
+    '<!-- Generated by bench/run.mjs (`pnpm bench`); edit bench/report.mjs or bench/findings.md, not this file. -->',
+    '',
+    `Generated ${day(results.generatedAt)} by \`pnpm bench\` (${results.mode} run${results.seconds ? `, ${Math.round(results.seconds)} s` : ''}) at commit \`${m.commit ?? '?'}\`.`,
+    `Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node} (V8 ${m.v8}), ${m.os}.`,
+    'The machine is shared and noisy: other work ran beside these benchmarks. Absolute figures move from run to run;',
+    'what the targets are about is ratios, and every ratio here is measured side by side in one run, interleaved, with',
+    'medians. Each section says how to rerun it alone and when it was measured.',
+    '',
+    'Run it: `pnpm bench` (full, several minutes, rewrites this file), `pnpm bench --quick` (everything small, under a',
+    'minute, writes nothing), `pnpm bench -- --only http,core` (some sections; merged into `bench/results/results.json`).',
+    'Raw figures: [`bench/results/results.json`](bench/results/results.json).',
+    '',
+    '## Targets',
+    '',
+    '| # | target | measured | verdict |',
+    '|---|---|---|---|',
+  ];
+  for (const t of targets(results)) {
+    const v = t.met === 'reported' ? 'reported (no target)' : verdict(t.met);
+    lines.push(`| ${t.n} | ${t.what} | ${t.value ?? 'not yet measured'} | ${v} |`);
+  }
+  lines.push('');
+  const findingsPath = join(benchDir, 'findings.md');
+  if (existsSync(findingsPath)) lines.push(readFileSync(findingsPath, 'utf8').trim(), '');
+  lines.push(
+    ...coreSection(results),
+    ...httpSection(results),
+    ...coldSection(results),
+    ...floodSection(results),
+    ...memorySection(results),
+    ...fleetSection(results),
+    ...gatewaySection(results),
+  );
+  return `${lines.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
+}

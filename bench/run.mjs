@@ -1,0 +1,107 @@
+// `pnpm bench`: runs every benchmark section in its own process, one after another, and writes BENCHMARKS.md.
+//
+//   pnpm bench                    full run (several minutes); writes BENCHMARKS.md, bench/results/results.json, *.svg
+//   pnpm bench --quick            everything at small sizes (under a minute on an idle 2-core machine); writes nothing
+//   pnpm bench -- --only core,http   only these sections; a full partial run is merged into results.json
+//   node bench/run.mjs --smoke --json out.json   tiny sizes, results as JSON (what test/bench.test.ts runs)
+//   --cpu-prof                    HTTP servers write .cpuprofile files to .tmp/profiles (see bench/profile-summary.mjs)
+//
+// pnpm passes `--quick` through to this script (`pnpm bench --quick` and `pnpm bench -- --quick` both work; the
+// second form arrives with a literal `--`, which is ignored). Build first: `pnpm bench` does, `node bench/run.mjs`
+// does not.
+//
+// Sections run one at a time, never in parallel: on 2 cores two benchmarks would measure each other.
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchDir, machine, parseArgs, rootDir, runJsonScript } from './lib.mjs';
+import { renderMarkdown, renderSvgs, summarizeText } from './report.mjs';
+
+const args = parseArgs();
+const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
+const write = args.write ?? mode === 'full';
+
+const own = (id, script, nodeArgs = []) => ({ id, script, nodeArgs, args: args.smoke ? ['--smoke'] : args.quick ? ['--quick'] : [] });
+const external = (id, script, quickArgs, smokeArgs) => ({
+  id,
+  script,
+  external: true,
+  nodeArgs: [],
+  args: args.smoke ? smokeArgs : args.quick ? quickArgs : [],
+});
+
+const SECTIONS = [
+  own('core', 'core.mjs'),
+  own('cold', 'cold.mjs'),
+  own('flood', 'flood.mjs', ['--expose-gc']),
+  own('memory', 'memory.mjs', ['--expose-gc']),
+  own('http', 'http.mjs', args.cpuProf ? [] : []),
+  // Written by the store and gateway helpers; each prints one JSON object. Their size flags differ.
+  external('stores-sqlite', 'stores-sqlite.mjs', ['--quick'], ['--quick', '--keys', '100', '--revocations', '5']),
+  external('stores-redis', 'stores-redis.mjs', ['--keys', '300', '--revocations', '30'], ['--keys', '50', '--revocations', '5']),
+  external('stores-postgres', 'stores-postgres.mjs', ['--lookups', '300', '--revocations', '30'], ['--lookups', '50', '--revocations', '5']),
+  external('gateway', 'gateway.mjs', ['--quick'], ['--quick']),
+];
+
+const unknown = (args.only ?? []).filter((id) => !SECTIONS.some((s) => s.id === id));
+if (unknown.length) {
+  console.error(`unknown section(s): ${unknown.join(', ')}; known: ${SECTIONS.map((s) => s.id).join(', ')}`);
+  process.exit(2);
+}
+const selected = SECTIONS.filter((s) => !args.only || args.only.includes(s.id));
+
+const started = Date.now();
+const sections = {};
+for (const section of selected) {
+  const path = join(benchDir, section.script);
+  const sectionArgs = [...section.args, ...(section.id === 'http' && args.cpuProf ? ['--cpu-prof'] : [])];
+  const command = ['node', ...section.nodeArgs, `bench/${section.script}`, ...sectionArgs].join(' ');
+  if (!existsSync(path)) {
+    sections[section.id] = { id: section.id, status: 'not-present', command, note: `bench/${section.script} does not exist yet` };
+    console.error(`\n== ${section.id}: bench/${section.script} not present, skipped`);
+    continue;
+  }
+  console.error(`\n== ${section.id}: ${command}`);
+  const t0 = Date.now();
+  const outcome = await runJsonScript(path, sectionArgs, { nodeArgs: section.nodeArgs });
+  const entry = { id: section.id, status: outcome.ok ? 'ok' : 'failed', command, seconds: Math.round((Date.now() - t0) / 100) / 10 };
+  if (outcome.result !== undefined) entry.result = outcome.result;
+  if (!outcome.ok) {
+    entry.error = outcome.error;
+    entry.stderrTail = outcome.stderrTail;
+    console.error(`== ${section.id} FAILED: ${outcome.error}`);
+  }
+  entry.measuredAt = new Date().toISOString();
+  sections[section.id] = entry;
+}
+
+const results = {
+  mode,
+  generatedAt: new Date().toISOString(),
+  seconds: Math.round((Date.now() - started) / 100) / 10,
+  machine: machine(),
+  sections,
+};
+
+console.log(summarizeText(results));
+
+if (args.json) writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);
+
+if (write) {
+  const resultsDir = join(benchDir, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const jsonPath = join(resultsDir, 'results.json');
+  // A partial run (--only) replaces its own sections and keeps the others' last full figures.
+  let merged = results;
+  if (args.only && existsSync(jsonPath)) {
+    const previous = JSON.parse(readFileSync(jsonPath, 'utf8'));
+    merged = { ...results, sections: { ...previous.sections, ...sections } };
+  }
+  writeFileSync(jsonPath, `${JSON.stringify(merged, null, 2)}\n`);
+  for (const [name, svg] of Object.entries(renderSvgs(merged))) writeFileSync(join(resultsDir, name), svg);
+  writeFileSync(join(rootDir, 'BENCHMARKS.md'), renderMarkdown(merged));
+  console.error(`\nwrote BENCHMARKS.md, bench/results/results.json and charts in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+const failed = Object.values(sections).filter((s) => s.status === 'failed');
+process.exitCode = failed.length ? 1 : 0;
