@@ -187,6 +187,7 @@ export class PostgresKeyStore implements KeyStore {
 
   async findByHash(hash: string, options?: { signal?: AbortSignal }): Promise<KeyRecord | null> {
     const signal = options?.signal;
+    signal?.throwIfAborted();
     const rows = await abortable(this.#read<KeyAccountRow>(this.#sql.findByHash, [hash], signal), signal);
     const row = rows[0];
     if (!row) return null;

@@ -174,6 +174,35 @@ describe.runIf(available)('PostgresKeyStore on PostgreSQL', () => {
     expect(record?.key.hint).toBe(`test_sk_…${apiKey.slice(-4)}`);
   });
 
+  it('an aborted lookup lets go at once, even while its query is blocked; close says the channel is gone', async () => {
+    const schema = schemaFor('abort');
+    const store = open({ schema });
+    const events: StoreEvent[] = [];
+    store.subscribe((event) => events.push(event));
+    await store.putAccount({ id: 'acct-abort', tier: 'premium', enterprise: false });
+    expect(await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000)).toBe(true);
+
+    const already = new AbortController();
+    already.abort(new Error('gone before asking'));
+    await expect(store.findByHash('a'.repeat(64), { signal: already.signal })).rejects.toThrow('gone before asking');
+
+    await withAdmin(async (locker) => {
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${schema}".api_keys IN ACCESS EXCLUSIVE MODE`);
+      const controller = new AbortController();
+      const pending = store.findByHash('b'.repeat(64), { signal: controller.signal });
+      setTimeout(() => controller.abort(new Error('invalidated')), 50);
+      await expect(pending).rejects.toThrow('invalidated');
+      await locker.query('ROLLBACK');
+    });
+    expect(await store.findByHash('b'.repeat(64))).toBeNull();
+
+    events.length = 0;
+    await Promise.all([store.close(), store.close()]);
+    expect(events).toEqual([{ type: 'reset', live: false }]);
+    await expect(store.getAccount('acct-abort')).rejects.toThrow(/closed/);
+  });
+
   it('down at startup: nothing throws, lookups fail promptly with 503, and it recovers when the database is back', async () => {
     const proxy = await TcpProxy.start('refuse');
     proxies.push(proxy);
