@@ -3,7 +3,7 @@
 import { KeyManagerError } from '@finora-auth/core';
 import { accountsCommand, keysCommand } from './cli-admin';
 import { CommandError, UsageError } from './cli-args';
-import { serveCommand, type ServeIo } from './cli-serve';
+import type { ServeIo } from './cli-serve';
 import { HELP } from './help';
 import { StoreUnreachableError } from './store-url';
 
@@ -30,8 +30,11 @@ export async function main(argv: string[], io: ServeIo): Promise<number> {
       case 'help':
         io.out(HELP.main ?? '');
         return 0;
-      case 'serve':
+      case 'serve': {
+        // Loaded on demand: key administration should not pay for starting Hono, the proxy and metrics.
+        const { serveCommand } = await import('./cli-serve');
         return await serveCommand(argv.slice(1), io);
+      }
       case 'accounts':
         return await accountsCommand(sub, rest, io);
       case 'keys':

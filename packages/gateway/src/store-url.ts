@@ -9,8 +9,10 @@ export const DEFAULT_STORE_URL = 'sqlite:./.finora/keys.db';
 
 export type StoreSpec =
   | { kind: 'sqlite'; path: string; url: string }
-  | { kind: 'redis'; url: string }
-  | { kind: 'postgres'; url: string };
+  /** `prefix` comes from a `?prefix=` query parameter, which is taken off the URL the driver sees. */
+  | { kind: 'redis'; url: string; driverUrl: string; prefix?: string }
+  /** `schema` comes from a `?schema=` query parameter, which is taken off the URL the driver sees. */
+  | { kind: 'postgres'; url: string; driverUrl: string; schema?: string };
 
 /** A store URL that cannot be used; its message is one line and never shows a password. */
 export class StoreUrlError extends Error {
@@ -65,7 +67,16 @@ export function parseStoreUrl(url: string, cwd: string = process.cwd()): StoreSp
       if (!parsed.hostname && !parsed.searchParams.has('host')) {
         throw new StoreUrlError(`finora-auth: store URL ${redactStoreUrl(text)} names no host`);
       }
-      return { kind: scheme.startsWith('redis') ? 'redis' : 'postgres', url: text };
+      // One store URL names everything, so `?prefix=` (Redis) and `?schema=` (PostgreSQL) ride along on it.
+      const option = scheme.startsWith('redis') ? 'prefix' : 'schema';
+      const value = parsed.searchParams.get(option);
+      parsed.searchParams.delete(option);
+      // Untouched unless the parameter was there: the driver gets exactly what the user wrote.
+      const driverUrl = value === null ? text : parsed.toString();
+      if (scheme.startsWith('redis')) {
+        return value === null ? { kind: 'redis', url: text, driverUrl } : { kind: 'redis', url: text, driverUrl, prefix: value };
+      }
+      return value === null ? { kind: 'postgres', url: text, driverUrl } : { kind: 'postgres', url: text, driverUrl, schema: value };
     }
     default:
       throw new StoreUrlError(
@@ -82,7 +93,7 @@ export class StoreUnreachableError extends Error {
 function describeCause(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
-  const firstLine = (message.split('\n')[0] ?? '').trim() || 'unknown error';
+  const firstLine = (message.split('\n')[0] ?? '').trim().replace(/^finora-auth:\s*/, '') || 'unknown error';
   return typeof code === 'string' && !firstLine.includes(code) ? `${firstLine} (${code})` : firstLine;
 }
 
@@ -108,11 +119,12 @@ export async function openStore(spec: StoreSpec): Promise<KeyStore> {
       }
       case 'redis': {
         const { RedisKeyStore } = await import('@finora-auth/redis');
-        return new RedisKeyStore({ url: spec.url });
+        return new RedisKeyStore(spec.prefix === undefined ? { url: spec.driverUrl } : { url: spec.driverUrl, prefix: spec.prefix });
       }
       case 'postgres': {
         const { PostgresKeyStore } = await import('@finora-auth/postgres');
-        return new PostgresKeyStore({ connectionString: spec.url });
+        const connectionString = spec.driverUrl;
+        return new PostgresKeyStore(spec.schema === undefined ? { connectionString } : { connectionString, schema: spec.schema });
       }
     }
   } catch (error) {
