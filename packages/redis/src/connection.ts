@@ -54,3 +54,15 @@ export function openSubscriberConnection(config: ResolvedOptions): Redis {
   client.on('error', config.onError);
   return client;
 }
+
+/**
+ * Starts a connection attempt at once if `client` is waiting out its back-off, else does nothing. Called only when
+ * the store's other connection has just got through, so it never hammers a Redis that is down.
+ */
+export function reconnectNow(client: Redis | undefined): void {
+  if (client?.status === 'reconnecting') {
+    client.connect().catch(() => {
+      // Reported through the 'error' listener; the back-off timer still stands behind this attempt.
+    });
+  }
+}

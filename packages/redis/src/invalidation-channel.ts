@@ -3,7 +3,7 @@
 
 import type { StoreEvents } from '@finora-auth/core';
 import type { Redis } from 'ioredis';
-import { openSubscriberConnection } from './connection';
+import { openSubscriberConnection, reconnectNow } from './connection';
 import type { ResolvedOptions } from './options';
 
 const KEY_HASH = /^[0-9a-f]{64}$/;
@@ -19,9 +19,13 @@ export class InvalidationChannel {
   #generation = 0;
   #closed = false;
 
-  constructor(config: ResolvedOptions, events: StoreEvents) {
+  readonly #onReady: () => void;
+
+  /** `onReady` runs each time the subscriber connection is up: proof that Redis answers again. */
+  constructor(config: ResolvedOptions, events: StoreEvents, onReady: () => void) {
     this.#config = config;
     this.#events = events;
+    this.#onReady = onReady;
   }
 
   get live(): boolean {
@@ -33,7 +37,10 @@ export class InvalidationChannel {
     if (this.#client || this.#closed) return;
     const client = openSubscriberConnection(this.#config);
     this.#client = client;
-    client.on('ready', () => this.#subscribe(client));
+    client.on('ready', () => {
+      this.#subscribe(client);
+      this.#onReady();
+    });
     client.on('close', () => {
       this.#generation++;
       this.#setLive(false);
@@ -47,6 +54,11 @@ export class InvalidationChannel {
     client.connect().catch(() => {
       // Reported through the 'error' listener; the connection keeps retrying on its own.
     });
+  }
+
+  /** Redis answers again (the other connection got through): end this connection's back-off wait now. */
+  reconnectNow(): void {
+    reconnectNow(this.#client);
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,7 @@ import {
 } from '@finora-auth/core';
 import type { Redis } from 'ioredis';
 import { assertAccount, assertKey, decodeAccount, decodeKey, encodeKey } from './codec';
-import { openCommandConnection } from './connection';
+import { openCommandConnection, reconnectNow } from './connection';
 import { InvalidationChannel } from './invalidation-channel';
 import { resolveOptions, type RedisKeyStoreOptions, type ResolvedOptions } from './options';
 import { scripts, type ScriptCommands } from './scripts';
@@ -41,7 +41,10 @@ export class RedisKeyStore implements KeyStore {
     this.#config = resolveOptions(options);
     this.#redis = openCommandConnection(this.#config) as ScriptedRedis;
     for (const [name, definition] of Object.entries(scripts)) this.#redis.defineCommand(name, definition);
-    this.#channel = new InvalidationChannel(this.#config, this.#events);
+    // Whichever connection gets through after an outage pulls the other out of its back-off, so the store does
+    // not refuse commands, or distrust its cache, for up to maxReconnectDelayMs longer than Redis was down.
+    this.#channel = new InvalidationChannel(this.#config, this.#events, () => reconnectNow(this.#redis));
+    this.#redis.on('ready', () => this.#channel.reconnectNow());
   }
 
   /** The prefix in use, e.g. `{finora}:`. */
