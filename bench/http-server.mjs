@@ -104,12 +104,37 @@ async function koaServer() {
 
 const { server, port } = await { hono: honoServer, express: expressServer, koa: koaServer }[framework]();
 
+// CPU profile of the measured runs only (not start-up or warm-up), on the parent's word: the same V8 profiler as
+// `node --cpu-prof`, started and stopped through the inspector.
+let profiler;
+async function profile(action, file) {
+  if (action === 'start') {
+    const { Session } = await import('node:inspector');
+    profiler = new Session();
+    profiler.connect();
+    const post = (method, params) => new Promise((resolve, reject) => profiler.post(method, params, (e, r) => (e ? reject(e) : resolve(r))));
+    await post('Profiler.enable');
+    await post('Profiler.setSamplingInterval', { interval: 200 });
+    await post('Profiler.start');
+    profiler.postAsync = post;
+  } else if (profiler) {
+    const { profile: data } = await profiler.postAsync('Profiler.stop');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const { dirname } = await import('node:path');
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(data));
+    profiler.disconnect();
+    profiler = undefined;
+  }
+}
+
 process.on('message', (message) => {
+  if (message?.type === 'profile') profile(message.action, message.file).then(() => process.send({ type: 'profile', done: message.action }));
   if (message?.type === 'cpu') process.send({ type: 'cpu', usage: process.cpuUsage(), rss: process.memoryUsage().rss });
   if (message?.type === 'stop') {
     server.close();
     server.closeAllConnections?.();
-    // exit (not just close) so that --cpu-prof writes its profile now.
+    // exit (not just close), so that a server started by hand with node --cpu-prof writes its profile now.
     setImmediate(() => process.exit(0));
   }
 });

@@ -7,6 +7,8 @@
 // finora/floor ratio is taken per round, between runs seconds apart, so drifting machine load cancels out.
 // Server CPU time per request (process.cpuUsage in the server) is reported too: it does not depend on whether
 // the server or the load generator was the bottleneck.
+// --cpu-prof: each server records a V8 CPU profile of the measured runs (not start-up or warm-up) into
+// .tmp/profiles/<framework>-<variant>.cpuprofile; read them with bench/profile-summary.mjs.
 
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
@@ -29,8 +31,7 @@ const profileDir = join(rootDir, '.tmp', 'profiles');
 const { default: autocannon } = await import('autocannon');
 
 function startServer(framework, variant) {
-  const execArgv = args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${framework}-${variant}.cpuprofile`] : [];
-  const child = fork(join(benchDir, 'http-server.mjs'), [framework, variant], { cwd: rootDir, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(benchDir, 'http-server.mjs'), [framework, variant], { cwd: rootDir, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const replies = [];
   const waiters = [];
   child.on('message', (message) => {
@@ -64,6 +65,10 @@ function startServer(framework, variant) {
       child.send({ type: 'cpu' });
       const { usage } = await next();
       return usage.user + usage.system;
+    },
+    async profile(action) {
+      child.send({ type: 'profile', action, file: join(profileDir, `${framework}-${variant}.cpuprofile`) });
+      await next();
     },
     stop: () =>
       new Promise((resolve) => {
@@ -124,6 +129,7 @@ for (const framework of FRAMEWORKS) {
       }
     }
     for (const server of servers) await load(server, WARMUP_S);
+    if (args.cpuProf) for (const server of servers) await server.profile('start');
     const runs = Object.fromEntries(VARIANTS.map((v) => [v, []]));
     for (let r = 0; r < ROUNDS; r++) {
       for (const server of servers) {
@@ -132,6 +138,7 @@ for (const framework of FRAMEWORKS) {
         log(`  ${framework}/${server.variant} round ${r + 1}: ${Math.round(run.rps)} req/s, ${round(run.cpuMicrosPerRequest, 1)} us CPU/req`);
       }
     }
+    if (args.cpuProf) for (const server of servers) await server.profile('stop');
     const perRound = (a, b, field) => runs[a].map((run, i) => run[field] / runs[b][i][field]);
     const summarize = (variant) => {
       const list = runs[variant];

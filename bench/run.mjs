@@ -35,7 +35,7 @@ const SECTIONS = [
   own('cold', 'cold.mjs'),
   own('flood', 'flood.mjs', ['--expose-gc']),
   own('memory', 'memory.mjs', ['--expose-gc']),
-  own('http', 'http.mjs', args.cpuProf ? [] : []),
+  own('http', 'http.mjs'),
   // Written by the store and gateway helpers; each prints one JSON object. Their size flags differ.
   external('stores-sqlite', 'stores-sqlite.mjs', ['--quick'], ['--quick', '--keys', '100', '--revocations', '5']),
   external('stores-redis', 'stores-redis.mjs', ['--keys', '300', '--revocations', '30'], ['--keys', '50', '--revocations', '5']),
