@@ -22,7 +22,8 @@ const STATUS: Record<AuthErrorCode, number> = {
 
 /** What a scenario sends: the Authorization header (absent when undefined) and, when allowed, the key it holds. */
 interface Given {
-  authorization?: string;
+  /** Several values send several Authorization headers. */
+  authorization?: string | string[];
   key?: KeyInfo;
   tier?: Tier;
 }
@@ -71,6 +72,14 @@ const SCENARIOS: Scenario[] = [
   mangled('Bearer and nothing else', () => 'Bearer'),
   mangled('trailing junk after the key', (k) => `Bearer ${k} junk`),
   mangled('two keys', (k) => `Bearer ${k}, Bearer ${k}`),
+  {
+    name: 'two Authorization headers, the first one valid (a singleton field sent twice)',
+    async given(fx) {
+      const [first, second] = await Promise.all([fx.issue(), fx.issue()]);
+      return { authorization: [`Bearer ${first.apiKey}`, `Bearer ${second.apiKey}`] };
+    },
+    expect: refused('INVALID_API_KEY'),
+  },
   mangled('a key one character short', (k) => `Bearer ${k.slice(0, -1)}`),
   mangled('a key one character long', (k) => `Bearer ${k}0`),
   mangled('a key in upper-case hex', (k) => `Bearer ${k.slice(0, 8)}${k.slice(8).toUpperCase().replace(/^\d+$/, 'A'.repeat(48))}`),
@@ -273,7 +282,8 @@ describe.each(HARNESSES)('$name', (harness) => {
       const headers = given.authorization === undefined ? {} : { Authorization: given.authorization };
       const hitsBefore = app.hits.length;
       const reply = await send(app.origin, path, headers);
-      const oracle = await fx.oracle.authenticate(oracleRequest(given.authorization, module));
+      const sent = Array.isArray(given.authorization) ? given.authorization.join(', ') : given.authorization;
+      const oracle = await fx.oracle.authenticate(oracleRequest(sent, module));
 
       if ('refused' in scenario.expect) {
         expectRefusal(reply, scenario.expect.refused);

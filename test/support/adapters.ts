@@ -160,9 +160,10 @@ export interface Reply {
 
 /**
  * One request, sent as written: Node's client neither normalises the path nor merges headers, so spellings
- * such as `//payments`, `/x/../payments` or a tab in a header value reach the server untouched.
+ * such as `//payments`, `/x/../payments` or a tab in a header value reach the server untouched; an array sends
+ * the header once per value.
  */
-export function send(origin: string, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
+export function send(origin: string, path: string, headers: Record<string, string | string[]> = {}, method = 'GET'): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(`${origin}/`, { method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];

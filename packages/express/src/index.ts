@@ -50,7 +50,9 @@ export function finoraAuth(options: FinoraAuthOptions): RequestHandler {
       next(error);
       return;
     }
-    const request: AuthRequest = { authorization: req.headers.authorization ?? null, method: req.method, origin: req.headers.origin ?? null };
+    // Node keeps only the first of several Authorization headers; joined, as Hono sees them, they are refused.
+    const authorization = req.headersDistinct.authorization?.join(', ') ?? null;
+    const request: AuthRequest = { authorization, method: req.method, origin: req.headers.origin ?? null };
     if (requested !== undefined) request.module = requested;
     authenticator
       .authenticate(request)

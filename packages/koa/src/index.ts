@@ -57,8 +57,9 @@ export function finoraAuth<StateT = DefaultState>(options: FinoraAuthOptions<Sta
 
   return async function finoraAuthMiddleware(ctx, next) {
     const requested = requestModule(module, ctx, moduleFromContext);
-    const { authorization, origin } = ctx.headers;
-    const request: AuthRequest = { authorization: authorization ?? null, method: ctx.method, origin: origin ?? null };
+    // Node keeps only the first of several Authorization headers; joined, as Hono sees them, they are refused.
+    const authorization = ctx.req.headersDistinct.authorization?.join(', ') ?? null;
+    const request: AuthRequest = { authorization, method: ctx.method, origin: ctx.headers.origin ?? null };
     if (requested !== undefined) request.module = requested;
     const result = await authenticator.authenticate(request);
     if (!result.ok) {
