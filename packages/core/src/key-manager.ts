@@ -128,8 +128,9 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     },
 
     async revoke(keyId) {
-      await storedKey(keyId);
-      await store.revokeKey(keyId, now());
+      if (typeof keyId !== 'string' || keyId === '') invalid('keyId must be a non-empty string');
+      // One round trip: the store says null for an unknown key.
+      if (!(await store.revokeKey(keyId, now()))) throw new KeyManagerError('KEY_NOT_FOUND', `finora-auth: no key ${JSON.stringify(keyId)}`);
     },
 
     async rotate(keyId) {
