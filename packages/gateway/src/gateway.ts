@@ -2,7 +2,7 @@
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import {
   createAuthenticator,
   isEnterpriseModule,
@@ -257,6 +257,14 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const listener = getRequestListener(app.fetch, { hostname: 'localhost' });
   const responses = new Set<ServerResponse>();
+  // Requests in flight per connection. Node's closeIdleConnections() misses a connection that has not sent its
+  // first request yet, which would hold a graceful shutdown open until the keep-alive timeout; so we track them.
+  const sockets = new Map<Socket, number>();
+
+  /** Once shutting down, a connection with nothing in flight has nothing left to do. */
+  function endIfIdle(socket: Socket): void {
+    if (shuttingDown && (sockets.get(socket) ?? 0) === 0) socket.end();
+  }
 
   function sendError(res: ServerResponse, status: number, body: string): void {
     res.writeHead(status, { ...JSON_HEADERS, 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
@@ -277,16 +285,19 @@ export function createGateway(options: GatewayOptions): Gateway {
     const state: RequestState = { record };
     inFlight += 1;
     responses.add(res);
+    const socket = req.socket;
+    sockets.set(socket, (sockets.get(socket) ?? 0) + 1);
     res.once('close', () => {
       inFlight -= 1;
       responses.delete(res);
+      if (sockets.has(socket)) sockets.set(socket, (sockets.get(socket) ?? 1) - 1);
       record.status = res.statusCode;
       record.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       if (state.module !== undefined) record.module = state.module;
       if (!res.writableFinished) record.aborted = true;
       metrics.recordResponse(res.statusCode);
       log.write(record);
-      if (shuttingDown) server.closeIdleConnections();
+      endIfIdle(socket);
     });
     // Once shutting down, every answer closes its connection, so keep-alive clients move to another instance.
     if (shuttingDown) res.shouldKeepAlive = false;
@@ -299,6 +310,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   const server = createServer({ maxHeaderSize: config.maxHeaderSize }, onRequest);
+  server.on('connection', (socket: Socket) => {
+    sockets.set(socket, 0);
+    socket.once('close', () => sockets.delete(socket));
+  });
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
       socket.destroy();
@@ -349,19 +364,22 @@ export function createGateway(options: GatewayOptions): Gateway {
     return `http://${host.includes(':') ? `[${host}]` : host}:${address.port}${path}`;
   };
 
-  function stopServer(target: Server, deadline: number): Promise<number> {
+  /** Stops accepting, ends idle connections now and busy ones when their last answer is sent, cuts the rest at `deadline`. */
+  function stopServer(target: Server, deadline: number, tracked?: Map<Socket, number>): Promise<number> {
     if (!target.listening) return Promise.resolve(0);
     return new Promise((resolve) => {
       let forced = 0;
       const timer = setTimeout(() => {
-        forced = responses.size;
+        forced = tracked ? [...tracked.values()].filter((count) => count > 0).length : 0;
         target.closeAllConnections();
+        for (const socket of tracked?.keys() ?? []) socket.destroy();
       }, Math.max(0, deadline - Date.now()));
       target.close(() => {
         clearTimeout(timer);
         resolve(forced);
       });
       target.closeIdleConnections();
+      for (const socket of tracked?.keys() ?? []) endIfIdle(socket);
     });
   }
 
@@ -388,7 +406,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         for (const res of responses) if (!res.headersSent) res.shouldKeepAlive = false;
         const deadline = Date.now() + config.shutdownTimeoutMs;
         const [forced] = await Promise.all([
-          stopServer(server, deadline),
+          stopServer(server, deadline, sockets),
           metricsServer ? stopServer(metricsServer, Date.now()) : Promise.resolve(0),
         ]);
         await authenticator.close();

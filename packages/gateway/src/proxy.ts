@@ -143,8 +143,9 @@ export function createProxy(options: ProxyOptions): Proxy {
       if (hasBody) req.pipe(upstreamReq);
       else upstreamReq.end();
 
-      // The client went away: stop talking to the upstream on its behalf.
-      res.once('close', () => {
+      // The client went away: stop talking to the upstream on its behalf. Prepended, so the access log
+      // (written on the same event) already sees why.
+      res.prependOnceListener('close', () => {
         if (!res.writableFinished) {
           if (!answered) {
             record.upstreamError ??= 'aborted';

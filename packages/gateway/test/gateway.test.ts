@@ -1,0 +1,173 @@
+// createGateway in-process on a MemoryKeyStore: expiry warnings, upstream base paths, aborts, health, option checks.
+
+import { request, type IncomingMessage } from 'node:http';
+import { createKeyManager, MemoryKeyStore, type DecisionEvent, type KeyStore } from '@finora-auth/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AccessRecord } from '../src/access-log';
+import { createGateway, type Gateway, type GatewayOptions } from '../src/gateway';
+import { startUpstream, type Upstream } from './support';
+
+const DAY = 86_400_000;
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await (cleanups.pop() as () => Promise<unknown>)();
+});
+
+async function setup(options: Partial<GatewayOptions> = {}, keyAgeDays = 0) {
+  const store = new MemoryKeyStore();
+  const manager = createKeyManager({ store, now: () => Date.now() - keyAgeDays * DAY });
+  await manager.putAccount({ id: 'acme', tier: 'premium' });
+  const issued = await manager.issue({ accountId: 'acme', environment: 'test' });
+  const lines: AccessRecord[] = [];
+  const gateway = createGateway({
+    store,
+    accessLog: { write: (chunk: string) => lines.push(...chunk.trim().split('\n').map((line) => JSON.parse(line))) },
+    ...options,
+  });
+  const address = await gateway.listen(0, '127.0.0.1');
+  cleanups.push(() => gateway.close());
+  return { store, manager, gateway, url: address.url, address, key: issued.apiKey, keyId: issued.key.id, lines };
+}
+
+async function upstream(handler: Parameters<typeof startUpstream>[0]): Promise<Upstream> {
+  const server = await startUpstream(handler);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+describe('createGateway', () => {
+  it('checks its options, naming the one that is wrong', () => {
+    expect(() => createGateway({} as GatewayOptions)).toThrow(/options\.store/);
+    const store = new MemoryKeyStore();
+    expect(() => createGateway({ store, upstream: 'localhost:3000' })).toThrow(/upstream must be an http/);
+    expect(() => createGateway({ store, upstreamTimeoutMs: 0 })).toThrow(/upstreamTimeoutMs/);
+    expect(() => createGateway({ store, maxHeaderSize: 10 })).toThrow(/maxHeaderSize/);
+    expect(() => createGateway({ store, metrics: { port: -1 } })).toThrow(/metrics\.port/);
+    expect(() => createGateway({ store, accessLog: 'stdout' as never })).toThrow(/accessLog/);
+  });
+
+  it('warns of a key expiring within 14 days with Finora-Key-Expires-At, on demo and proxied answers', async () => {
+    const { url, key } = await setup({}, 80);
+    const demo = await fetch(`${url}/v1/invoices`, { headers: { authorization: `Bearer ${key}` } });
+    expect(demo.status).toBe(200);
+    const expiresAt = demo.headers.get('finora-key-expires-at');
+    expect(expiresAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(Date.parse(expiresAt as string) - Date.now()).toBeLessThan(11 * DAY);
+
+    const api = await upstream((_req, res) => res.end('ok'));
+    const proxied = await setup({ upstream: api.url }, 80);
+    const response = await fetch(`${proxied.url}/v1/invoices`, { headers: { authorization: `Bearer ${proxied.key}` } });
+    expect(await response.text()).toBe('ok');
+    expect(response.headers.get('finora-key-expires-at')).toMatch(/^\d{4}-\d\d-\d\dT/);
+
+    const fresh = await setup({ upstream: api.url }, 0);
+    const quiet = await fetch(`${fresh.url}/v1/invoices`, { headers: { authorization: `Bearer ${fresh.key}` } });
+    expect(quiet.headers.get('finora-key-expires-at')).toBeNull();
+  });
+
+  it('prefixes the upstream URL\'s path, and passes HEAD and 204 answers through', async () => {
+    const seen: string[] = [];
+    const api = await upstream((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if (req.url?.endsWith('/empty')) res.writeHead(204).end();
+      else res.writeHead(200, { 'content-length': '5' }).end(req.method === 'HEAD' ? undefined : 'hello');
+    });
+    const { url, key } = await setup({ upstream: `${api.url}/internal/` });
+    const head = await fetch(`${url}/v2/products?sku=1`, { method: 'HEAD', headers: { authorization: `Bearer ${key}` } });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe('5');
+    const empty = await fetch(`${url}/v2/products/empty`, { method: 'DELETE', headers: { authorization: `Bearer ${key}` } });
+    expect(empty.status).toBe(204);
+    expect(seen).toEqual(['HEAD /internal/v2/products?sku=1', 'DELETE /internal/v2/products/empty']);
+  });
+
+  it('refuses an absolute-form request target with 400', async () => {
+    const { address } = await setup();
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: address.port, path: 'http://elsewhere.example/v1/invoices' }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    expect(response.statusCode).toBe(400);
+  });
+
+  it('stops the upstream request when the client goes away, and logs it as aborted', async () => {
+    let upstreamSawClose!: () => void;
+    const closed = new Promise<void>((resolve) => (upstreamSawClose = resolve));
+    const api = await upstream((req) => req.socket.once('close', () => upstreamSawClose()));
+    const { url, key, lines } = await setup({ upstream: api.url });
+    const controller = new AbortController();
+    const pending = fetch(`${url}/v1/expenses`, { headers: { authorization: `Bearer ${key}` }, signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    controller.abort();
+    await expect(pending).rejects.toThrow();
+    await closed;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(lines.find((line) => line.path === '/v1/expenses')).toMatchObject({ aborted: true, upstreamError: 'aborted' });
+  });
+
+  it('reports the store in /healthz, 503 when it fails, and asks it at most once a second', async () => {
+    const inner = new MemoryKeyStore();
+    let failing = false;
+    let asked = 0;
+    const store: KeyStore = Object.assign(Object.create(inner), {
+      getAccount: async (id: string) => {
+        asked += 1;
+        if (failing) throw new Error('down');
+        return inner.getAccount(id);
+      },
+      subscribe: inner.subscribe.bind(inner),
+      findByHash: inner.findByHash.bind(inner),
+    });
+    const gateway = createGateway({ store, accessLog: false, healthTimeoutMs: 200 });
+    const { url } = await gateway.listen(0, '127.0.0.1');
+    cleanups.push(() => gateway.close());
+    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', store: 'ok' });
+    await Promise.all(Array.from({ length: 20 }, () => fetch(`${url}/healthz`)));
+    expect(asked).toBe(1);
+    failing = true;
+    await new Promise((resolve) => setTimeout(resolve, 1_050));
+    const down = await fetch(`${url}/healthz`);
+    expect(down.status).toBe(503);
+    expect(await down.json()).toEqual({ status: 'degraded', store: 'unreachable' });
+  });
+
+  it('passes decisions to a caller\'s onDecision too, and keeps /metrics behind the key when metrics are off', async () => {
+    const events: DecisionEvent[] = [];
+    const { url, key } = await setup({ metrics: false, authenticator: { onDecision: (event) => events.push(event) } });
+    expect((await fetch(`${url}/metrics`)).status).toBe(401);
+    const withKey = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${key}` } });
+    expect(withKey.status).toBe(404);
+    expect(events.map((event) => event.reason)).toEqual(['missing', 'ok']);
+  });
+
+  it('finishes a request in flight on close(), then stops listening', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const api = await upstream(async (_req, res) => {
+      await gate;
+      res.end('done');
+    });
+    const { url, key, gateway } = await setup({ upstream: api.url });
+    const pending = fetch(`${url}/v1/payroll`, { headers: { authorization: `Bearer ${key}` } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closing = gateway.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    release();
+    const response = await pending;
+    expect(await response.text()).toBe('done');
+    expect(await closing).toEqual({ forced: 0 });
+    expect(gateway.server.listening).toBe(false);
+  });
+
+  it('cuts requests still running at the shutdown deadline', async () => {
+    const api = await upstream(() => {
+      // never answers
+    });
+    const { url, key, gateway } = await setup({ upstream: api.url, shutdownTimeoutMs: 100 });
+    const pending = fetch(`${url}/v1/payroll`, { headers: { authorization: `Bearer ${key}` } }).catch((error: Error) => error);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await gateway.close()).toEqual({ forced: 1 });
+    expect(await pending).toBeInstanceOf(Error);
+  });
+});
