@@ -51,7 +51,7 @@ export function finoraAuth(options: FinoraAuthOptions): RequestHandler {
       return;
     }
     // Node keeps only the first of several Authorization headers; joined, as Hono sees them, they are refused.
-    const authorization = req.headersDistinct.authorization?.join(', ') ?? null;
+    const authorization = req.headersDistinct?.authorization?.join(', ') ?? req.headers.authorization ?? null;
     const request: AuthRequest = { authorization, method: req.method, origin: req.headers.origin ?? null };
     if (requested !== undefined) request.module = requested;
     authenticator

@@ -58,7 +58,7 @@ export function finoraAuth<StateT = DefaultState>(options: FinoraAuthOptions<Sta
   return async function finoraAuthMiddleware(ctx, next) {
     const requested = requestModule(module, ctx, moduleFromContext);
     // Node keeps only the first of several Authorization headers; joined, as Hono sees them, they are refused.
-    const authorization = ctx.req.headersDistinct.authorization?.join(', ') ?? null;
+    const authorization = ctx.req.headersDistinct?.authorization?.join(', ') ?? ctx.headers.authorization ?? null;
     const request: AuthRequest = { authorization, method: ctx.method, origin: ctx.headers.origin ?? null };
     if (requested !== undefined) request.module = requested;
     const result = await authenticator.authenticate(request);
