@@ -108,8 +108,10 @@ function expressApp(make: typeof express, hits: Hit[], errors: unknown[], middle
 
 function koaApp(KoaClass: typeof Koa, hits: Hit[], errors: unknown[], middleware: unknown): http.RequestListener {
   const app = new KoaClass();
+  // Koa reports here the socket errors of a connection Node's parser cut (bytes after a request that parse as
+  // no request): no client sees those. Errors of the middleware itself are caught below and answered with 500.
   app.silent = true;
-  app.on('error', (error: unknown) => errors.push(error));
+  app.on('error', () => undefined);
   app.use(async (ctx, next) => {
     try {
       await next();

@@ -104,8 +104,9 @@ export class RawClient {
     readonly timeoutMs = 10_000,
   ) {}
 
-  send(request: Buffer): Promise<RawResponse> {
-    const run = this.#queue.then(() => this.#send(request));
+  /** `close`: drop the connection after this response (for requests whose bytes may parse as more than one). */
+  send(request: Buffer, options: { close?: boolean } = {}): Promise<RawResponse> {
+    const run = this.#queue.then(() => this.#send(request, options.close ?? false));
     this.#queue = run.catch(() => undefined);
     return run;
   }
@@ -139,7 +140,7 @@ export class RawClient {
     return socket;
   }
 
-  async #send(request: Buffer): Promise<RawResponse> {
+  async #send(request: Buffer, close: boolean): Promise<RawResponse> {
     const socket = await this.#connect();
     socket.write(request);
     const deadline = Date.now() + this.timeoutMs;
@@ -147,7 +148,7 @@ export class RawClient {
       const parsed = parseResponse(this.#buffer, this.#ended);
       if (parsed) {
         this.#buffer = this.#buffer.subarray(parsed.used);
-        if (parsed.response.closed) {
+        if (parsed.response.closed || close || this.#buffer.length > 0) {
           socket.destroy();
           this.#ended = true;
         }
@@ -190,9 +191,9 @@ export class RawPool {
     return this.#clients.length;
   }
 
-  send(request: Buffer): Promise<RawResponse> {
+  send(request: Buffer, options: { close?: boolean } = {}): Promise<RawResponse> {
     const client = this.#clients[this.#next++ % this.#clients.length] as RawClient;
-    return client.send(request);
+    return client.send(request, options);
   }
 
   close(): void {
