@@ -12,7 +12,6 @@ import {
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
       /** Who is calling: set by `finoraAuth` once the request is allowed; absent on routes it does not guard. */
