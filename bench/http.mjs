@@ -7,6 +7,7 @@
 // finora/floor ratio is taken per round, between runs seconds apart, so drifting machine load cancels out.
 // Server CPU time per request (process.cpuUsage in the server) is reported too: it does not depend on whether
 // the server or the load generator was the bottleneck.
+// --frameworks=hono,koa, --rounds=N, --seconds=S, --warmup=S override the mode's choices (for investigations).
 // --cpu-prof: each server records a V8 CPU profile of the measured runs (not start-up or warm-up) into
 // .tmp/profiles/<framework>-<variant>.cpuprofile; read them with bench/profile-summary.mjs.
 
@@ -17,9 +18,13 @@ import { benchDir, emit, hasDist, log, machine, median, parseArgs, randomKey, ro
 const args = parseArgs();
 const FRAMEWORKS = (args.rest.find((a) => a.startsWith('--frameworks='))?.slice(13).split(',')) ?? ['hono', 'express', 'koa'];
 const VARIANTS = ['floor', 'finora', 'peer'];
-const WARMUP_S = sized(args, 2, 0.3, 0.1);
-const RUN_S = sized(args, 3, 0.7, 0.2);
-const ROUNDS = sized(args, 6, 1, 1);
+const restNumber = (name) => {
+  const found = args.rest.find((a) => a.startsWith(`--${name}=`));
+  return found === undefined ? undefined : Number(found.slice(name.length + 3));
+};
+const WARMUP_S = restNumber('warmup') ?? sized(args, 2, 0.3, 0.1);
+const RUN_S = restNumber('seconds') ?? sized(args, 3, 0.7, 0.2);
+const ROUNDS = restNumber('rounds') ?? sized(args, 6, 1, 1);
 const CONNECTIONS = 10;
 const PEERS = {
   hono: 'hono/bearer-auth (static token)',

@@ -192,13 +192,14 @@ export function renderSvgs(results) {
   const core = ok(results, 'core');
   if (core) {
     const rows = core.rows.filter((r) => !r.id.endsWith('web'));
+    const color = (id) => (id.startsWith('auth') ? COLORS.finora : id.startsWith('oneshot') ? '#c5c8cc' : COLORS.floor);
     svgs['core.svg'] = barChart({
       title: 'Core: nanoseconds per call on the node:crypto path (lower is better)',
       subtitle: `authenticate() of a cached key is ${num(core.ratios.authNodeVsNodeFloor)}x one createHash SHA-256; Web Crypto figures are in BENCHMARKS.md`,
       groups: [
         {
           label: 'per call',
-          bars: rows.map((r) => ({ label: r.id, value: r.nsPerOp, color: r.id.startsWith('floor') ? COLORS.floor : COLORS.finora, text: `${int(r.nsPerOp)} ns` })),
+          bars: rows.map((r) => ({ label: r.id, value: r.nsPerOp, color: color(r.id), text: `${int(r.nsPerOp)} ns` })),
         },
       ],
       unit: 'ns',
@@ -252,6 +253,12 @@ function coreSection(results) {
     `| **authenticate() (node:crypto path) / createHash floor** — target <= 2 | **${num(x.authNodeVsNodeFloor)}** (${verdict(r.target.met)}) |`,
     `| authenticate() with module 'invoices' / createHash floor | ${num(x.authNodeModuleVsNodeFloor)} |`,
     `| authenticate() / createHash in an awaited async function | ${num(x.authNodeVsAwaitedNodeFloor)} |`,
+    ...(x.createHashVsOneShotHash !== undefined
+      ? [
+          `| createHash floor / one-shot \`crypto.hash\` (not a floor the target names; see Findings) | ${num(x.createHashVsOneShotHash)} |`,
+          `| authenticate() / one-shot \`crypto.hash\` | ${num(x.authNodeVsOneShotHash)} |`,
+        ]
+      : []),
     `| authenticate() (Web Crypto path, forced) / subtle.digest floor | ${num(x.authWebVsWebFloor)} |`,
     `| subtle.digest floor / createHash floor | ${num(x.webFloorVsNodeFloor)} |`,
     `| authenticate() Web Crypto path / node:crypto path | ${num(x.authWebVsAuthNode)} |`,

@@ -67,7 +67,7 @@ describe('pnpm bench --smoke', () => {
 
   it('core: every candidate measured, ratios finite, each hash path proven', () => {
     const core = results.sections.core!.result;
-    expect(core.rows.map((r: { id: string }) => r.id)).toEqual(['floor-node', 'floor-node-await', 'floor-web', 'auth-node', 'auth-node-module', 'auth-web']);
+    expect(core.rows.map((r: { id: string }) => r.id)).toEqual(['floor-node', 'oneshot-node', 'floor-node-await', 'floor-web', 'auth-node', 'auth-node-module', 'auth-web']);
     for (const row of core.rows) expect(finite(row.opsPerSec) && row.opsPerSec > 0, row.id).toBe(true);
     for (const [name, value] of Object.entries(core.ratios)) expect(finite(value) && (value as number) > 0, name).toBe(true);
     expect(core.hashPathCheck).toEqual({ subtleDigestsNodePath: 0, subtleDigestsWebPath: 1 });
