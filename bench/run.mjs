@@ -40,7 +40,7 @@ const SECTIONS = [
   external('stores-sqlite', 'stores-sqlite.mjs', ['--quick'], ['--quick', '--keys', '100', '--revocations', '5']),
   external('stores-redis', 'stores-redis.mjs', ['--keys', '300', '--revocations', '30'], ['--keys', '50', '--revocations', '5']),
   external('stores-postgres', 'stores-postgres.mjs', ['--lookups', '300', '--revocations', '30'], ['--lookups', '50', '--revocations', '5']),
-  external('gateway', 'gateway.mjs', ['--quick'], ['--quick']),
+  external('gateway', 'gateway.mjs', ['--quick'], ['--smoke']),
 ];
 
 const unknown = (args.only ?? []).filter((id) => !SECTIONS.some((s) => s.id === id));
