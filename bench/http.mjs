@@ -22,8 +22,8 @@ const restNumber = (name) => {
   const found = args.rest.find((a) => a.startsWith(`--${name}=`));
   return found === undefined ? undefined : Number(found.slice(name.length + 3));
 };
-const WARMUP_S = restNumber('warmup') ?? sized(args, 2, 0.3, 0.1);
-const RUN_S = restNumber('seconds') ?? sized(args, 3, 0.7, 0.2);
+const WARMUP_S = restNumber('warmup') ?? sized(args, 2, 0.2, 0.1);
+const RUN_S = restNumber('seconds') ?? sized(args, 3, 0.5, 0.2);
 const ROUNDS = restNumber('rounds') ?? sized(args, 6, 1, 1);
 const CONNECTIONS = 10;
 const PEERS = {
