@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator, isEnterpriseModule, MemoryKeyStore, moduleFromPath } from '@finora-auth/core';
 import { adapterMiddleware, FRAMEWORKS, startApp, type RunningApp } from './support/fuzz-apps';
 import { buildRequest, RawClient } from './support/fuzz-http';
-import { adapterPathCampaign, KNOWN_SPELLINGS, routingCampaign } from './support/fuzz-path-campaign';
+import { adapterPathCampaign, gatewayPathCampaign, KNOWN_SPELLINGS, routingCampaign } from './support/fuzz-path-campaign';
 import { buildWorld } from './support/fuzz-world';
 
 const RUNS = 600;
@@ -50,6 +50,22 @@ describe.each(FRAMEWORKS)('the adapter on %s, module derived from the path', (fr
       enterpriseKey: world.key('live-enterprise').apiKey,
     });
     await authenticator.close();
+    expect(result.findings, `seed ${result.seed}`).toEqual([]);
+    expect(result.tally['enterprise: enterprise handler'] ?? 0).toBeGreaterThan(0);
+  });
+});
+
+describe.each(['express5', 'koa3', 'hono'] as const)('the gateway in front of a %s upstream', (upstream) => {
+  it('never lets a retail key reach an enterprise handler upstream, and forwards every request that reaches one as enterprise', async () => {
+    const store = new MemoryKeyStore();
+    const world = await buildWorld(store);
+    const result = await gatewayPathCampaign(upstream, {
+      runs: RUNS,
+      store,
+      now: world.now,
+      retailKey: world.key('live-retail').apiKey,
+      enterpriseKey: world.key('live-enterprise').apiKey,
+    });
     expect(result.findings, `seed ${result.seed}`).toEqual([]);
     expect(result.tally['enterprise: enterprise handler'] ?? 0).toBeGreaterThan(0);
   });

@@ -67,9 +67,19 @@ export interface AppOptions {
 export const ROUTED_MODULES: readonly string[] = [...ENTERPRISE_MODULES, ...RETAIL_MODULES];
 const PREFIXES = ['', '/v1', '/v2'];
 
-function respond(hits: Hit[], route: string, url: string, routingPath: string, auth: Hit['auth']) {
-  hits.push({ route, url, routingPath, auth });
-  return { route, routingPath, module: auth?.module ?? null, keyId: auth?.keyId ?? null };
+/**
+ * Records the hit and answers with it. Behind the gateway there is no middleware: the identity comes from the
+ * headers the gateway forwards (`Finora-Key-Id`, `Finora-Module`), read through `header`.
+ */
+function respond(hits: Hit[], route: string, url: string, routingPath: string, auth: Hit['auth'], header: (name: string) => string | undefined) {
+  const forwarded: NonNullable<Hit['auth']> = {};
+  const keyId = header('finora-key-id');
+  const module = header('finora-module');
+  if (keyId) forwarded.keyId = keyId;
+  if (module) forwarded.module = module;
+  const seen = auth ?? (keyId ? forwarded : undefined);
+  hits.push({ route, url, routingPath, auth: seen });
+  return { route, routingPath, module: seen?.module ?? null, keyId: seen?.keyId ?? null };
 }
 
 const pathname = (url: string) => url.replace(/^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i, '').replace(/[?#][^]*$/, '');
@@ -92,12 +102,12 @@ function expressApp(make: typeof express, hits: Hit[], errors: unknown[], middle
     for (const prefix of PREFIXES) {
       // app.use mounts at a segment boundary, case-insensitively, as applications mount routers.
       app.use(`${prefix}/${module}`, (req: express.Request, res: express.Response) => {
-        res.json(respond(hits, module, req.originalUrl, pathname(req.originalUrl), pickAuth((req as { auth?: unknown }).auth)));
+        res.json(respond(hits, module, req.originalUrl, pathname(req.originalUrl), pickAuth((req as { auth?: unknown }).auth), (n) => req.get(n)));
       });
     }
   }
   app.use((req: express.Request, res: express.Response) => {
-    res.status(404).json(respond(hits, '', req.originalUrl, pathname(req.originalUrl), pickAuth((req as { auth?: unknown }).auth)));
+    res.status(404).json(respond(hits, '', req.originalUrl, pathname(req.originalUrl), pickAuth((req as { auth?: unknown }).auth), (n) => req.get(n)));
   });
   app.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     errors.push(error);
@@ -126,14 +136,14 @@ function koaApp(KoaClass: typeof Koa, hits: Hit[], errors: unknown[], middleware
   for (const module of ROUTED_MODULES) {
     for (const prefix of PREFIXES) {
       router.all(`${prefix}/${module}{/*rest}`, (ctx) => {
-        ctx.body = respond(hits, module, ctx.originalUrl, ctx.path, pickAuth(ctx.state.auth));
+        ctx.body = respond(hits, module, ctx.originalUrl, ctx.path, pickAuth(ctx.state.auth), (n) => ctx.get(n) || undefined);
       });
     }
   }
   app.use(router.routes());
   app.use((ctx) => {
     ctx.status = 404;
-    ctx.body = respond(hits, '', ctx.originalUrl, ctx.path, pickAuth(ctx.state.auth));
+    ctx.body = respond(hits, '', ctx.originalUrl, ctx.path, pickAuth(ctx.state.auth), (n) => ctx.get(n) || undefined);
   });
   return app.callback();
 }
@@ -143,13 +153,16 @@ function honoApp(hits: Hit[], errors: unknown[], middleware: unknown): http.Requ
   if (middleware) app.use('*', middleware as MiddlewareHandler);
   for (const module of ROUTED_MODULES) {
     for (const prefix of PREFIXES) {
-      const handler = (c: { req: { url: string; path: string }; get: (k: 'auth') => unknown; json: (v: unknown) => Response }) =>
-        c.json(respond(hits, module, c.req.url, c.req.path, pickAuth(c.get('auth'))));
+      const handler = (c: {
+        req: { url: string; path: string; header: (name: string) => string | undefined };
+        get: (k: 'auth') => unknown;
+        json: (v: unknown) => Response;
+      }) => c.json(respond(hits, module, c.req.url, c.req.path, pickAuth(c.get('auth')), (n) => c.req.header(n)));
       app.all(`${prefix}/${module}`, handler);
       app.all(`${prefix}/${module}/*`, handler);
     }
   }
-  app.notFound((c) => c.json(respond(hits, '', c.req.url, c.req.path, pickAuth(c.get('auth'))), 404));
+  app.notFound((c) => c.json(respond(hits, '', c.req.url, c.req.path, pickAuth(c.get('auth')), (n) => c.req.header(n)), 404));
   app.onError((error, c) => {
     errors.push(error);
     return c.json({ error: 'internal' }, 500);

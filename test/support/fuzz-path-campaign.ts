@@ -1,9 +1,11 @@
 // Path-confusion campaigns: spellings of enterprise routes sent to real frameworks, raw, byte for byte.
 
-import { isEnterpriseModule, moduleFromPath } from '@finora-auth/core';
+import fc from 'fast-check';
+import { isEnterpriseModule, moduleFromPath, type KeyStore } from '@finora-auth/core';
 import { modulePath, type PathCase } from './fuzz-arbitraries';
 import { startApp, type Framework, type RunningApp } from './fuzz-apps';
 import { runCampaign, type CampaignOptions, type CampaignResult } from './fuzz-campaign';
+import { startGateway } from './fuzz-gateway';
 import { buildRequest, RawPool } from './fuzz-http';
 
 interface RouteAnswer {
@@ -69,11 +71,14 @@ export async function routingCampaign(framework: Framework, options: CampaignOpt
   }
 }
 
-export interface AdapterPathOptions extends CampaignOptions {
-  /** The adapter's middleware for this framework, judging modules from the path. */
-  middleware: unknown;
+export interface PathKeys extends CampaignOptions {
   retailKey: string;
   enterpriseKey: string;
+}
+
+export interface AdapterPathOptions extends PathKeys {
+  /** The adapter's middleware for this framework, judging modules from the path. */
+  middleware: unknown;
 }
 
 /**
@@ -82,11 +87,36 @@ export interface AdapterPathOptions extends CampaignOptions {
  */
 export async function adapterPathCampaign(framework: Framework, options: AdapterPathOptions): Promise<CampaignResult> {
   const app: RunningApp = await startApp(framework, { middleware: options.middleware });
-  const pool = new RawPool(app.port, options.concurrency ?? 4);
+  try {
+    return await pathCampaignOn(`paths:${framework}`, app.port, options);
+  } finally {
+    await app.close();
+  }
+}
+
+/**
+ * The gateway in front of an upstream `framework` app that routes on the path the gateway forwards: a retail key
+ * never reaches an enterprise handler upstream, and every request that does was judged enterprise (the
+ * `Finora-Module` the gateway forwarded).
+ */
+export async function gatewayPathCampaign(
+  upstream: Framework,
+  options: PathKeys & { store: KeyStore; now: () => number },
+): Promise<CampaignResult> {
+  const gateway = await startGateway(upstream, { store: options.store, authenticator: { now: options.now } });
+  try {
+    return await pathCampaignOn(`paths:gateway>${upstream}`, gateway.port, options);
+  } finally {
+    await gateway.close();
+  }
+}
+
+async function pathCampaignOn(name: string, port: number, options: PathKeys): Promise<CampaignResult> {
+  const pool = new RawPool(port, options.concurrency ?? 4);
   try {
     return await runCampaign<PathCase>(
-      `paths:${framework}`,
-      modulePath(),
+      name,
+      fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...KNOWN_SPELLINGS).map((path) => ({ path, module: 'payments' })) }, { weight: 30, arbitrary: modulePath() }),
       async ({ path }, tally) => {
         const problems: string[] = [];
         for (const [label, key] of [['retail', options.retailKey], ['enterprise', options.enterpriseKey]] as const) {
@@ -110,6 +140,5 @@ export async function adapterPathCampaign(framework: Framework, options: Adapter
     );
   } finally {
     pool.close();
-    await app.close();
   }
 }
