@@ -228,6 +228,16 @@ describe.each(STORES)('keys issued on the %s store', (name) => {
     expect(capture.find(secrets)).toEqual([]);
   });
 
+  it('the store is only ever asked by SHA-256 digest: the key never leaves the request (and no comparison runs on it)', async () => {
+    expect(store.asked.length).toBeGreaterThan(50);
+    const digests = new Set(await Promise.all(world.keys.map((k) => sha256Hex(k.apiKey))));
+    for (const hash of store.asked) expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(store.asked.filter((hash) => digests.has(hash)).length).toBeGreaterThan(0);
+    const asked = new Capture();
+    asked.add('errors', store.asked.join('\n'));
+    expect(asked.find(secrets)).toEqual([]);
+  });
+
   it('at rest: the store holds digests and hints, never a key or a piece of one', async () => {
     const text = await opened.atRest();
     expect(text.length).toBeGreaterThan(200);

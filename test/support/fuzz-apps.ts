@@ -135,7 +135,7 @@ function koaApp(KoaClass: typeof Koa, hits: Hit[], errors: unknown[], middleware
   const router = new Router();
   for (const module of ROUTED_MODULES) {
     for (const prefix of PREFIXES) {
-      router.all(`${prefix}/${module}{/*rest}`, (ctx) => {
+      router.all(`${prefix}/${module}{/*rest}`, (ctx: Koa.Context) => {
         ctx.body = respond(hits, module, ctx.originalUrl, ctx.path, pickAuth(ctx.state.auth), (n) => ctx.get(n) || undefined);
       });
     }

@@ -94,7 +94,7 @@ function parseResponse(buffer: Buffer, ended: boolean): { response: RawResponse;
  */
 export class RawClient {
   #socket: net.Socket | undefined;
-  #buffer = Buffer.alloc(0);
+  #buffer: Buffer = Buffer.alloc(0);
   #ended = false;
   #waiter: (() => void) | undefined;
   #queue: Promise<unknown> = Promise.resolve();
