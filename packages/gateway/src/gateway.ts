@@ -125,10 +125,15 @@ function resolveOptions(options: GatewayOptions) {
  * routes on are read; an enterprise module named by either wins, since judging stricter is always safe.
  */
 function moduleOf(c: Context<FinoraAuthEnv & { Bindings: HttpBindings }>): Module | undefined {
-  const raw = moduleFromPath(c.env.incoming.url ?? '/');
-  const routed = moduleFromPath(c.req.path);
+  const url = c.env.incoming.url ?? '/';
+  const end = url.indexOf('?');
+  const rawPath = end === -1 ? url : url.slice(0, end);
+  const raw = moduleFromPath(rawPath);
+  const routedPath = c.req.path;
+  // Usually the same string: one reading is enough then.
+  if (routedPath === rawPath) return raw;
   if (raw !== undefined && isEnterpriseModule(raw)) return raw;
-  return routed ?? raw;
+  return moduleFromPath(routedPath) ?? raw;
 }
 
 export function createGateway(options: GatewayOptions): Gateway {
@@ -273,9 +278,10 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
+    const startedAt = Date.now();
     const url = req.url ?? '/';
     const record: AccessRecord = {
-      time: new Date().toISOString(),
+      time: '',
       method: req.method ?? 'GET',
       path: loggablePath(url),
       status: 0,
@@ -292,6 +298,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       responses.delete(res);
       if (sockets.has(socket)) sockets.set(socket, (sockets.get(socket) ?? 1) - 1);
       record.status = res.statusCode;
+      if (log.enabled) record.time = new Date(startedAt).toISOString();
       record.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       if (state.module !== undefined) record.module = state.module;
       if (!res.writableFinished) record.aborted = true;

@@ -31,8 +31,8 @@ export class Counter extends Metric {
   constructor(name: string, help: string) {
     super(name, help, 'counter');
   }
-  inc(labels: Labels = {}, by = 1): void {
-    const id = Object.values(labels).join('\u0000');
+  /** `id` identifies the label set when the caller already has a cheap one (it must differ whenever `labels` do). */
+  inc(labels: Labels = {}, by = 1, id: string = Object.values(labels).join('\u0000')): void {
     const series = this.#series.get(id);
     if (series) series.value += by;
     else this.#series.set(id, { labels: { ...labels }, value: by });
@@ -67,8 +67,7 @@ export class Histogram extends Metric {
     super(name, help, 'histogram');
     this.#buckets = [...buckets].sort((a, b) => a - b);
   }
-  observe(seconds: number, labels: Labels = {}): void {
-    const id = Object.values(labels).join('\u0000');
+  observe(seconds: number, labels: Labels = {}, id: string = Object.values(labels).join('\u0000')): void {
     let series = this.#series.get(id);
     if (!series) {
       series = { labels: { ...labels }, counts: this.#buckets.map(() => 0), sum: 0, count: 0 };
@@ -99,6 +98,7 @@ export class Histogram extends Metric {
   }
 }
 
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const UPSTREAM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -150,13 +150,16 @@ export class GatewayMetrics {
 
   /** Feeds one core decision event in. Only closed-set fields are read; the key hint and ids are not. */
   recordDecision(event: DecisionEvent): void {
-    this.decisions.inc({ outcome: event.outcome, code: event.code ?? 'OK', reason: event.reason });
-    if (event.cache !== 'none') this.cache.inc({ result: event.cache });
+    const code = event.code ?? 'OK';
+    // The reason decides the outcome and the code, so it alone names the series.
+    this.decisions.inc({ outcome: event.outcome, code, reason: event.reason }, 1, event.reason);
+    if (event.cache !== 'none') this.cache.inc({ result: event.cache }, 1, event.cache);
     if (event.probableLeak) this.probableLeaks.inc();
   }
 
   recordResponse(status: number): void {
-    this.requests.inc({ status_class: status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other' });
+    const statusClass = status >= 100 && status < 600 ? STATUS_CLASSES[Math.floor(status / 100)] as string : 'other';
+    this.requests.inc({ status_class: statusClass }, 1, statusClass);
   }
 
   render(): string {

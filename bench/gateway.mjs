@@ -1,0 +1,208 @@
+// Section: requests/s through the finora-auth gateway (proxying, cached key) against the same upstream called directly.
+//
+//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--no-access-log]
+//
+// Processes on loopback: the upstream (a bare node:http server answering {"ok":true}); the gateway built from
+// packages/gateway/dist (createGateway on a MemoryKeyStore, default options: access log on, written to /dev/null)
+// proxying to it; for reference, a bare node:http reverse proxy (http.request + pipe, keep-alive agent, no
+// authentication, no logs): the floor any Node proxy pays for the extra hop; and autocannon in this process.
+// Runs alternate (direct, bare proxy, gateway, direct, …); medians are reported, and ratios are taken per round
+// so drifting machine load cancels out. Each server reports its process CPU time, so CPU per request is given
+// too: unlike req/s, it does not depend on which process was the bottleneck. One JSON object on stdout;
+// progress on stderr.
+//
+// Internal roles (forked by this script): --role=upstream, --role=gateway --upstream=URL, --role=bare-proxy --upstream=URL.
+
+import { fork } from 'node:child_process';
+import { Agent, createServer, request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { distUrl, emit, hasDist, log, machine, median, parseArgs, round, sized } from './lib.mjs';
+
+const args = parseArgs();
+const option = (name) => args.rest.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const role = option('role');
+
+/** Replies to the parent: ready (port, key), and CPU time on request. */
+function serveIpc(info) {
+  process.send({ type: 'ready', ...info });
+  process.on('message', (message) => {
+    if (message.type === 'cpu') process.send({ type: 'cpu', usage: process.cpuUsage(), elu: performance.eventLoopUtilization() });
+    if (message.type === 'stop') process.exit(0);
+  });
+}
+
+if (role === 'upstream') {
+  const body = JSON.stringify({ ok: true });
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => serveIpc({ port: server.address().port }));
+} else if (role === 'bare-proxy') {
+  const target = new URL(option('upstream'));
+  const agent = new Agent({ keepAlive: true, maxFreeSockets: 256 });
+  const server = createServer((req, res) => {
+    const upstreamReq = request({ hostname: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers, agent }, (upstreamRes) => {
+      res.writeHead(upstreamRes.statusCode, upstreamRes.headers);
+      upstreamRes.pipe(res);
+    });
+    upstreamReq.on('error', () => res.writeHead(502).end());
+    req.pipe(upstreamReq);
+  });
+  server.listen(0, '127.0.0.1', () => serveIpc({ port: server.address().port }));
+} else if (role === 'gateway') {
+  const core = await import(distUrl('core'));
+  const { createGateway } = await import(distUrl('gateway'));
+  const store = new core.MemoryKeyStore();
+  const manager = core.createKeyManager({ store });
+  await manager.putAccount({ id: 'acct_bench', tier: 'premium' });
+  const { apiKey } = await manager.issue({ accountId: 'acct_bench', environment: 'live' });
+  const accessLog = args.rest.includes('--no-access-log') ? false : process.stdout; // stdout is /dev/null here
+  const gateway = createGateway({ store, upstream: option('upstream'), accessLog, metrics: true });
+  const { port } = await gateway.listen(0, '127.0.0.1');
+  serveIpc({ port, apiKey });
+} else {
+  await main();
+}
+
+function start(extra) {
+  const child = fork(fileURLToPath(import.meta.url), extra, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const queue = [];
+  const waiters = [];
+  child.on('message', (message) => (waiters.length ? waiters.shift()(message) : queue.push(message)));
+  const next = () =>
+    new Promise((resolve, reject) => {
+      if (queue.length) return resolve(queue.shift());
+      const timer = setTimeout(() => reject(new Error(`${extra.join(' ')} did not answer`)), 30_000);
+      waiters.push((message) => {
+        clearTimeout(timer);
+        resolve(message);
+      });
+    });
+  return next().then((ready) => ({
+    ...ready,
+    child,
+    async cpu() {
+      child.send({ type: 'cpu' });
+      const { usage } = await next();
+      return usage.user + usage.system;
+    },
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', resolve);
+        child.send({ type: 'stop' });
+      }),
+  }));
+}
+
+async function main() {
+  for (const pkg of ['core', 'hono', 'gateway']) {
+    if (!hasDist(pkg)) throw new Error(`packages/${pkg}/dist is missing: run \`pnpm run build\` first`);
+  }
+  const { default: autocannon } = await import('autocannon');
+  // Warm-up is long: on a small VM the first seconds of a proxy run are several times slower than the rest.
+  const WARMUP_S = sized(args, 5, 2, 0.2);
+  const RUN_S = sized(args, 4, 1, 0.3);
+  const ROUNDS = sized(args, 7, 3, 1);
+  const CONNECTIONS = Number(option('connections') ?? 10);
+  const accessLog = !args.rest.includes('--no-access-log');
+
+  const upstream = await start(['--role=upstream']);
+  const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
+  const gateway = await start(['--role=gateway', `--upstream=${upstreamUrl}`, ...(accessLog ? [] : ['--no-access-log'])]);
+  const bare = await start(['--role=bare-proxy', `--upstream=${upstreamUrl}`]);
+  // Every target gets the same Authorization header; only the gateway reads it.
+  const headers = { authorization: `Bearer ${gateway.apiKey}` };
+  const targets = {
+    direct: { url: `${upstreamUrl}/v1/invoices`, headers, proxy: undefined },
+    bareProxy: { url: `http://127.0.0.1:${bare.port}/v1/invoices`, headers, proxy: bare },
+    gateway: { url: `http://127.0.0.1:${gateway.port}/v1/invoices`, headers, proxy: gateway },
+  };
+  const NAMES = Object.keys(targets);
+
+  try {
+    // The gateway must really authenticate: the key passes, no key is refused, and nothing is refused by accident.
+    const ok = await fetch(targets.gateway.url, { headers: targets.gateway.headers });
+    const refused = await fetch(targets.gateway.url);
+    await ok.arrayBuffer();
+    await refused.arrayBuffer();
+    if (ok.status !== 200 || refused.status !== 401) throw new Error(`gateway check failed: key -> ${ok.status}, no key -> ${refused.status}`);
+    const viaBare = await fetch(targets.bareProxy.url);
+    if (viaBare.status !== 200) throw new Error(`bare proxy check failed: ${viaBare.status}`);
+    await viaBare.arrayBuffer();
+
+    async function load(name, seconds) {
+      const { proxy } = targets[name];
+      const [proxyBefore, upstreamBefore] = await Promise.all([proxy?.cpu() ?? 0, upstream.cpu()]);
+      const result = await autocannon({ url: targets[name].url, headers: targets[name].headers, connections: CONNECTIONS, duration: seconds });
+      const [proxyAfter, upstreamAfter] = await Promise.all([proxy?.cpu() ?? 0, upstream.cpu()]);
+      const completed = result.requests.total;
+      return {
+        rps: completed / result.duration,
+        latencyP50Ms: result.latency.p50,
+        latencyP99Ms: result.latency.p99,
+        proxyCpuMicrosPerRequest: (proxyAfter - proxyBefore) / completed,
+        upstreamCpuMicrosPerRequest: (upstreamAfter - upstreamBefore) / completed,
+        errors: result.errors + result.timeouts,
+        non2xx: result.non2xx,
+      };
+    }
+
+    log(`gateway: warm-up ${WARMUP_S}s each, then ${ROUNDS} rounds x ${NAMES.length} x ${RUN_S}s, ${CONNECTIONS} connections, access log ${accessLog ? 'on' : 'off'}`);
+    for (const name of NAMES) await load(name, WARMUP_S);
+    const runs = Object.fromEntries(NAMES.map((name) => [name, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const name of NAMES) {
+        const run = await load(name, RUN_S);
+        runs[name].push(run);
+        const cpu = targets[name].proxy ? `, proxy ${round(run.proxyCpuMicrosPerRequest, 1)} us CPU/req` : '';
+        log(`  ${name} round ${r + 1}: ${Math.round(run.rps)} req/s, p50 ${run.latencyP50Ms} ms, upstream ${round(run.upstreamCpuMicrosPerRequest, 1)} us CPU/req${cpu}`);
+      }
+    }
+    const summarize = (list) => ({
+      rps: Math.round(median(list.map((r) => r.rps))),
+      rpsMin: Math.round(Math.min(...list.map((r) => r.rps))),
+      rpsMax: Math.round(Math.max(...list.map((r) => r.rps))),
+      latencyP50Ms: median(list.map((r) => r.latencyP50Ms)),
+      latencyP99Ms: median(list.map((r) => r.latencyP99Ms)),
+      upstreamCpuMicrosPerRequest: round(median(list.map((r) => r.upstreamCpuMicrosPerRequest)), 1),
+      proxyCpuMicrosPerRequest: round(median(list.map((r) => r.proxyCpuMicrosPerRequest)), 1),
+      errors: list.reduce((n, r) => n + r.errors, 0),
+      non2xx: list.reduce((n, r) => n + r.non2xx, 0),
+    });
+    const ratioOf = (a, b, field = 'rps') => {
+      const values = runs[a].map((run, i) => run[field] / runs[b][i][field]);
+      return { median: round(median(values), 3), min: round(Math.min(...values), 3), max: round(Math.max(...values), 3) };
+    };
+    const ratio = ratioOf('gateway', 'direct');
+    const direct = summarize(runs.direct);
+    const bareProxy = summarize(runs.bareProxy);
+    const through = summarize(runs.gateway);
+    emit({
+      section: 'gateway',
+      quick: args.quick,
+      rounds: ROUNDS,
+      runSeconds: RUN_S,
+      warmupSeconds: WARMUP_S,
+      connections: CONNECTIONS,
+      accessLog,
+      direct,
+      bareProxy,
+      gateway: through,
+      gatewayVsDirect: ratio,
+      bareProxyVsDirect: ratioOf('bareProxy', 'direct'),
+      gatewayVsBareProxy: ratioOf('gateway', 'bareProxy'),
+      // CPU the gateway spends per request (auth, Hono, proxying, logging, metrics) over what the bare proxy spends:
+      // independent of which process was the bottleneck.
+      gatewayCpuVsBareProxyCpu: ratioOf('gateway', 'bareProxy', 'proxyCpuMicrosPerRequest'),
+      targets: [{ what: 'gateway keeps >= 70% of direct throughput', value: ratio.median, min: 0.7, met: ratio.median >= 0.7 }],
+      machine: machine(),
+      rawRuns: runs,
+    });
+  } finally {
+    await Promise.all([gateway.stop(), bare.stop(), upstream.stop()]);
+  }
+}
