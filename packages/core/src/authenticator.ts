@@ -169,8 +169,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
 
   // False while the store's invalidation channel is down: every request then asks the store.
   let trusted = true;
-  // Hashes whose store lookup is running: bounded by maxPendingLookups, and aborted when an account changes.
-  const inflight = new Set<string>();
+  // Store lookups running now, bounded by maxPendingLookups; and their hashes, aborted when an account changes.
+  // (An aborted lookup may still be running beside its retry, so hashes are counted, not just noted.)
+  let pending = 0;
+  const inflight = new Map<string, number>();
 
   async function askStore(hash: string, signal: AbortSignal | undefined): Promise<KeyRecord | null> {
     const controller = new AbortController();
@@ -184,7 +186,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         reject(error);
       }, config.lookupTimeoutMs);
     });
-    inflight.add(hash);
+    pending++;
+    inflight.set(hash, (inflight.get(hash) ?? 0) + 1);
     try {
       const record = await Promise.race([store.findByHash(hash, { signal: controller.signal }), timeout]);
       if (record === null || record === undefined) return null;
@@ -195,7 +198,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      inflight.delete(hash);
+      pending--;
+      const left = (inflight.get(hash) ?? 1) - 1;
+      if (left === 0) inflight.delete(hash);
+      else inflight.set(hash, left);
     }
   }
 
@@ -241,11 +247,11 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
           if (value.record.account.id === event.accountId) positive.delete(hash);
         }
         // A lookup in flight may be reading this account's old row; which account it is for is not known yet.
-        for (const hash of [...inflight]) positive.delete(hash);
+        for (const hash of [...inflight.keys()]) positive.delete(hash);
         break;
       case 'reset':
         if (event.live) positive?.clear();
-        else for (const hash of [...inflight]) positive?.delete(hash);
+        else for (const hash of [...inflight.keys()]) positive?.delete(hash);
         negative?.clear();
         trusted = event.live;
         break;
@@ -256,9 +262,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   type Lookup = { record: KeyRecord | null; cache: CacheOutcome };
 
   async function lookup(hash: string): Promise<Lookup> {
-    if (!positive || !negative) return { record: await askStore(hash, undefined), cache: 'none' };
+    if (!positive || !negative) {
+      if (pending >= config.maxPendingLookups) throw new StoreUnavailableError('overloaded');
+      return { record: await askStore(hash, undefined), cache: 'none' };
+    }
     if (trusted && negative.get(hash)) return { record: null, cache: 'negative-hit' };
-    if (!inflight.has(hash) && inflight.size >= config.maxPendingLookups && !(trusted && positive.has(hash))) {
+    // A request for a key already being looked up joins that lookup, so only a new lookup counts against the bound.
+    if (pending >= config.maxPendingLookups && !inflight.has(hash) && !(trusted && positive.has(hash))) {
       throw new StoreUnavailableError('overloaded');
     }
     for (let attempt = 1; ; attempt++) {

@@ -49,6 +49,17 @@ export function toKeyInfo(key: StoredKey): KeyInfo {
   return info;
 }
 
+// An operator may paste a key where an id belongs (`keys revoke live_sk_…`): such input is never echoed back.
+const SECRET_LOOKING = /_sk_|[0-9a-f]{32}/i;
+
+/** `value` quoted for an error message, unless it might be a key or a piece of one. */
+function quote(value: unknown): string {
+  const text = String(value);
+  return typeof value === 'string' && !SECRET_LOOKING.test(text) && text.length <= 128
+    ? JSON.stringify(text)
+    : '(not shown: it looks like an API key; pass an id, such as key_…)';
+}
+
 function invalid(message: string): never {
   throw new KeyManagerError('INVALID_INPUT', `finora-auth: ${message}`);
 }
@@ -67,7 +78,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
 
   async function accountFor(accountId: string): Promise<Account> {
     const account = await store.getAccount(accountId);
-    if (!account) throw new KeyManagerError('ACCOUNT_NOT_FOUND', `finora-auth: no account ${JSON.stringify(accountId)}`);
+    if (!account) throw new KeyManagerError('ACCOUNT_NOT_FOUND', `finora-auth: no account ${quote(accountId)}`);
     return account;
   }
 
@@ -98,7 +109,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
   async function storedKey(keyId: string): Promise<StoredKey> {
     if (typeof keyId !== 'string' || keyId === '') invalid('keyId must be a non-empty string');
     const key = await store.getKey(keyId);
-    if (!key) throw new KeyManagerError('KEY_NOT_FOUND', `finora-auth: no key ${JSON.stringify(keyId)}`);
+    if (!key) throw new KeyManagerError('KEY_NOT_FOUND', `finora-auth: no key ${quote(keyId)}`);
     return key;
   }
 
@@ -107,7 +118,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       if (typeof input?.id !== 'string' || !ACCOUNT_ID.test(input.id)) {
         invalid('account id must be 1-128 letters, digits or . _ : @ -, starting with a letter or digit');
       }
-      if (!TIERS.includes(input.tier)) invalid(`tier must be one of ${TIERS.join(', ')}; got ${JSON.stringify(input.tier)}`);
+      if (!TIERS.includes(input.tier)) invalid(`tier must be one of ${TIERS.join(', ')}; got ${quote(input.tier)}`);
       if (input.enterprise !== undefined && typeof input.enterprise !== 'boolean') invalid('enterprise must be a boolean');
       const existing = await store.getAccount(input.id);
       const account: Account = { id: input.id, tier: input.tier, enterprise: input.enterprise ?? existing?.enterprise ?? false };
@@ -130,7 +141,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     async revoke(keyId) {
       if (typeof keyId !== 'string' || keyId === '') invalid('keyId must be a non-empty string');
       // One round trip: the store says null for an unknown key.
-      if (!(await store.revokeKey(keyId, now()))) throw new KeyManagerError('KEY_NOT_FOUND', `finora-auth: no key ${JSON.stringify(keyId)}`);
+      if (!(await store.revokeKey(keyId, now()))) throw new KeyManagerError('KEY_NOT_FOUND', `finora-auth: no key ${quote(keyId)}`);
     },
 
     async rotate(keyId) {

@@ -114,3 +114,16 @@ describe('createKeyManager', () => {
     expect((await manager.expiring(7)).map((k) => k.id)).toEqual([]); // expired keys are no longer "expiring"
   });
 });
+
+describe('key manager errors', () => {
+  it('never echo a key pasted where an id belongs, but do name a real id', async () => {
+    const { manager } = await setup();
+    const { apiKey } = await manager.issue({ accountId: 'acct_1', environment: 'live' });
+    for (const attempt of [manager.revoke(apiKey), manager.rotate(apiKey), manager.list(apiKey), manager.issue({ accountId: apiKey, environment: 'live' })]) {
+      const error = await attempt.then(() => undefined, (e: Error) => e);
+      expect(error?.message).not.toContain(apiKey.slice(8, 20));
+    }
+    const error = await manager.revoke('key_0123456789abcdef01234567').catch((e: Error) => e);
+    expect(error?.message).toContain('"key_0123456789abcdef01234567"');
+  });
+});
