@@ -1,11 +1,13 @@
 // One HTTP server for the throughput benchmark, run in its own process: a framework, a variant, one trivial route.
 //
-// Usage (forked with IPC by bench/http.mjs): node bench/http-server.mjs <hono|express|koa> <floor|finora|peer>
+// Usage (forked with IPC by bench/http.mjs): node bench/http-server.mjs <hono|express|koa> <floor|async|finora|peer>
 // It issues one key in a memory store, listens on 127.0.0.1 port 0 and sends { type: 'ready', port, apiKey }.
 // It answers { type: 'cpu' } with its process.cpuUsage(), so the parent can charge CPU time per request.
 //
 // Variants, all serving GET /v1/invoices -> {"ok":true} and all receiving the same Authorization header:
 //   floor   no authentication at all
+//   async   a control: a middleware that does nothing but continue after a resolved promise, as any middleware that
+//           awaits a lookup must (Hono and Koa: `async (c, next) => { await next() }`; Express: `.then(next)`)
 //   finora  finoraAuth({ authenticator }) from the built @finora-auth/<framework>; the module is derived from the path
 //   peer    what the framework's users reach for:
 //           hono    hono/bearer-auth with the key as its static token
@@ -15,8 +17,8 @@
 import { createHash } from 'node:crypto';
 
 const [framework, variant] = process.argv.slice(2);
-if (!['hono', 'express', 'koa'].includes(framework) || !['floor', 'finora', 'peer'].includes(variant)) {
-  console.error('usage: node bench/http-server.mjs <hono|express|koa> <floor|finora|peer>');
+if (!['hono', 'express', 'koa'].includes(framework) || !['floor', 'async', 'finora', 'peer'].includes(variant)) {
+  console.error('usage: node bench/http-server.mjs <hono|express|koa> <floor|async|finora|peer>');
   process.exit(2);
 }
 
@@ -36,7 +38,11 @@ async function honoServer() {
   const { Hono } = await import('hono');
   const { serve } = await import('@hono/node-server');
   const app = new Hono();
-  if (variant === 'finora') {
+  if (variant === 'async') {
+    app.use(async function asyncNoop(c, next) {
+      await next();
+    });
+  } else if (variant === 'finora') {
     const { finoraAuth } = await import('@finora-auth/hono');
     app.use(finoraAuth({ authenticator }));
   } else if (variant === 'peer') {
@@ -52,7 +58,11 @@ async function honoServer() {
 async function expressServer() {
   const { default: express } = await import('express');
   const app = express();
-  if (variant === 'finora') {
+  if (variant === 'async') {
+    app.use(function asyncNoop(req, res, next) {
+      Promise.resolve().then(() => next(), next);
+    });
+  } else if (variant === 'finora') {
     const { finoraAuth } = await import('@finora-auth/express');
     app.use(finoraAuth({ authenticator }));
   } else if (variant === 'peer') {
@@ -74,7 +84,11 @@ async function koaServer() {
   const { default: Koa } = await import('koa');
   const { default: Router } = await import('@koa/router');
   const app = new Koa();
-  if (variant === 'finora') {
+  if (variant === 'async') {
+    app.use(async function asyncNoop(ctx, next) {
+      await next();
+    });
+  } else if (variant === 'finora') {
     const { finoraAuth } = await import('@finora-auth/koa');
     app.use(finoraAuth({ authenticator }));
   } else if (variant === 'peer') {

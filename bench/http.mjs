@@ -1,9 +1,10 @@
-// Section 2: HTTP requests/s per framework with no auth (floor), with finoraAuth (cached key), and with the peer.
+// Section 2: HTTP requests/s per framework with no auth (floor), an async no-op middleware (control), finoraAuth
+// (cached key) and the peer.
 //
 // Each server variant runs in its own child process (bench/http-server.mjs); autocannon drives it from this one.
 // On 2 cores that gives the server one core and the load generator the other: a server sharing its event loop
-// with the load generator would be measured together with it. The three variants of one framework are started
-// together and measured in interleaved runs (floor, finora, peer, floor, …); medians are reported, and the
+// with the load generator would be measured together with it. The variants of one framework are started together
+// and measured in interleaved runs (floor, async, finora, peer, floor, …); medians are reported, and the
 // finora/floor ratio is taken per round, between runs seconds apart, so drifting machine load cancels out.
 // Server CPU time per request (process.cpuUsage in the server) is reported too: it does not depend on whether
 // the server or the load generator was the bottleneck.
@@ -17,7 +18,7 @@ import { benchDir, emit, hasDist, log, machine, median, parseArgs, randomKey, ro
 
 const args = parseArgs();
 const FRAMEWORKS = (args.rest.find((a) => a.startsWith('--frameworks='))?.slice(13).split(',')) ?? ['hono', 'express', 'koa'];
-const VARIANTS = ['floor', 'finora', 'peer'];
+const VARIANTS = ['floor', 'async', 'finora', 'peer'];
 const restNumber = (name) => {
   const found = args.rest.find((a) => a.startsWith(`--${name}=`));
   return found === undefined ? undefined : Number(found.slice(name.length + 3));
@@ -128,7 +129,7 @@ for (const framework of FRAMEWORKS) {
       const ok = await probe(server, `Bearer ${server.apiKey}`);
       const unknown = await probe(server, `Bearer ${randomKey()}`);
       checks[server.variant] = { validKeyStatus: ok, unknownKeyStatus: unknown };
-      const wantUnknown = server.variant === 'floor' ? 200 : 401;
+      const wantUnknown = server.variant === 'floor' || server.variant === 'async' ? 200 : 401;
       if (ok !== 200 || unknown !== wantUnknown) {
         throw new Error(`${framework}/${server.variant}: valid key got ${ok}, unknown key got ${unknown} (want 200, ${wantUnknown})`);
       }
@@ -171,10 +172,14 @@ for (const framework of FRAMEWORKS) {
         // Throughput kept: finora req/s / floor req/s, per round.
         finoraVsFloor: ratioSummary(perRound('finora', 'floor', 'rps')),
         finoraVsPeer: ratioSummary(perRound('finora', 'peer', 'rps')),
+        finoraVsAsync: ratioSummary(perRound('finora', 'async', 'rps')),
+        asyncVsFloor: ratioSummary(perRound('async', 'floor', 'rps')),
         peerVsFloor: ratioSummary(perRound('peer', 'floor', 'rps')),
         // The same at equal server CPU: floor CPU per request / finora CPU per request.
         finoraVsFloorCpu: ratioSummary(perRound('floor', 'finora', 'cpuMicrosPerRequest')),
         finoraVsPeerCpu: ratioSummary(perRound('peer', 'finora', 'cpuMicrosPerRequest')),
+        finoraVsAsyncCpu: ratioSummary(perRound('async', 'finora', 'cpuMicrosPerRequest')),
+        asyncVsFloorCpu: ratioSummary(perRound('floor', 'async', 'cpuMicrosPerRequest')),
       },
       rawRuns: runs,
     });

@@ -135,7 +135,8 @@ export function summarizeText(results) {
 // ---------------------------------------------------------------- SVG
 
 const escapeXml = (s) => String(s).replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]);
-const COLORS = { floor: '#9aa0a6', finora: '#1a73e8', peer: '#e8710a' };
+const COLORS = { floor: '#9aa0a6', async: '#c5c8cc', finora: '#1a73e8', peer: '#e8710a' };
+const variantName = (v, peer) => ({ floor: 'no auth (floor)', async: 'async no-op (control)', finora: 'finoraAuth' })[v] ?? peer;
 
 /** Horizontal grouped bar chart: groups of labelled bars on one linear scale. */
 export function barChart({ title, subtitle, groups, unit, width = 760 }) {
@@ -179,7 +180,7 @@ export function renderSvgs(results) {
       .map((f) => ({
         label: f.framework,
         bars: f.variants.map((v) => ({
-          label: v.variant === 'floor' ? 'no auth (floor)' : v.variant === 'finora' ? 'finoraAuth' : shortPeer(f.framework),
+          label: variantName(v.variant, shortPeer(f.framework)),
           value: v.rps,
           color: COLORS[v.variant],
           text: `${int(v.rps)} req/s${v.variant === 'floor' ? '' : ` (${pct(v.rps / f.variants[0].rps, 0)})`}`,
@@ -297,7 +298,10 @@ function httpSection(results) {
     'Web Crypto); Express: `passport.initialize()` + `passport-http-bearer`, whose verify callback hashes the token with',
     'node:crypto and looks the digest up in a Map (the same cached lookup, done by hand); Koa: a small hand-written bearer',
     'middleware (regex, node:crypto SHA-256, Map lookup) in `bench/http-server.mjs`. finoraAuth runs with its defaults:',
-    '`finoraAuth({ authenticator })`, module derived from the path (`invoices`).',
+    '`finoraAuth({ authenticator })`, module derived from the path (`invoices`). The async no-op control is a middleware',
+    'that only continues after a resolved promise (Hono, Koa: `async (c, next) => { await next() }`; Express:',
+    '`Promise.resolve().then(next)`): what any middleware that awaits a lookup pays before doing any work, so',
+    '"finora / async control" is the cost of finoraAuth\'s own work.',
     '',
     '![HTTP chart](bench/results/http.svg)',
     '',
@@ -310,7 +314,7 @@ function httpSection(results) {
       continue;
     }
     for (const v of f.variants) {
-      const name = v.variant === 'floor' ? 'no auth (floor)' : v.variant === 'finora' ? 'finoraAuth' : f.peer;
+      const name = variantName(v.variant, f.peer);
       lines.push(
         `| ${f.framework} | ${name} | ${int(v.rps)} | ${int(v.rpsMin)} – ${int(v.rpsMax)} | ${v.latencyP50Ms} / ${v.latencyP99Ms} ms | ${num(v.cpuMicrosPerRequest, 1)} | ${num(v.serverCpuShare)} |`,
       );
@@ -318,13 +322,18 @@ function httpSection(results) {
   }
   lines.push(
     '',
-    '| framework | finora / floor req/s | finora / floor at equal CPU | finora / peer req/s | finora / peer at equal CPU | peer / floor req/s |',
-    '|---|---|---|---|---|---|',
+    'Ratios (median of per-round ratios, range over rounds). "At equal CPU" divides server CPU per request instead of',
+    'requests/s: 80% there means the server spends 1/0.8 = 1.25x the CPU per request.',
+    '',
+    '| framework | finora / floor req/s | finora / floor at equal CPU | async control / floor req/s | async control / floor at equal CPU | finora / async control at equal CPU | finora / peer req/s | finora / peer at equal CPU |',
+    '|---|---|---|---|---|---|---|---|',
   );
-  const range = (x) => `${pct(x.median)} (${pct(x.min, 0)} – ${pct(x.max, 0)})`;
+  const range = (x) => (x ? `${pct(x.median)} (${pct(x.min, 0)} – ${pct(x.max, 0)})` : '–');
   for (const f of r.frameworks.filter((x) => x.measured)) {
     const q = f.ratios;
-    lines.push(`| ${f.framework} | ${range(q.finoraVsFloor)} | ${range(q.finoraVsFloorCpu)} | ${range(q.finoraVsPeer)} | ${range(q.finoraVsPeerCpu)} | ${range(q.peerVsFloor)} |`);
+    lines.push(
+      `| ${f.framework} | ${range(q.finoraVsFloor)} | ${range(q.finoraVsFloorCpu)} | ${range(q.asyncVsFloor)} | ${range(q.asyncVsFloorCpu)} | ${range(q.finoraVsAsyncCpu)} | ${range(q.finoraVsPeer)} | ${range(q.finoraVsPeerCpu)} |`,
+    );
   }
   lines.push('', 'Targets:', '');
   for (const t of r.targets) lines.push(`- ${t.what}: ${t.min < 1 ? pct(t.value) : `${num(t.value)}x`} — ${verdict(t.met)}`);

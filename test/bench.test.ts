@@ -74,17 +74,18 @@ describe('pnpm bench --smoke', () => {
     expect(typeof core.target.met).toBe('boolean');
   });
 
-  it('http: three frameworks, three variants each, no errors, auth really on', () => {
+  it('http: three frameworks, four variants each, no errors, auth really on', () => {
     const http = results.sections.http!.result;
     expect(http.frameworks.map((f: { framework: string }) => f.framework)).toEqual(['hono', 'express', 'koa']);
     for (const f of http.frameworks) {
       expect(f.measured, `${f.framework}: ${f.reason}`).toBe(true);
       expect(f.checks).toEqual({
         floor: { validKeyStatus: 200, unknownKeyStatus: 200 },
+        async: { validKeyStatus: 200, unknownKeyStatus: 200 },
         finora: { validKeyStatus: 200, unknownKeyStatus: 401 },
         peer: { validKeyStatus: 200, unknownKeyStatus: 401 },
       });
-      expect(f.variants.map((v: { variant: string }) => v.variant)).toEqual(['floor', 'finora', 'peer']);
+      expect(f.variants.map((v: { variant: string }) => v.variant)).toEqual(['floor', 'async', 'finora', 'peer']);
       for (const v of f.variants) {
         expect(v.rps, `${f.framework}/${v.variant}`).toBeGreaterThan(0);
         expect(finite(v.cpuMicrosPerRequest)).toBe(true);
