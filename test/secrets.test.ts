@@ -261,9 +261,8 @@ describe('the search itself', () => {
 });
 
 describe('the key manager, misused', () => {
-  // FAILS against core as of this commit: KeyManagerError messages quote the id they were given
-  // (`no key "<id>"`, `no account "<id>"`), so an operator who pastes a key where an id belongs (for instance
-  // `finora-auth keys revoke live_sk_…`) gets the key back in an error message, and in whatever logs it.
+  // Found by this suite: KeyManagerError messages quoted the id they were given (`no key "<id>"`), so an operator
+  // who pasted a key where an id belongs (`finora-auth keys revoke live_sk_…`) got it back on stderr (fixed in 8cb437b).
   it('the key manager: a key passed where an id belongs is not echoed in the error', async () => {
     const store = new MemoryKeyStore();
     const world = await buildWorld(store);
