@@ -146,25 +146,27 @@ export async function serveCommand(args: string[], io: ServeIo): Promise<number>
   }
 
   const mode = config.upstream ? `proxying to ${config.upstream}` : 'demo API (no --upstream)';
-  io.err(`finora-auth gateway listening on ${address.url}, ${mode}, store ${redactStoreUrl(config.store.url)}\n`);
-  io.err(address.metricsUrl ? `metrics at ${address.metricsUrl}\n` : 'metrics off\n');
+  const banner = [
+    `finora-auth gateway listening on ${address.url}, ${mode}, store ${redactStoreUrl(config.store.url)}`,
+    address.metricsUrl ? `metrics at ${address.metricsUrl}` : 'metrics off',
+  ];
   if (seeded) {
-    io.err(
-      [
-        '',
-        `First start on an empty store: created account "${seeded.key.accountId}" (premium) and a test key.`,
-        'Store this key now: it is shown only this once.',
-        '',
-        `    ${seeded.apiKey}`,
-        '',
-        'Try it:',
-        `    curl -H "Authorization: Bearer ${seeded.apiKey}" ${address.url}/v1/invoices`,
-        '',
-        'More: finora-auth keys create --help, finora-auth accounts set --help',
-        '',
-      ].join('\n'),
+    banner.push(
+      '',
+      `First start on an empty store: created account "${seeded.key.accountId}" (premium) and a test key.`,
+      'Store this key now: it is shown only this once.',
+      '',
+      `    ${seeded.apiKey}`,
+      '',
+      'Try it:',
+      `    curl -H "Authorization: Bearer ${seeded.apiKey}" ${address.url}/v1/invoices`,
+      '',
+      'More: finora-auth keys create --help, finora-auth accounts set --help',
+      '',
     );
   }
+  // One write, so whoever reads the first line also has the rest (the key and its curl line).
+  io.err(`${banner.join('\n')}\n`);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
