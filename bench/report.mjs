@@ -267,6 +267,18 @@ function coreSection(results) {
     `| subtle.digest floor / createHash floor | ${num(x.webFloorVsNodeFloor)} |`,
     `| authenticate() Web Crypto path / node:crypto path | ${num(x.authWebVsAuthNode)} |`,
     '',
+    ...(r.components
+      ? [
+          '',
+          'Where the time goes: each piece alone in a tight loop (warm caches, so the pieces do not add up to a request',
+          'in a busy server, but they rank the costs):',
+          '',
+          '| piece | ns per call |',
+          '|---|---:|',
+          ...r.components.map((c) => `| ${c.label} | ${int(c.nsPerOp)} |`),
+        ]
+      : []),
+    '',
     '![core chart](bench/results/core.svg)',
     '',
     `**Why core looks for node:crypto at run time.** On Node an awaited \`crypto.subtle.digest\` of a 56-byte key costs`,
