@@ -6,7 +6,7 @@
 // interleaved runs, server CPU per request from process.cpuUsage, medians):
 //   floor        no middleware
 //   async        a middleware that only continues after a resolved promise
-//   header       + read Authorization the framework's way (Hono: c.req.header; Express/Koa: req.headers)
+//   header       + read Authorization as the adapter does (Hono: c.req.header; Express/Koa: req.headersDistinct)
 //   rawheader    Hono only: + read it from @hono/node-server's c.env.incoming.headers instead of c.req.header
 //   auth         + authenticator.authenticate({ authorization }) and store the context (no module)
 //   finoraFixed  finoraAuth({ authenticator, module: 'invoices' })
@@ -54,7 +54,8 @@ if (args.rest.includes('--serve')) {
     const { finoraAuth } = await import('@finora-auth/express');
     const steps = {
       async: (req, res, next) => void Promise.resolve().then(() => next()),
-      header: (req, res, next) => void Promise.resolve(req.headers.authorization).then(() => next()),
+      // As the adapter reads it: every Authorization header, joined (Node's headersDistinct builds arrays for all headers).
+      header: (req, res, next) => void Promise.resolve(req.headersDistinct?.authorization?.join(', ') ?? req.headers.authorization).then(() => next()),
       auth: (req, res, next) =>
         void authenticator.authenticate({ authorization: req.headers.authorization }).then((r) => {
           req.auth = r.context;
@@ -73,7 +74,7 @@ if (args.rest.includes('--serve')) {
     const { finoraAuth } = await import('@finora-auth/koa');
     const steps = {
       async: async (ctx, next) => void (await next()),
-      header: async (ctx, next) => void (ctx.headers.authorization, await next()),
+      header: async (ctx, next) => void (ctx.req.headersDistinct?.authorization?.join(', ') ?? ctx.headers.authorization, await next()),
       auth: async (ctx, next) => {
         ctx.state.auth = (await authenticator.authenticate({ authorization: ctx.headers.authorization })).context;
         await next();
