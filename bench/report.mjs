@@ -193,6 +193,24 @@ export function renderSvgs(results) {
       unit: 'req/s',
     });
   }
+  if (http) {
+    svgs['http-cpu.svg'] = barChart({
+      title: 'HTTP server CPU per request, µs (lower is better; median of interleaved runs)',
+      subtitle: 'process.cpuUsage() in the server process: independent of whether server or load generator was the bottleneck',
+      groups: http.frameworks
+        .filter((f) => f.measured)
+        .map((f) => ({
+          label: f.framework,
+          bars: f.variants.map((v) => ({
+            label: variantName(v.variant, shortPeer(f.framework)),
+            value: v.cpuMicrosPerRequest,
+            color: COLORS[v.variant],
+            text: `${num(v.cpuMicrosPerRequest, 1)} µs`,
+          })),
+        })),
+      unit: 'µs',
+    });
+  }
   const core = ok(results, 'core');
   if (core) {
     const rows = core.rows.filter((r) => !r.id.endsWith('web'));
@@ -316,6 +334,8 @@ function httpSection(results) {
     '"finora / async control" is the cost of finoraAuth\'s own work.',
     '',
     '![HTTP chart](bench/results/http.svg)',
+    '',
+    '![HTTP CPU chart](bench/results/http-cpu.svg)',
     '',
     '| framework | variant | req/s (median) | range | p50 / p99 latency | server CPU µs/req | CPU share |',
     '|---|---|---:|---|---|---:|---:|',

@@ -152,7 +152,7 @@ describe('pnpm bench --smoke', () => {
     }
     expect(markdown).not.toMatch(/undefined|NaN/);
     const svgs: Record<string, string> = renderSvgs(results);
-    expect(Object.keys(svgs).sort()).toEqual(['core.svg', 'http.svg']);
+    expect(Object.keys(svgs).sort()).toEqual(['core.svg', 'http-cpu.svg', 'http.svg']);
     for (const svg of Object.values(svgs)) {
       expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
       expect(svg).not.toMatch(/undefined|NaN/);
