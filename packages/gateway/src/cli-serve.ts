@@ -94,7 +94,7 @@ export function resolveServeConfig(values: Parsed['values'], env: Env, cwd: stri
 }
 
 export interface Signals {
-  once(signal: 'SIGTERM' | 'SIGINT', handler: () => void): unknown;
+  on(signal: 'SIGTERM' | 'SIGINT', handler: () => void): unknown;
 }
 
 export interface ServeIo extends Io {
@@ -171,7 +171,12 @@ export async function serveCommand(args: string[], io: ServeIo): Promise<number>
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        // A second signal (Ctrl-C twice) means now: requests still in flight are cut.
+        io.err(`${signal} again: exiting without waiting\n`);
+        resolve(1);
+        return;
+      }
       stopping = true;
       io.err(`${signal}: finishing requests in flight (up to ${config.shutdownTimeoutMs} ms), then exiting\n`);
       // If closing itself hangs (a driver that never says goodbye), leave anyway, and say it was not graceful.
@@ -188,7 +193,7 @@ export async function serveCommand(args: string[], io: ServeIo): Promise<number>
         resolve(0);
       })();
     };
-    io.signals.once('SIGTERM', () => stop('SIGTERM'));
-    io.signals.once('SIGINT', () => stop('SIGINT'));
+    io.signals.on('SIGTERM', () => stop('SIGTERM'));
+    io.signals.on('SIGINT', () => stop('SIGINT'));
   });
 }

@@ -320,4 +320,17 @@ describe('graceful shutdown', () => {
     expect(await gateway.exited).toEqual({ code: 0, signal: null });
     expect(gateway.stderr()).toMatch(/SIGTERM: finishing requests in flight/);
   });
+
+  it('exits 1 at once on a second signal during shutdown, cutting what is still in flight', async () => {
+    const gateway = await startServe(['--store', temp.storeUrl, '--upstream', upstream.url]);
+    turns = { slowArrived: signal(), releaseSlow: signal() };
+    const pending = raw('/v1/loans/slow', { base: gateway.url, headers: { authorization: `Bearer ${retailKey}` } }).catch((error: Error) => error);
+    await turns.slowArrived?.promise;
+    gateway.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    gateway.child.kill('SIGINT');
+    expect(await gateway.exited).toEqual({ code: 1, signal: null });
+    expect(await pending).toBeInstanceOf(Error);
+    turns.releaseSlow?.resolve();
+  });
 });
