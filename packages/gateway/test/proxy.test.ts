@@ -24,9 +24,9 @@ interface Received {
 }
 
 /** A resolvable promise: the tests and the upstream hand each other turns with these. */
-function signal<T = void>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
 }
 
@@ -38,7 +38,7 @@ let retailKey = '';
 let retailKeyId = '';
 let enterpriseKey = '';
 /** Test-controlled turns for the streaming and slow routes. */
-let turns: Record<string, ReturnType<typeof signal<any>>> = {};
+let turns: Record<string, ReturnType<typeof signal>> = {};
 
 function header(entry: Received, name: string): string[] {
   const out: string[] = [];
