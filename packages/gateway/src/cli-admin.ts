@@ -22,13 +22,28 @@ const TIERS = ['free', 'premium', 'accountant_pro'] as const;
 const ENVIRONMENTS = ['live', 'test'] as const;
 const SURFACES = ['retail', 'enterprise'] as const;
 
+/** A key manager refusal, with the account it was about when the command knows it (for the hint). */
+export class AdminError extends Error {
+  override readonly name = 'AdminError';
+  constructor(
+    override readonly cause: KeyManagerError,
+    readonly accountId: string | undefined,
+  ) {
+    super(cause.message);
+  }
+}
+
 /** The key manager's own refusals (unknown account, free tier…) pass through as one line; anything else is the store failing. */
-async function administer<T>(spec: StoreSpec, work: (manager: KeyManager, store: KeyStore) => Promise<T>): Promise<T> {
+async function administer<T>(
+  spec: StoreSpec,
+  work: (manager: KeyManager, store: KeyStore) => Promise<T>,
+  accountId?: string,
+): Promise<T> {
   const store = await openReachableStore(spec);
   try {
     return await withDeadline(spec, work(createKeyManager({ store }), store));
   } catch (error) {
-    if (error instanceof KeyManagerError) throw error;
+    if (error instanceof KeyManagerError) throw new AdminError(error, accountId);
     throw unreachable(spec, error);
   } finally {
     await closeQuietly(store);
@@ -58,8 +73,10 @@ export async function accountsCommand(sub: string | undefined, args: string[], i
   const tier = oneOf(requireValue(parsed, 'tier', name), TIERS, '--tier');
   const enterprise = parsed.values.enterprise as boolean | undefined;
   const spec = storeSpec(parsed.values.store, io.env, io.cwd);
-  const account = await administer(spec, (manager) =>
-    manager.putAccount(enterprise === undefined ? { id, tier } : { id, tier, enterprise }),
+  const account = await administer(
+    spec,
+    (manager) => manager.putAccount(enterprise === undefined ? { id, tier } : { id, tier, enterprise }),
+    id,
   );
   if (parsed.values.json) printJson(io, account);
   else io.out(`Saved ${describeAccount(account)}.\n`);
@@ -91,8 +108,11 @@ export async function keysCommand(sub: string | undefined, args: string[], io: I
       const surface = oneOf((parsed.values.surface as string | undefined) ?? 'retail', SURFACES, '--surface');
       const keyName = parsed.values.name as string | undefined;
       const spec = storeSpec(parsed.values.store, io.env, io.cwd);
-      const issued = await administer(spec, (manager) =>
-        manager.issue(keyName === undefined ? { accountId, environment, surface } : { accountId, environment, surface, name: keyName }),
+      const issued = await administer(
+        spec,
+        (manager) =>
+          manager.issue(keyName === undefined ? { accountId, environment, surface } : { accountId, environment, surface, name: keyName }),
+        accountId,
       );
       if (parsed.values.json) printJson(io, issued);
       else io.out(`${issuedKeyText(issued.apiKey, issued.key, 'Created')}\n`);
@@ -103,7 +123,7 @@ export async function keysCommand(sub: string | undefined, args: string[], io: I
       if (help(io, name, parsed)) return 0;
       const accountId = requireValue(parsed, 'account', name);
       const spec = storeSpec(parsed.values.store, io.env, io.cwd);
-      const keys = await administer(spec, (manager) => manager.list(accountId));
+      const keys = await administer(spec, (manager) => manager.list(accountId), accountId);
       if (parsed.values.json) printJson(io, keys);
       else io.out(keys.length === 0 ? `Account ${accountId} has no keys.\n` : `${keysTable(keys, io.now())}\n`);
       return 0;

@@ -1,17 +1,20 @@
 // The `finora-auth` command line: dispatches to a command, and turns every failure into one line and an exit status.
 
 import { KeyManagerError } from '@finora-auth/core';
-import { accountsCommand, keysCommand } from './cli-admin';
+import { accountsCommand, AdminError, keysCommand } from './cli-admin';
 import { CommandError, UsageError } from './cli-args';
 import type { ServeIo } from './cli-serve';
 import { HELP } from './help';
 import { StoreUnreachableError } from './store-url';
 
-const HINTS: Partial<Record<KeyManagerError['code'], string>> = {
-  ACCOUNT_NOT_FOUND: ' (create it with: finora-auth accounts set ACCOUNT_ID --tier premium)',
-  PREMIUM_REQUIRED: ' (this account is on the free tier: finora-auth accounts set ACCOUNT_ID --tier premium)',
-  ENTERPRISE_ONLY: ' (provision it with: finora-auth accounts set ACCOUNT_ID --tier premium --enterprise)',
+const HINTS: Partial<Record<KeyManagerError['code'], (account: string) => string>> = {
+  ACCOUNT_NOT_FOUND: (account) => ` (create it with: finora-auth accounts set ${account} --tier premium)`,
+  PREMIUM_REQUIRED: (account) => ` (the account is on the free tier: finora-auth accounts set ${account} --tier premium)`,
+  ENTERPRISE_ONLY: (account) => ` (provision it with: finora-auth accounts set ${account} --tier premium --enterprise)`,
 };
+
+/** Account ids are 1-128 of letters, digits and . _ : @ -; anything else is not echoed into a command line. */
+const SHELL_SAFE = /^[A-Za-z0-9._:@-]{1,128}$/;
 
 /** One line, prefixed once with `finora-auth:`, with nothing after a newline (a driver's stack, a query). */
 function oneLine(message: string): string {
@@ -47,8 +50,13 @@ export async function main(argv: string[], io: ServeIo): Promise<number> {
       io.err(`${oneLine(error.message)}\n`);
       return 2;
     }
+    if (error instanceof AdminError) {
+      const account = error.accountId !== undefined && SHELL_SAFE.test(error.accountId) ? error.accountId : 'ACCOUNT_ID';
+      io.err(`${oneLine(error.message)}${HINTS[error.cause.code]?.(account) ?? ''}\n`);
+      return 1;
+    }
     if (error instanceof KeyManagerError) {
-      io.err(`${oneLine(error.message)}${HINTS[error.code] ?? ''}\n`);
+      io.err(`${oneLine(error.message)}\n`);
       return 1;
     }
     if (error instanceof CommandError || error instanceof StoreUnreachableError) {
