@@ -1,7 +1,8 @@
 // Section 1: authenticate() for a cached key against its floor, one SHA-256 of the key (node:crypto and Web Crypto).
 //
 // Every candidate runs in the same process, in interleaved rounds (floor, candidate, floor, …), so a noisy
-// neighbour slows all of them alike; ratios are taken per round and the median ratio is reported.
+// neighbour slows all of them alike; ratios are taken per round and the median ratio is reported. The Web Crypto
+// candidates form a group of their own (see below), so ratios across the groups pair rounds minutes apart.
 // Core picks node:crypto at load time through process.getBuiltinModule; a second copy of the built core is loaded
 // with that function hidden, which forces the Web Crypto path in the same process for a side-by-side figure.
 
@@ -113,11 +114,20 @@ const candidates = [
   },
 ];
 
+// Two groups, each interleaved on its own: a Web Crypto candidate leaves thread-pool work and garbage behind that
+// slows whatever runs next, which would handicap a node:crypto floor scheduled after it. Within a group the order
+// rotates every round, so no candidate always runs right after the same neighbour.
+const groups = [candidates.filter((c) => !c.id.endsWith('web')), candidates.filter((c) => c.id.endsWith('web'))];
 log(`core: ${ROUNDS} rounds of ${ROUND_MS} ms per candidate`);
-for (const c of candidates) await opsPerSecond(c.fn, ROUND_MS, c.kind); // warm-up, not recorded
 const samples = Object.fromEntries(candidates.map((c) => [c.id, []]));
-for (let r = 0; r < ROUNDS; r++) {
-  for (const c of candidates) samples[c.id].push(await opsPerSecond(c.fn, ROUND_MS, c.kind));
+for (const group of groups) {
+  for (const c of group) await opsPerSecond(c.fn, ROUND_MS, c.kind); // warm-up, not recorded
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let i = 0; i < group.length; i++) {
+      const c = group[(i + r) % group.length];
+      samples[c.id].push(await opsPerSecond(c.fn, ROUND_MS, c.kind));
+    }
+  }
 }
 if (sink.length !== 64) throw new Error('floor produced no digest');
 
@@ -134,7 +144,14 @@ const rows = candidates.map((c) => ({
   maxOpsPerSec: Math.round(Math.max(...samples[c.id])),
 }));
 
+// The target is judged against the faster of the two createHash floors in each round: oddly, a synchronous burst of
+// createHash calls runs slower per call than the same calls awaited one at a time (the native Hash objects pile up
+// for the collector), and an awaited floor is also the like-for-like one for an awaited authenticate().
+const fastestFloorRatio = (candidate) =>
+  round(median(samples[candidate].map((ops, i) => Math.max(samples['floor-node'][i], samples['floor-node-await'][i]) / ops)), 3);
 const ratios = {
+  authNodeVsFastestNodeFloor: fastestFloorRatio('auth-node'),
+  authNodeModuleVsFastestNodeFloor: fastestFloorRatio('auth-node-module'),
   authNodeVsNodeFloor: ratio('auth-node', 'floor-node'),
   authNodeModuleVsNodeFloor: ratio('auth-node-module', 'floor-node'),
   authNodeVsAwaitedNodeFloor: ratio('auth-node', 'floor-node-await'),
@@ -184,7 +201,7 @@ emit({
   rows,
   ratios,
   components: componentRows,
-  target: { metric: 'authNodeVsNodeFloor', max: 2, met: ratios.authNodeVsNodeFloor <= 2 },
+  target: { metric: 'authNodeVsFastestNodeFloor', max: 2, met: ratios.authNodeVsFastestNodeFloor <= 2 },
   machine: machine(),
   measuredAt: new Date().toISOString(),
 });

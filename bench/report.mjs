@@ -35,8 +35,8 @@ export function targets(results) {
   const core = ok(results, 'core');
   rows.push({
     n: 1,
-    what: 'authenticate() on a cached key <= 2x one SHA-256 (node:crypto)',
-    value: core ? `${num(core.ratios.authNodeVsNodeFloor)}x` : undefined,
+    what: 'authenticate() on a cached key <= 2x one SHA-256 (node:crypto createHash, the faster of its two floors)',
+    value: core ? `${num(core.ratios.authNodeVsFastestNodeFloor ?? core.ratios.authNodeVsNodeFloor)}x` : undefined,
     met: core?.target.met,
     section: 'core',
   });
@@ -69,7 +69,7 @@ export function targets(results) {
     section: 'cold',
   });
   const flood = ok(results, 'flood');
-  for (const t of flood?.targets ?? [{ what: 'flood' }]) {
+  for (const t of flood?.targets ?? [{ what: 'hot-key hit rate, lookups per random key, bounded heap' }]) {
     rows.push({
       n: 4,
       what: `flood: ${t.what}`,
@@ -217,7 +217,7 @@ export function renderSvgs(results) {
     const color = (id) => (id.startsWith('auth') ? COLORS.finora : id.startsWith('oneshot') ? '#c5c8cc' : COLORS.floor);
     svgs['core.svg'] = barChart({
       title: 'Core: nanoseconds per call on the node:crypto path (lower is better)',
-      subtitle: `authenticate() of a cached key is ${num(core.ratios.authNodeVsNodeFloor)}x one createHash SHA-256; Web Crypto figures are in BENCHMARKS.md`,
+      subtitle: `authenticate() of a cached key is ${num(core.ratios.authNodeVsFastestNodeFloor ?? core.ratios.authNodeVsNodeFloor)}x one createHash SHA-256 (the faster floor); Web Crypto figures are in BENCHMARKS.md`,
       groups: [
         {
           label: 'per call',
@@ -261,7 +261,12 @@ function coreSection(results) {
   lines.push(
     `Every candidate runs in one process, in ${r.rounds} interleaved rounds of ${r.roundMs} ms (after a warm-up round); ops/s is the`,
     'median round, and each ratio is the median of per-round ratios, so a noisy neighbour slows floor and candidate alike.',
-    'Async candidates are awaited one call at a time: the figure is what one request pays.',
+    'The order rotates every round, and the two Web Crypto candidates are interleaved as a group of their own after the',
+    'node:crypto group: a Web Crypto run leaves thread-pool work and garbage behind that would slow whatever ran next.',
+    'Async candidates are awaited one call at a time: the figure is what one request pays. The createHash floor is',
+    'measured two ways, in a synchronous loop and awaited one call at a time like `authenticate()`; oddly the synchronous',
+    'burst is the slower of the two here (its native Hash objects pile up for the collector), so the target is judged',
+    'against whichever was faster in each round: the stricter reading.',
     '',
     '| candidate | ops/s (median) | ns/op | range over rounds (ops/s) |',
     '|---|---:|---:|---|',
@@ -272,9 +277,15 @@ function coreSection(results) {
     '',
     '| ratio (times the floor\'s time per call) | value |',
     '|---|---:|',
-    `| **authenticate() (node:crypto path) / createHash floor** — target <= 2 | **${num(x.authNodeVsNodeFloor)}** (${verdict(r.target.met)}) |`,
-    `| authenticate() with module 'invoices' / createHash floor | ${num(x.authNodeModuleVsNodeFloor)} |`,
-    `| authenticate() / createHash in an awaited async function | ${num(x.authNodeVsAwaitedNodeFloor)} |`,
+    ...(x.authNodeVsFastestNodeFloor !== undefined
+      ? [
+          `| **authenticate() (node:crypto path) / the faster createHash floor of each round** — target <= 2 | **${num(x.authNodeVsFastestNodeFloor)}** (${verdict(r.target.met)}) |`,
+          `| authenticate() with module 'invoices' / the faster createHash floor | ${num(x.authNodeModuleVsFastestNodeFloor)} |`,
+        ]
+      : []),
+    `| authenticate() / createHash floor, synchronous loop | ${num(x.authNodeVsNodeFloor)} |`,
+    `| authenticate() with module 'invoices' / createHash floor, synchronous loop | ${num(x.authNodeModuleVsNodeFloor)} |`,
+    `| authenticate() / createHash floor, awaited one call at a time | ${num(x.authNodeVsAwaitedNodeFloor)} |`,
     ...(x.createHashVsOneShotHash !== undefined
       ? [
           `| createHash floor / one-shot \`crypto.hash\` (not a floor the target names; see Findings) | ${num(x.createHashVsOneShotHash)} |`,
