@@ -8,6 +8,7 @@ import { createGateway, type GatewayOptions } from './gateway';
 import { HELP } from './help';
 import { parseUpstream } from './proxy';
 import { seedIfEmpty } from './seed';
+import type { Signals } from './signals';
 import { redactStoreUrl, unreachable, type StoreSpec } from './store-url';
 
 export interface ServeConfig {
@@ -93,24 +94,78 @@ export function resolveServeConfig(values: Parsed['values'], env: Env, cwd: stri
   };
 }
 
-export interface Signals {
-  on(signal: 'SIGTERM' | 'SIGINT', handler: () => void): unknown;
-}
+export type { Signals } from './signals';
 
 export interface ServeIo extends Io {
   log(where: 'stdout' | 'stderr'): { write(chunk: string): unknown };
   signals: Signals;
 }
 
-/** Runs the gateway until SIGTERM or SIGINT, then shuts down gracefully. Resolves the exit status. */
+/** How `serve` hears that it was asked to stop. */
+interface StopRequest {
+  /** The first signal's name, once one came. */
+  readonly signal: string | undefined;
+  /** Resolves with that name when it comes. */
+  readonly requested: Promise<string>;
+  /** Once serving, who drains the gateway on the first signal. */
+  onceServing(drain: (signal: string) => void): void;
+}
+
+/**
+ * Runs the gateway until SIGTERM or SIGINT, then shuts down gracefully. Resolves the exit status.
+ *
+ * Signals are listened for first, before the store is opened, so one that arrives while `serve` is still
+ * starting never kills the process: waiting for the store is abandoned at once (exit 0); seeding, once begun,
+ * is let finish so the key it made is shown, then serve exits 0 without listening. A second signal, at any
+ * time, exits 1 at once.
+ */
 export async function serveCommand(args: string[], io: ServeIo): Promise<number> {
+  let signalled: string | undefined;
+  let drain: ((signal: string) => void) | undefined;
+  let requested!: (signal: string) => void;
+  let exitNow!: (status: number) => void;
+  const exitedNow = new Promise<number>((resolve) => (exitNow = resolve));
+  const stop: StopRequest = {
+    get signal() {
+      return signalled;
+    },
+    requested: new Promise<string>((resolve) => (requested = resolve)),
+    onceServing: (handler) => (drain = handler),
+  };
+  const onSignal = (signal: string) => {
+    if (signalled !== undefined) {
+      // A second signal (Ctrl-C twice) means now: requests still in flight are cut.
+      io.err(`${signal} again: exiting without waiting\n`);
+      exitNow(1);
+      return;
+    }
+    signalled = signal;
+    if (drain) drain(signal);
+    else io.err(`${signal}: stopping before the gateway started\n`);
+    requested(signal);
+  };
+  io.signals.on('SIGTERM', () => onSignal('SIGTERM'));
+  io.signals.on('SIGINT', () => onSignal('SIGINT'));
+  const running = serve(args, io, stop);
+  running.catch(() => {}); // observed by the race below, unless a second signal already ended it
+  return Promise.race([exitedNow, running]);
+}
+
+async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<number> {
   const parsed = parse('serve', args, SERVE_OPTIONS);
   if (parsed.help) {
     io.out(HELP.serve ?? '');
     return 0;
   }
   const config = resolveServeConfig(parsed.values, io.env, io.cwd);
-  const store: KeyStore = await openReachableStore(config.store);
+  if (stop.signal !== undefined) return 0;
+  // A store that does not answer may take seconds to give up: a signal does not wait for it.
+  const opening = openReachableStore(config.store);
+  const store: KeyStore | undefined = await Promise.race([opening, stop.requested.then(() => undefined)]);
+  if (store === undefined || stop.signal !== undefined) {
+    opening.then((opened) => closeQuietly(opened), () => {});
+    return 0;
+  }
 
   let seeded;
   try {
@@ -118,6 +173,12 @@ export async function serveCommand(args: string[], io: ServeIo): Promise<number>
   } catch (error) {
     await closeQuietly(store);
     throw unreachable(config.store, error);
+  }
+  if (stop.signal !== undefined) {
+    // The key exists now and a later start will not seed again: it is shown, or it would be lost.
+    if (seeded) io.err(`Created account "${seeded.key.accountId}" (premium) and a test key; store it now, it is shown only this once:\n\n    ${seeded.apiKey}\n\n`);
+    await closeQuietly(store);
+    return 0;
   }
 
   const options: GatewayOptions = {
@@ -169,15 +230,7 @@ export async function serveCommand(args: string[], io: ServeIo): Promise<number>
   io.err(`${banner.join('\n')}\n`);
 
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) {
-        // A second signal (Ctrl-C twice) means now: requests still in flight are cut.
-        io.err(`${signal} again: exiting without waiting\n`);
-        resolve(1);
-        return;
-      }
-      stopping = true;
+    const drainAndExit = (signal: string) => {
       io.err(`${signal}: finishing requests in flight (up to ${config.shutdownTimeoutMs} ms), then exiting\n`);
       // If closing itself hangs (a driver that never says goodbye), leave anyway, and say it was not graceful.
       const hardStop = setTimeout(() => {
@@ -193,7 +246,8 @@ export async function serveCommand(args: string[], io: ServeIo): Promise<number>
         resolve(0);
       })();
     };
-    io.signals.on('SIGTERM', () => stop('SIGTERM'));
-    io.signals.on('SIGINT', () => stop('SIGINT'));
+    // A signal that came while the port was being bound is honoured now, after the banner.
+    if (stop.signal !== undefined) drainAndExit(stop.signal);
+    else stop.onceServing(drainAndExit);
   });
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `finora-auth` executable: wires the command line to the real process (streams, environment, signals).
 
+// First import: signals are caught before anything else loads.
+import { cliSignals } from './cli-signals';
 import { main } from './cli-main';
 
 // A closed pipe (`finora-auth serve | head`) must not crash the gateway over a log line.
@@ -14,7 +16,7 @@ main(process.argv.slice(2), {
   cwd: process.cwd(),
   now: Date.now,
   log: (where) => (where === 'stderr' ? process.stderr : process.stdout),
-  signals: process,
+  signals: cliSignals,
 }).then(
   (status) => process.exit(status),
   (error: unknown) => {

@@ -271,6 +271,7 @@ describe('upstream failures', () => {
 
   it('answers 502 UPSTREAM_UNAVAILABLE when nothing listens upstream', async () => {
     const dead = await startServe(['--store', temp.storeUrl, '--upstream', `http://127.0.0.1:${await deadPort()}`]);
+    let deadExit;
     try {
       const response = await raw('/v1/invoices', { base: dead.url, headers: { authorization: `Bearer ${retailKey}` } });
       expect(response.status).toBe(502);
@@ -278,8 +279,9 @@ describe('upstream failures', () => {
       const metrics = await raw('/metrics', { base: dead.url });
       expect(metrics.body).toMatch(/^finora_auth_upstream_errors_total\{kind="unavailable"\} 1$/m);
     } finally {
-      expect(await dead.stop()).toEqual({ code: 0, signal: null });
+      deadExit = await dead.stop(); // checked after: an expect() in finally would hide the error that got here
     }
+    expect(deadExit).toEqual({ code: 0, signal: null });
   });
 });
 

@@ -1,12 +1,15 @@
 // `finora-auth serve` with the demo API, run as a user would: keys from the CLI, requests over HTTP, logs and metrics read back.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  childEnv,
   cliJson,
+  cliPath,
   deadPort,
   ensureBuilt,
   eventually,
@@ -238,14 +241,16 @@ describe('configuration', () => {
   it('moves /metrics to a port of its own, or turns it off', async () => {
     const port = await deadPort();
     const moved = await startServe(['--store', temp.storeUrl, '--metrics', `127.0.0.1:${port}`]);
+    let movedExit;
     try {
       expect((await fetch(`${moved.url}/metrics`)).status).toBe(401);
       const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
       expect(metrics.status).toBe(200);
       expect(await metrics.text()).toContain('finora_auth_decisions_total');
     } finally {
-      expect(await moved.stop()).toEqual({ code: 0, signal: null });
+      movedExit = await moved.stop(); // checked after: an expect() in finally would hide the error that got here
     }
+    expect(movedExit).toEqual({ code: 0, signal: null });
     const off = await startServe(['--store', temp.storeUrl], { env: { FINORA_AUTH_METRICS: 'off' } });
     try {
       expect((await fetch(`${off.url}/metrics`)).status).toBe(401);
@@ -296,6 +301,7 @@ describe('first start', () => {
     try {
       const first = await startServe([], { cwd: cwd.dir });
       let apiKey: string;
+      let stopped;
       try {
         const stderr = first.stderr();
         const printed = stderr.match(KEY_PATTERN) ?? [];
@@ -318,8 +324,9 @@ describe('first start', () => {
         }
         expect(first.stdout()).not.toContain(apiKey);
       } finally {
-        expect(await first.stop('SIGINT')).toEqual({ code: 0, signal: null });
+        stopped = await first.stop('SIGINT'); // checked after: an expect() in finally would hide the error that got here
       }
+      expect(stopped).toEqual({ code: 0, signal: null });
       expect(existsSync(`${cwd.dir}/.finora/keys.db`)).toBe(true);
 
       const second = await startServe([], { cwd: cwd.dir });
@@ -332,6 +339,40 @@ describe('first start', () => {
       }
     } finally {
       cwd.remove();
+    }
+  });
+
+  it('exits 0 at once on a SIGINT that arrives while it is still waiting for its store', async () => {
+    // A "store" that accepts connections and never answers: serve is then surely running and waiting on it.
+    let connected!: () => void;
+    const reached = new Promise<void>((resolve) => (connected = resolve));
+    const silent = createNetServer((socket) => {
+      socket.on('error', () => {});
+      connected();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--store', `redis://127.0.0.1:${port}`], {
+      env: childEnv(),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    try {
+      await reached;
+      const sent = Date.now();
+      child.kill('SIGINT');
+      expect(await exited, stderr).toEqual({ code: 0, signal: null });
+      // Not after the store's 5 s deadline: the wait is abandoned.
+      expect(Date.now() - sent).toBeLessThan(4_000);
+      expect(stderr).toContain('SIGINT: stopping before the gateway started');
+      expect(stderr).not.toContain('listening on');
+    } finally {
+      child.kill('SIGKILL');
+      silent.close();
     }
   });
 

@@ -63,6 +63,7 @@ for (const { name, up, url } of cases) {
       ]);
 
       const serve = await startServe(store);
+      let serveExit;
       try {
         // A shared store is production data: no demo account appears in it by surprise.
         expect(serve.stderr().match(KEY_PATTERN)).toBeNull();
@@ -78,8 +79,9 @@ for (const { name, up, url } of cases) {
         expect(revoke.code, revoke.stderr).toBe(0);
         expect(await eventually(async () => (await call('/v1/journal-entries')).status === 401, 1_000)).toBeLessThan(1_000);
       } finally {
-        expect(await serve.stop()).toEqual({ code: 0, signal: null });
+        serveExit = await serve.stop(); // checked after: an expect() in finally would hide the error that got here
       }
+      expect(serveExit).toEqual({ code: 0, signal: null });
       expect(serve.stdout().match(KEY_PATTERN)).toBeNull();
     }, 60_000);
   });
