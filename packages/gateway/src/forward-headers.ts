@@ -38,15 +38,29 @@ const REQUEST_DROP: ReadonlySet<string> = new Set([
   ...IDENTITY,
 ]);
 
-/** Names listed in `Connection` are hop-by-hop for this message too (RFC 9110 §7.6.1). */
-function connectionTokens(raw: readonly string[]): Set<string> | undefined {
-  let tokens: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() !== 'connection') continue;
-    for (const token of (raw[i + 1] as string).split(',')) {
-      const name = token.trim().toLowerCase();
-      if (name) (tokens ??= new Set()).add(name);
-    }
+/** What happens to a request header, by lowercase name; anything absent is forwarded as is. */
+const enum RequestRule {
+  Drop = 1,
+  /** Dropped, and read: its tokens name more headers to drop. */
+  Connection,
+  /** Dropped, and read: the body is chunked. */
+  TransferEncoding,
+  /** Dropped, and its values joined in front of the client's address. */
+  ForwardedFor,
+}
+
+const REQUEST_RULES: ReadonlyMap<string, RequestRule> = new Map<string, RequestRule>([
+  ...[...HOP_BY_HOP, ...REQUEST_DROP].map((name) => [name, RequestRule.Drop] as const),
+  ['connection', RequestRule.Connection],
+  ['transfer-encoding', RequestRule.TransferEncoding],
+  ['x-forwarded-for', RequestRule.ForwardedFor],
+]);
+
+/** The header names a `Connection` value lists, lowercased (but `keep-alive`, which is dropped anyway). */
+function addConnectionTokens(value: string, tokens: Set<string> | undefined): Set<string> | undefined {
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name && name !== 'keep-alive') (tokens ??= new Set()).add(name);
   }
   return tokens;
 }
@@ -71,51 +85,75 @@ export interface ForwardContext {
 
 /**
  * The request headers for the upstream, as a raw `[name, value, …]` list (case and repeats kept), from the
- * client's raw headers. Returns whether the body must be sent chunked (the client sent it chunked).
+ * client's raw headers, in one pass. Framing is not among them (`Transfer-Encoding`, `Content-Length` aside):
+ * the HTTP client frames the body it streams. Returns whether the client sent its body chunked.
  */
 export function upstreamRequestHeaders(
   raw: readonly string[],
   identity: Identity,
   context: ForwardContext,
 ): { headers: string[]; chunked: boolean } {
-  const extraHopByHop = connectionTokens(raw);
-  const headers: string[] = ['Host', context.upstreamHost];
+  let headers: string[] = ['Host', context.upstreamHost];
   let chunked = false;
   let forwardedFor: string | undefined;
+  let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    const lower = name.toLowerCase();
-    if (lower === 'transfer-encoding') chunked = true;
-    if (HOP_BY_HOP.has(lower) || REQUEST_DROP.has(lower) || extraHopByHop?.has(lower)) continue;
-    if (lower === 'x-forwarded-for') {
-      forwardedFor = forwardedFor === undefined ? (raw[i + 1] as string) : `${forwardedFor}, ${raw[i + 1] as string}`;
-      continue;
+    const value = raw[i + 1] as string;
+    const rule = REQUEST_RULES.get(name) ?? REQUEST_RULES.get(name.toLowerCase());
+    if (rule === undefined) {
+      headers.push(name, value);
+    } else if (rule === RequestRule.Connection) {
+      named = addConnectionTokens(value, named);
+    } else if (rule === RequestRule.TransferEncoding) {
+      chunked = true;
+    } else if (rule === RequestRule.ForwardedFor) {
+      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
     }
-    headers.push(name, raw[i + 1] as string);
+  }
+  // Rare: a Connection header naming other headers (not just keep-alive or close); those are hop-by-hop too.
+  if (named) {
+    const kept: string[] = [];
+    for (let i = 0; i < headers.length; i += 2) {
+      if (!named.has((headers[i] as string).toLowerCase())) kept.push(headers[i] as string, headers[i + 1] as string);
+    }
+    headers = kept;
   }
   if (context.clientAddress) {
     forwardedFor = forwardedFor === undefined ? context.clientAddress : `${forwardedFor}, ${context.clientAddress}`;
   }
   if (forwardedFor !== undefined) headers.push('X-Forwarded-For', forwardedFor);
   if (context.clientHost) headers.push('X-Forwarded-Host', context.clientHost);
-  headers.push('X-Forwarded-Proto', context.clientProto);
-  headers.push(IDENTITY_HEADERS.accountId, identity.accountId);
-  headers.push(IDENTITY_HEADERS.keyId, identity.keyId);
-  headers.push(IDENTITY_HEADERS.environment, identity.environment);
+  headers.push(
+    'X-Forwarded-Proto',
+    context.clientProto,
+    IDENTITY_HEADERS.accountId,
+    identity.accountId,
+    IDENTITY_HEADERS.keyId,
+    identity.keyId,
+    IDENTITY_HEADERS.environment,
+    identity.environment,
+  );
   if (identity.module !== undefined) headers.push(IDENTITY_HEADERS.module, identity.module);
-  // The client's framing is not ours to forward, but a chunked body is still a body: say so to the upstream.
-  if (chunked) headers.push('Transfer-Encoding', 'chunked');
   return { headers, chunked };
 }
 
-/** The upstream's response headers for the client, without its hop-by-hop headers. */
-export function clientResponseHeaders(raw: readonly string[]): string[] {
-  const extraHopByHop = connectionTokens(raw);
+/**
+ * The upstream's response headers for the client, without its hop-by-hop headers, as a `[name, value, …]`
+ * list. `parsed` is what the HTTP client parsed: lowercase names, repeated headers as arrays.
+ */
+export function clientResponseHeaderList(parsed: Readonly<Record<string, string | string[] | undefined>>): string[] {
+  const connection = parsed.connection;
+  let named: Set<string> | undefined;
+  if (connection !== undefined) {
+    for (const value of typeof connection === 'string' ? [connection] : connection) named = addConnectionTokens(value, named);
+  }
   const headers: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const lower = (raw[i] as string).toLowerCase();
-    if (HOP_BY_HOP.has(lower) || extraHopByHop?.has(lower)) continue;
-    headers.push(raw[i] as string, raw[i + 1] as string);
+  for (const name in parsed) {
+    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    const value = parsed[name];
+    if (typeof value === 'string') headers.push(name, value);
+    else if (value !== undefined) for (const each of value) headers.push(name, each);
   }
   return headers;
 }

@@ -74,6 +74,8 @@ export interface Gateway {
   close(): Promise<{ forced: number }>;
 }
 
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;
 
 /** Per-request state, reachable from the core's decision events through AsyncLocalStorage. */
@@ -239,16 +241,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     app.all('*', function proxyToUpstream(c) {
       const auth = c.get('auth');
       const state = requestState.getStore();
-      const extra = Object.entries(state?.authHeaders ?? {});
       const { incoming, outgoing } = c.env;
       const record = state?.record ?? ({} as AccessRecord);
-      proxy.forward(
-        incoming,
-        outgoing,
-        { accountId: auth.accountId, keyId: auth.keyId, environment: auth.environment, module: auth.module },
-        extra,
-        record,
-      );
+      proxy.forward(incoming, outgoing, auth, state?.authHeaders ?? NO_HEADERS, record);
       return RESPONSE_ALREADY_SENT;
     });
   } else {
@@ -417,7 +412,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           metricsServer ? stopServer(metricsServer, Date.now()) : Promise.resolve(0),
         ]);
         await authenticator.close();
-        proxy?.close();
+        await proxy?.close();
         log.flush();
         return { forced };
       })();

@@ -25,17 +25,36 @@ abstract class Metric {
   }
 }
 
+/** One label set's count, resolved once: `inc()` is a field update, with no label object or key built per call. */
+export interface CounterSeries {
+  inc(by?: number): void;
+}
+
 /** A monotonically increasing count per label set. Label values must come from small closed sets, never from input. */
 export class Counter extends Metric {
-  readonly #series = new Map<string, { labels: Labels; value: number }>();
+  readonly #series = new Map<string, { labels: Labels; value: number; inc(by?: number): void }>();
   constructor(name: string, help: string) {
     super(name, help, 'counter');
   }
-  /** `id` identifies the label set when the caller already has a cheap one (it must differ whenever `labels` do). */
-  inc(labels: Labels = {}, by = 1, id: string = Object.values(labels).join('\u0000')): void {
-    const series = this.#series.get(id);
-    if (series) series.value += by;
-    else this.#series.set(id, { labels: { ...labels }, value: by });
+  /** The series for `labels`, created on first use; keep it to count without a lookup. */
+  labels(labels: Labels = {}): CounterSeries {
+    const id = Object.values(labels).join('\u0000');
+    let series = this.#series.get(id);
+    if (!series) {
+      const created = {
+        labels: { ...labels },
+        value: 0,
+        inc(by = 1) {
+          created.value += by;
+        },
+      };
+      series = created;
+      this.#series.set(id, series);
+    }
+    return series;
+  }
+  inc(labels: Labels = {}, by = 1): void {
+    this.labels(labels).inc(by);
   }
   get(labels: Labels = {}): number {
     return this.#series.get(Object.values(labels).join('\u0000'))?.value ?? 0;
@@ -59,28 +78,49 @@ export class Gauge extends Metric {
   }
 }
 
+/** One label set's buckets, resolved once. */
+export interface HistogramSeries {
+  observe(seconds: number): void;
+}
+
 /** Cumulative buckets of observed values, in seconds. */
 export class Histogram extends Metric {
   readonly #buckets: readonly number[];
-  readonly #series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  readonly #series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number; observe(seconds: number): void }>();
+  #unlabelled: HistogramSeries | undefined;
   constructor(name: string, help: string, buckets: readonly number[]) {
     super(name, help, 'histogram');
     this.#buckets = [...buckets].sort((a, b) => a - b);
   }
-  observe(seconds: number, labels: Labels = {}, id: string = Object.values(labels).join('\u0000')): void {
+  /** The series for `labels`, created on first use; keep it to observe without a lookup. */
+  labels(labels: Labels): HistogramSeries {
+    const id = Object.values(labels).join('\u0000');
     let series = this.#series.get(id);
     if (!series) {
-      series = { labels: { ...labels }, counts: this.#buckets.map(() => 0), sum: 0, count: 0 };
+      const bounds = this.#buckets;
+      const created = {
+        labels: { ...labels },
+        counts: bounds.map(() => 0),
+        sum: 0,
+        count: 0,
+        observe(seconds: number) {
+          for (let i = 0; i < bounds.length; i++) {
+            if (seconds <= (bounds[i] as number)) {
+              created.counts[i] = (created.counts[i] as number) + 1;
+              break;
+            }
+          }
+          created.sum += seconds;
+          created.count += 1;
+        },
+      };
+      series = created;
       this.#series.set(id, series);
     }
-    for (let i = 0; i < this.#buckets.length; i++) {
-      if (seconds <= (this.#buckets[i] as number)) {
-        series.counts[i] = (series.counts[i] as number) + 1;
-        break;
-      }
-    }
-    series.sum += seconds;
-    series.count += 1;
+    return series;
+  }
+  observe(seconds: number, labels?: Labels): void {
+    (labels ? this.labels(labels) : (this.#unlabelled ??= this.labels({}))).observe(seconds);
   }
   samples(): string[] {
     const lines: string[] = [];
@@ -98,7 +138,7 @@ export class Histogram extends Metric {
   }
 }
 
-const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const UPSTREAM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -148,18 +188,40 @@ export class GatewayMetrics {
     ];
   }
 
+  // Series resolved once per label value, so counting a request builds no label object or key.
+  readonly #byReason = new Map<string, CounterSeries>();
+  readonly #byCache = new Map<string, CounterSeries>();
+  readonly #byStatus = new Map<number, CounterSeries>();
+  #leaks: CounterSeries | undefined;
+
   /** Feeds one core decision event in. Only closed-set fields are read; the key hint and ids are not. */
   recordDecision(event: DecisionEvent): void {
-    const code = event.code ?? 'OK';
     // The reason decides the outcome and the code, so it alone names the series.
-    this.decisions.inc({ outcome: event.outcome, code, reason: event.reason }, 1, event.reason);
-    if (event.cache !== 'none') this.cache.inc({ result: event.cache }, 1, event.cache);
-    if (event.probableLeak) this.probableLeaks.inc();
+    let decided = this.#byReason.get(event.reason);
+    if (!decided) {
+      decided = this.decisions.labels({ outcome: event.outcome, code: event.code ?? 'OK', reason: event.reason });
+      this.#byReason.set(event.reason, decided);
+    }
+    decided.inc();
+    if (event.cache !== 'none') {
+      let cached = this.#byCache.get(event.cache);
+      if (!cached) {
+        cached = this.cache.labels({ result: event.cache });
+        this.#byCache.set(event.cache, cached);
+      }
+      cached.inc();
+    }
+    if (event.probableLeak) (this.#leaks ??= this.probableLeaks.labels()).inc();
   }
 
   recordResponse(status: number): void {
-    const statusClass = status >= 100 && status < 600 ? STATUS_CLASSES[Math.floor(status / 100)] as string : 'other';
-    this.requests.inc({ status_class: statusClass }, 1, statusClass);
+    const hundred = status >= 100 && status < 600 ? Math.floor(status / 100) : 0;
+    let series = this.#byStatus.get(hundred);
+    if (!series) {
+      series = this.requests.labels({ status_class: hundred === 0 ? 'other' : (STATUS_CLASSES[hundred] as string) });
+      this.#byStatus.set(hundred, series);
+    }
+    series.inc();
   }
 
   render(): string {

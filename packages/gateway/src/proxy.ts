@@ -1,10 +1,10 @@
 // The reverse proxy: streams an authenticated request to the upstream and its answer back, without buffering bodies.
 
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { Pool, type Dispatcher } from 'undici';
 import type { AccessRecord } from './access-log';
-import { clientResponseHeaders, upstreamRequestHeaders, type Identity } from './forward-headers';
+import { clientResponseHeaderList, upstreamRequestHeaders, type Identity } from './forward-headers';
 import type { GatewayMetrics } from './metrics';
 import { errorBody } from './responses';
 
@@ -20,18 +20,20 @@ export interface Proxy {
     req: IncomingMessage,
     res: ServerResponse,
     identity: Identity,
-    extraHeaders: readonly [string, string][],
+    extraHeaders: Readonly<Record<string, string>>,
     record: AccessRecord,
   ): void;
-  close(): void;
-}
-
-class UpstreamTimeout extends Error {
-  override readonly name = 'UpstreamTimeout';
+  close(): Promise<void>;
 }
 
 /** Methods whose requests carry no body here and may be retried on a fresh connection. */
 const RETRYABLE = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
+
+/** undici's codes for "no answer in time" (before the headers, or between body chunks). */
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** A connection the upstream closed under a request: the only failure worth one more try. */
+const RESET_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 /** The upstream URL checked once: http(s), a host, no query or fragment (where would they go?). */
 export function parseUpstream(value: string): URL {
@@ -49,21 +51,31 @@ export function parseUpstream(value: string): URL {
   return url;
 }
 
+/**
+ * Proxies with undici's `Pool.dispatch`, the lowest-level documented API: per request, one handler object and
+ * the header list, where node:http's `request` builds a ClientRequest, an IncomingMessage and their streams.
+ */
 export function createProxy(options: ProxyOptions): Proxy {
   const { upstream, timeoutMs, metrics } = options;
-  const secure = upstream.protocol === 'https:';
-  const send = secure ? httpsRequest : httpRequest;
-  // Kept-alive connections to the upstream: a new TCP (and TLS) handshake per request would cost more than the proxying.
-  const agent = secure
-    ? new HttpsAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' })
-    : new HttpAgent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
-  const hostname = upstream.hostname.startsWith('[') ? upstream.hostname.slice(1, -1) : upstream.hostname;
-  const port = upstream.port ? Number(upstream.port) : secure ? 443 : 80;
+  // Kept-alive connections to the upstream, as many as requests in flight need: a new TCP (and TLS) handshake
+  // per request would cost more than the proxying.
+  const pool = new Pool(upstream.origin, {
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+    // Requests are never pipelined: one slow answer must not hold up others behind it.
+    pipelining: 1,
+  });
   const basePath = upstream.pathname.replace(/\/+$/, '');
+  const errorsByKind = {
+    unavailable: metrics.upstreamErrors.labels({ kind: 'unavailable' }),
+    timeout: metrics.upstreamErrors.labels({ kind: 'timeout' }),
+    aborted: metrics.upstreamErrors.labels({ kind: 'aborted' }),
+  };
 
   function fail(res: ServerResponse, record: AccessRecord, kind: 'unavailable' | 'timeout'): void {
     record.upstreamError = kind;
-    metrics.upstreamErrors.inc({ kind });
+    errorsByKind[kind].inc();
     if (res.headersSent) {
       res.destroy();
       return;
@@ -85,7 +97,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     req: IncomingMessage,
     res: ServerResponse,
     identity: Identity,
-    extraHeaders: readonly [string, string][],
+    extraHeaders: Readonly<Record<string, string>>,
     record: AccessRecord,
   ): void {
     const { headers, chunked } = upstreamRequestHeaders(req.rawHeaders, identity, {
@@ -95,75 +107,85 @@ export function createProxy(options: ProxyOptions): Proxy {
       clientAddress: req.socket.remoteAddress,
     });
     const method = req.method ?? 'GET';
-    const hasBody = chunked || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
-    const path = basePath + (req.url ?? '/');
+    const contentLength = req.headers['content-length'];
+    const hasBody = chunked || (contentLength !== undefined && contentLength !== '0');
+    const dispatch: Dispatcher.DispatchOptions = {
+      origin: upstream.origin,
+      path: basePath + (req.url ?? '/'),
+      method,
+      headers,
+      // The client's body, streamed as it arrives (chunked when it came without a length).
+      body: hasBody ? req : null,
+    };
     let attempts = 0;
+    /** The upstream exchange now running, to stop it when the client goes away. */
+    let current: Dispatcher.DispatchController | undefined;
+    let clientGone = false;
+
+    // The client went away: stop talking to the upstream on its behalf. Prepended, so the access log (written
+    // on the same event) already sees why.
+    res.prependOnceListener('close', () => {
+      if (res.writableFinished) return;
+      clientGone = true;
+      if (record.upstreamStatus === undefined && record.upstreamError === undefined) {
+        record.upstreamError = 'aborted';
+        errorsByKind.aborted.inc();
+      }
+      current?.abort(new Error('client went away'));
+    });
+    if (hasBody) req.once('error', () => res.destroy());
 
     const attempt = (): void => {
       attempts += 1;
       const started = performance.now();
       let answered = false;
-      const upstreamReq = send({ hostname, port, method, path, headers, agent, setHost: false });
-
-      upstreamReq.setTimeout(timeoutMs, () => upstreamReq.destroy(new UpstreamTimeout()));
-
-      upstreamReq.on('response', (upstreamRes: IncomingMessage) => {
-        answered = true;
-        metrics.upstream.observe((performance.now() - started) / 1000);
-        const status = upstreamRes.statusCode ?? 502;
-        record.upstreamStatus = status;
-        const out = clientResponseHeaders(upstreamRes.rawHeaders);
-        for (const [name, value] of extraHeaders) out.push(name, value);
-        res.writeHead(status, out);
-        upstreamRes.on('error', () => res.destroy());
-        upstreamRes.pipe(res);
-      });
-
-      upstreamReq.on('error', (error: NodeJS.ErrnoException) => {
-        if (res.destroyed && !res.writableFinished) return; // the client left first; nothing to answer
-        if (answered) {
-          res.destroy();
-          return;
-        }
-        // A kept-alive connection the upstream closed just as we reused it: safe to try once more when no body was sent.
-        if (
-          attempts === 1 &&
-          upstreamReq.reusedSocket &&
-          error.code === 'ECONNRESET' &&
-          !hasBody &&
-          RETRYABLE.has(method)
-        ) {
-          attempt();
-          return;
-        }
-        metrics.upstream.observe((performance.now() - started) / 1000);
-        fail(res, record, error instanceof UpstreamTimeout ? 'timeout' : 'unavailable');
-      });
-
-      if (hasBody) req.pipe(upstreamReq);
-      else upstreamReq.end();
-
-      // The client went away: stop talking to the upstream on its behalf. Prepended, so the access log
-      // (written on the same event) already sees why.
-      res.prependOnceListener('close', () => {
-        if (!res.writableFinished) {
-          if (!answered) {
-            record.upstreamError ??= 'aborted';
-            metrics.upstreamErrors.inc({ kind: 'aborted' });
+      pool.dispatch(dispatch, {
+        onRequestStart(controller) {
+          current = controller;
+          if (clientGone) controller.abort(new Error('client went away'));
+        },
+        onResponseStart(controller, status, upstreamHeaders) {
+          // 1xx answers (other than the 101 of an upgrade, never asked for) are the upstream's business.
+          if (status < 200) return;
+          answered = true;
+          metrics.upstream.observe((performance.now() - started) / 1000);
+          record.upstreamStatus = status;
+          const out = clientResponseHeaderList(upstreamHeaders);
+          for (const name in extraHeaders) out.push(name, extraHeaders[name] as string);
+          res.writeHead(status, out);
+          // Backpressure: a slow client pauses the upstream instead of filling memory.
+          res.on('drain', () => controller.resume());
+        },
+        onResponseData(controller, chunk) {
+          if (!res.write(chunk)) controller.pause();
+        },
+        onResponseEnd() {
+          res.end();
+        },
+        onResponseError(_controller, error) {
+          if (clientGone || res.destroyed) return; // the client left first; nothing to answer
+          if (answered) {
+            res.destroy();
+            return;
           }
-          upstreamReq.destroy();
-        }
+          const code = (error as NodeJS.ErrnoException).code ?? '';
+          // A kept-alive connection the upstream closed just as it was reused: safe to try once more when no body was sent.
+          if (attempts === 1 && RESET_CODES.has(code) && !hasBody && RETRYABLE.has(method)) {
+            attempt();
+            return;
+          }
+          metrics.upstream.observe((performance.now() - started) / 1000);
+          fail(res, record, TIMEOUT_CODES.has(code) ? 'timeout' : 'unavailable');
+        },
       });
     };
-
-    req.once('error', () => res.destroy());
     attempt();
   }
 
   return {
     forward,
-    close() {
-      agent.destroy();
+    async close() {
+      await pool.destroy();
     },
   };
 }

@@ -1,6 +1,7 @@
 // createGateway in-process on a MemoryKeyStore: expiry warnings, upstream base paths, aborts, health, option checks.
 
 import { request, type IncomingMessage } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { createKeyManager, MemoryKeyStore, type DecisionEvent, type KeyStore } from '@finora-auth/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AccessRecord } from '../src/access-log';
@@ -158,6 +159,50 @@ describe('createGateway', () => {
     expect(await response.text()).toBe('done');
     expect(await closing).toEqual({ forced: 0 });
     expect(gateway.server.listening).toBe(false);
+  });
+
+  it('retries a body-less GET once when the upstream drops a kept-alive connection as it is reused; never a POST', async () => {
+    // An upstream that answers the first request on each connection (keeping it alive) and drops the
+    // connection when a second one arrives on it: the race a proxy meets when an idle connection closes.
+    // It drops every POST too, to show a request with a body is not sent twice.
+    const sockets = new Set<Socket>();
+    let served = 0;
+    let posts = 0;
+    const api = createNetServer((socket) => {
+      sockets.add(socket);
+      let requests = 0;
+      socket.on('error', () => {});
+      socket.on('data', (chunk) => {
+        const text = chunk.toString('latin1');
+        if (!text.includes('\r\n\r\n')) return;
+        requests += 1;
+        if (text.startsWith('POST ')) posts += 1;
+        if (requests > 1 || text.startsWith('POST ')) {
+          socket.destroy();
+          return;
+        }
+        served += 1;
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\nKeep-Alive: timeout=60\r\n\r\nok');
+      });
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => api.close(resolve));
+    });
+    const { url, key, lines } = await setup({ upstream: `http://127.0.0.1:${(api.address() as AddressInfo).port}` });
+    const headers = { authorization: `Bearer ${key}` };
+    expect(await (await fetch(`${url}/v1/invoices/1`, { headers })).text()).toBe('ok');
+    // Same upstream connection again: dropped, then retried on a new one.
+    const retried = await fetch(`${url}/v1/invoices/2`, { headers });
+    expect(retried.status).toBe(200);
+    expect(await retried.text()).toBe('ok');
+    expect(served).toBe(2);
+    const posted = await fetch(`${url}/v1/invoices`, { method: 'POST', headers, body: 'x' });
+    expect(posted.status).toBe(502);
+    expect(posts).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(lines.find((line) => line.method === 'POST')).toMatchObject({ status: 502, upstreamError: 'unavailable' });
   });
 
   it('cuts requests still running at the shutdown deadline', async () => {

@@ -58,7 +58,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
       if (chunks.length === 1) turns.firstChunkArrived?.resolve();
     });
     await once(req, 'end');
-    res.end(JSON.stringify({ bytes: Buffer.concat(chunks).length }));
+    res.end(JSON.stringify({ bytes: Buffer.concat(chunks).length, transferEncoding: req.headers['transfer-encoding'] ?? null }));
     return;
   }
   if (path.endsWith('/download')) {
@@ -233,7 +233,8 @@ describe('streaming', () => {
       duplex: 'half',
     } as RequestInit);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ bytes: 2000 });
+    // A body sent without a length reaches the upstream chunked, as it left the client.
+    expect(await response.json()).toEqual({ bytes: 2000, transferEncoding: 'chunked' });
   });
 
   it('streams a response body to the client before the upstream has finished it', async () => {
