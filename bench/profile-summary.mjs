@@ -1,7 +1,7 @@
 // Summarises a V8 .cpuprofile (from `node --cpu-prof`): self and inclusive time per function, and per file.
 //
 //   node bench/run.mjs --only http --cpu-prof --quick   # servers write .tmp/profiles/<framework>-<variant>.cpuprofile
-//   node bench/profile-summary.mjs .tmp/profiles/hono-finora.cpuprofile [--top 25] [--filter finora]
+//   node bench/profile-summary.mjs .tmp/profiles/hono-finora.cpuprofile [--top 25] [--filter finora] [--requests N]
 //
 // Self time: samples whose top frame is the function. Inclusive: samples with the function anywhere on the stack
 // (counted once per sample). "By package" charges each sample to the package of the innermost JavaScript frame, so
@@ -23,6 +23,8 @@ if (!file) {
   process.exit(2);
 }
 const top = Number(option('top', 25));
+// With --requests N (how many requests the profiled run served), times are also shown per request.
+const requests = Number(option('requests', 0));
 const filter = option('filter', undefined);
 
 const profile = JSON.parse(readFileSync(file, 'utf8'));
@@ -82,7 +84,10 @@ profile.samples.forEach((id, i) => {
 const show = (title, map) => {
   console.log(`\n${title}`);
   const rows = [...map.entries()].filter(([k]) => !filter || k.includes(filter)).sort((a, b) => b[1] - a[1]).slice(0, top);
-  for (const [k, v] of rows) console.log(`${((v / total) * 100).toFixed(1).padStart(6)}%  ${(v / 1000).toFixed(0).padStart(7)} ms  ${k}`);
+  for (const [k, v] of rows) {
+    const perRequest = requests ? `  ${(v / requests).toFixed(2).padStart(7)} µs/req` : '';
+    console.log(`${((v / total) * 100).toFixed(1).padStart(6)}%  ${(v / 1000).toFixed(0).padStart(7)} ms${perRequest}  ${k}`);
+  }
 };
 console.log(`${file}: ${(total / 1e6).toFixed(2)} s busy (idle left out)`);
 show('by package (natives charged to their JS caller)', byPackage);

@@ -5,6 +5,7 @@
 //   pnpm bench -- --only core,http   only these sections; a full partial run is merged into results.json
 //   node bench/run.mjs --smoke --json out.json   tiny sizes, results as JSON (what test/bench.test.ts runs)
 //   --cpu-prof                    HTTP servers write .cpuprofile files to .tmp/profiles (see bench/profile-summary.mjs)
+//   --render                      rewrite BENCHMARKS.md and the charts from bench/results/results.json, measuring nothing
 //
 // pnpm passes `--quick` through to this script (`pnpm bench --quick` and `pnpm bench -- --quick` both work; the
 // second form arrives with a literal `--`, which is ignored). Build first: `pnpm bench` does, `node bench/run.mjs`
@@ -42,6 +43,17 @@ const SECTIONS = [
   external('stores-postgres', 'stores-postgres.mjs', ['--lookups', '300', '--revocations', '30'], ['--lookups', '50', '--revocations', '5']),
   external('gateway', 'gateway.mjs', ['--quick'], ['--smoke']),
 ];
+
+// --render: rewrite BENCHMARKS.md and the charts from bench/results/results.json, measuring nothing (after editing
+// bench/findings.md or bench/report.mjs).
+if (args.rest.includes('--render')) {
+  const resultsDir = join(benchDir, 'results');
+  const saved = JSON.parse(readFileSync(join(resultsDir, 'results.json'), 'utf8'));
+  for (const [name, svg] of Object.entries(renderSvgs(saved))) writeFileSync(join(resultsDir, name), svg);
+  writeFileSync(join(rootDir, 'BENCHMARKS.md'), renderMarkdown(saved));
+  console.log(summarizeText(saved));
+  process.exit(0);
+}
 
 const unknown = (args.only ?? []).filter((id) => !SECTIONS.some((s) => s.id === id));
 if (unknown.length) {
