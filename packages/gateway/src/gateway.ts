@@ -1,6 +1,5 @@
 // The gateway server: Hono on Node, every request authenticated, then answered by the demo API or proxied upstream.
 
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import {
@@ -78,13 +77,29 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;
 
-/** Per-request state, reachable from the core's decision events through AsyncLocalStorage. */
+/** Per-request state, kept on the IncomingMessage under STATE. */
 interface RequestState {
   record: AccessRecord;
   /** Headers the authenticator asks to add to an allowed answer (`Finora-Key-Expires-At`). */
   authHeaders?: Record<string, string>;
   /** The module the request was judged for, whatever the handler does later. */
   module?: Module;
+}
+
+const STATE = Symbol('finora-auth.request-state');
+
+/** A request carrying the gateway's bookkeeping. */
+type Tracked = IncomingMessage & { [STATE]?: RequestState };
+
+/** Copies what the access log says about a decision from its event. */
+function recordDecision(record: AccessRecord, event: DecisionEvent): void {
+  record.reason = event.reason;
+  if (event.code !== undefined) record.code = event.code;
+  if (event.cache !== 'none') record.cache = event.cache;
+  if (event.keyId !== undefined) record.keyId = event.keyId;
+  if (event.keyHint !== undefined) record.keyHint = event.keyHint;
+  if (event.accountId !== undefined) record.accountId = event.accountId;
+  if (event.environment !== undefined) record.environment = event.environment;
 }
 
 function whole(value: number | undefined, fallback: number, name: string, min = 1): number {
@@ -143,22 +158,21 @@ export function createGateway(options: GatewayOptions): Gateway {
   let inFlight = 0;
   const metrics = new GatewayMetrics(() => inFlight);
   const log = new AccessLog(config.accessLog);
-  const requestState = new AsyncLocalStorage<RequestState>();
   const userOnDecision = config.authenticator.onDecision;
+
+  // Which request a decision event is about, without AsyncLocalStorage (whose promise hooks would tax every
+  // promise in the process). The core emits exactly one event per fulfilled authenticate() call, synchronously,
+  // just before that call's promise resolves, and none for a rejected one; each call's continuation below is
+  // queued when its promise resolves. So events and continuations come in the same order: the oldest event
+  // waiting belongs to the continuation running now. Each pairing is still checked (outcome, key or code), and
+  // a mismatch empties the queue and leaves that line without decision fields rather than guess.
+  const decided: DecisionEvent[] = [];
+  /** The request whose module() just ran: its authenticate() call follows in the same synchronous step. */
+  let starting: RequestState | undefined;
 
   function onDecision(event: DecisionEvent): void {
     metrics.recordDecision(event);
-    const state = requestState.getStore();
-    if (state) {
-      const { record } = state;
-      record.reason = event.reason;
-      if (event.code !== undefined) record.code = event.code;
-      if (event.cache !== 'none') record.cache = event.cache;
-      if (event.keyId !== undefined) record.keyId = event.keyId;
-      if (event.keyHint !== undefined) record.keyHint = event.keyHint;
-      if (event.accountId !== undefined) record.accountId = event.accountId;
-      if (event.environment !== undefined) record.environment = event.environment;
-    }
+    decided.push(event);
     userOnDecision?.(event);
   }
 
@@ -171,8 +185,20 @@ export function createGateway(options: GatewayOptions): Gateway {
   // the headers are caught here and written with it.
   const authenticator: Authenticator = {
     async authenticate(request: AuthRequest): Promise<AuthResult> {
+      const state = starting;
+      starting = undefined;
       const result = await core.authenticate(request);
-      const state = requestState.getStore();
+      const event = decided.shift();
+      if (
+        event !== undefined &&
+        (result.ok
+          ? event.outcome === 'allowed' && event.keyId === result.context.keyId
+          : event.outcome === 'refused' && event.code === result.error.code)
+      ) {
+        if (state) recordDecision(state.record, event);
+      } else {
+        decided.length = 0;
+      }
       if (state && result.ok) state.authHeaders = result.headers;
       return result;
     },
@@ -230,8 +256,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       authenticator,
       module: (c) => {
         const module = moduleOf(c as Context<FinoraAuthEnv & { Bindings: HttpBindings }>);
-        const state = requestState.getStore();
+        const state = ((c.env as HttpBindings).incoming as Tracked)[STATE];
         if (state && module !== undefined) state.module = module;
+        starting = state;
         return module;
       },
     }),
@@ -240,8 +267,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   if (proxy) {
     app.all('*', function proxyToUpstream(c) {
       const auth = c.get('auth');
-      const state = requestState.getStore();
       const { incoming, outgoing } = c.env;
+      const state = (incoming as Tracked)[STATE];
       const record = state?.record ?? ({} as AccessRecord);
       proxy.forward(incoming, outgoing, auth, state?.authHeaders ?? NO_HEADERS, record);
       return RESPONSE_ALREADY_SENT;
@@ -308,7 +335,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       sendError(res, 400, errorBody('BAD_REQUEST', 'The request target must be a path.'));
       return;
     }
-    requestState.run(state, listener, req, res);
+    (req as Tracked)[STATE] = state;
+    void listener(req, res);
   }
 
   const server = createServer({ maxHeaderSize: config.maxHeaderSize }, onRequest);

@@ -205,6 +205,60 @@ describe('createGateway', () => {
     expect(lines.find((line) => line.method === 'POST')).toMatchObject({ status: 502, upstreamError: 'unavailable' });
   });
 
+  it('puts each decision on its own request\'s log line when many requests with different keys interleave', async () => {
+    // A store that answers lookups in batches, in shuffled order, all in one tick: decisions for different keys
+    // then complete together, the case where pairing a decision with its request could go wrong.
+    const inner = new MemoryKeyStore();
+    let waiting: (() => void)[] = [];
+    const store: KeyStore = Object.assign(Object.create(inner), {
+      findByHash: async (hash: string) => {
+        if (waiting.length === 0) {
+          setTimeout(() => {
+            const batch = waiting.sort(() => Math.random() - 0.5);
+            waiting = [];
+            for (const release of batch) release();
+          }, 5);
+        }
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        return inner.findByHash(hash);
+      },
+      subscribe: inner.subscribe.bind(inner),
+    });
+    const manager = createKeyManager({ store: inner });
+    const keys: { apiKey: string; keyId: string; accountId: string }[] = [];
+    for (const [i, tier] of (['premium', 'premium', 'accountant_pro', 'free'] as const).entries()) {
+      await manager.putAccount({ id: `acct-${i}`, tier: tier === 'free' ? 'premium' : tier });
+      const issued = await manager.issue({ accountId: `acct-${i}`, environment: i % 2 ? 'live' : 'test' });
+      keys.push({ apiKey: issued.apiKey, keyId: issued.key.id, accountId: `acct-${i}` });
+      if (tier === 'free') await manager.putAccount({ id: `acct-${i}`, tier: 'free' });
+    }
+    const revoked = keys[1] as (typeof keys)[number];
+    await manager.revoke(revoked.keyId);
+    const api = await upstream((_req, res) => setTimeout(() => res.end('ok'), Math.random() * 10));
+    // No cache: every request waits on the store, so many decisions land in the same tick.
+    const { url, lines } = await setup({ store, upstream: api.url, authenticator: { cache: false } });
+    const plan = Array.from({ length: 120 }, (_, i) => (i % 6 === 5 ? undefined : keys[i % 4]));
+    await Promise.all(
+      plan.map(async (key, i) => {
+        const response = await fetch(`${url}/v1/invoices/${i}`, { headers: key ? { authorization: `Bearer ${key.apiKey}` } : {} });
+        await response.arrayBuffer();
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    plan.forEach((key, i) => {
+      const line = lines.find((entry) => entry.path === `/v1/invoices/${i}`);
+      const expected = !key
+        ? { reason: 'missing', status: 401 }
+        : key === revoked
+          ? { reason: 'revoked', status: 401, keyId: key.keyId, accountId: key.accountId }
+          : key.accountId === 'acct-3'
+            ? { reason: 'free-tier', status: 403, keyId: key.keyId, accountId: key.accountId }
+            : { reason: 'ok', status: 200, keyId: key.keyId, accountId: key.accountId };
+      expect(line, `request ${i}`).toMatchObject(expected);
+      if (!key) expect(line?.keyId, `request ${i}`).toBeUndefined();
+    });
+  });
+
   it('cuts requests still running at the shutdown deadline', async () => {
     const api = await upstream(() => {
       // never answers
