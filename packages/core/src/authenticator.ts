@@ -215,6 +215,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         ttl: cacheConfig.ttlMs,
         ttlResolution: 0,
         perf: { now },
+        // A `get` that finds an entry past its TTL must leave it: it is the stale answer `staleIfErrorMs` may need.
+        noDeleteOnStaleGet: true,
         fetchMethod: async (hash, old, { signal, options: setOptions }) => {
           try {
             const record = await askStore(hash, signal);
@@ -271,6 +273,11 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (pending >= config.maxPendingLookups && !inflight.has(hash) && !(trusted && positive.has(hash))) {
       throw new StoreUnavailableError('overloaded');
     }
+    if (trusted) {
+      // The common case, a fresh cached answer, without fetch()'s promise and status object.
+      const entry = positive.get(hash);
+      if (entry) return { record: entry.record, cache: 'hit' };
+    }
     for (let attempt = 1; ; attempt++) {
       const status: LRUCache.Status<string, CacheEntry> = {};
       try {
@@ -297,7 +304,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   async function authenticate(request: AuthRequest): Promise<AuthResult> {
-    const started = performance.now();
+    const started = onDecision ? performance.now() : 0;
     const module = request?.module;
     if (module !== undefined) assertModule(module, 'the request module');
     const method = typeof request?.method === 'string' ? request.method : undefined;

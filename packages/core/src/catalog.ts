@@ -35,6 +35,8 @@ export function assertModule(name: unknown, option = 'module'): asserts name is 
 
 const VERSION_SEGMENT = /^v\d+$/;
 const MAX_DECODE_ROUNDS = 3;
+/** Lower-case letters, digits, `-`, `_` and single `/`s only: no encoding, case, dot segment or separator to read twice. */
+const PLAIN_PATH = /^[a-z0-9_/-]*$/;
 
 function decodeFully(text: string): string {
   let current = text;
@@ -84,6 +86,8 @@ function readings(path: string): [Module | undefined, Module | undefined] {
  * much only ever makes a request stricter, never looser.
  */
 export function moduleFromPath(path: string, mount = ''): Module | undefined {
+  // The common spelling: nothing to decode, fold or resolve, so both readings are the plain split.
+  if (mount === '' && PLAIN_PATH.test(path)) return moduleOfSegments(path.split('/').filter((s) => s !== ''));
   const mountSegments = mount === '' ? [] : mount.split('/').filter((s) => s !== '');
   let found: Module | undefined;
   for (let i = mountSegments.length; i >= 0; i--) {

@@ -28,7 +28,7 @@ export { createKeyManager, toKeyInfo } from './key-manager';
 export type { IssuedKey, KeyManager, KeyManagerOptions } from './key-manager';
 export { API_KEY_PATTERN, generateApiKey, isApiKey, keyEnvironment, keyHint, sha256Hex } from './keys';
 export { MemoryKeyStore } from './memory-store';
-export { requestModule, resolveMiddlewareOptions } from './middleware';
+export { authorizationFromRawHeaders, requestModule, resolveMiddlewareOptions } from './middleware';
 export type { MiddlewareOptions, ResolvedMiddlewareOptions } from './middleware';
 export { AUTH_ERROR_CODES, EXPIRES_AT_HEADER, renderFailure } from './responses';
 export type { AuthErrorCode, AuthFailure } from './responses';

@@ -45,3 +45,19 @@ export function requestModule<Request>(
   if (computed !== undefined) assertModule(computed, 'the module returned by options.module');
   return computed;
 }
+
+/**
+ * The `Authorization` field from Node's `rawHeaders` (name, value, name, value, …), every copy joined with ", " as
+ * the Fetch API joins them, so a request that sends two is refused instead of its first copy believed (Node's
+ * `headers` keeps only the first). Scans without allocating, unlike `headersDistinct`.
+ */
+export function authorizationFromRawHeaders(rawHeaders: readonly string[]): string | null {
+  let value: string | null = null;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 13 && name.toLowerCase() === 'authorization') {
+      value = value === null ? rawHeaders[i + 1]! : `${value}, ${rawHeaders[i + 1]!}`;
+    }
+  }
+  return value;
+}

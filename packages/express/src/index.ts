@@ -1,6 +1,7 @@
 // Express 4 and 5 middleware: translates a request into the core's `authenticate()` and its answer into the response.
 
 import {
+  authorizationFromRawHeaders,
   moduleFromPath,
   requestModule,
   resolveMiddlewareOptions,
@@ -49,8 +50,7 @@ export function finoraAuth(options: FinoraAuthOptions): RequestHandler {
       next(error);
       return;
     }
-    // Node keeps only the first of several Authorization headers; joined, as Hono sees them, they are refused.
-    const authorization = req.headersDistinct?.authorization?.join(', ') ?? req.headers.authorization ?? null;
+    const authorization = Array.isArray(req.rawHeaders) ? authorizationFromRawHeaders(req.rawHeaders) : (req.headers.authorization ?? null);
     const request: AuthRequest = { authorization, method: req.method, origin: req.headers.origin ?? null };
     if (requested !== undefined) request.module = requested;
     authenticator

@@ -1,6 +1,7 @@
 // Hono 4 middleware for any runtime: translates a request into the core's `authenticate()` and its answer into the response.
 
 import {
+  authorizationFromRawHeaders,
   moduleFromPath,
   requestModule,
   resolveMiddlewareOptions,
@@ -21,6 +22,9 @@ export type FinoraAuthEnv = { Variables: { auth: AuthContext } };
  * default) to derive it from the path.
  */
 export type FinoraAuthOptions = MiddlewareOptions<Context>;
+
+/** The Node request @hono/node-server puts in `c.env.incoming`, as far as this middleware reads it. */
+type NodeIncoming = { rawHeaders?: string[]; headers?: { origin?: string } };
 
 /** `/api/*` -> `/api`: the literal prefix this middleware was registered under, when it has no parameters. */
 const WILDCARD_MOUNT = /^((?:\/[^/:*{}()?]+)*)\/\*$/;
@@ -46,8 +50,11 @@ export function finoraAuth(options: FinoraAuthOptions): MiddlewareHandler<Finora
 
   return async function finoraAuthMiddleware(c, next) {
     const requested = requestModule(module, c, moduleFromContext);
-    const request: AuthRequest = { authorization: c.req.header('authorization') ?? null, method: c.req.method };
-    request.origin = c.req.header('origin') ?? null;
+    // On @hono/node-server the Node request is at hand: reading its raw headers spares building a Headers object.
+    const incoming = (c.env as { incoming?: NodeIncoming } | undefined)?.incoming;
+    const request: AuthRequest = Array.isArray(incoming?.rawHeaders)
+      ? { authorization: authorizationFromRawHeaders(incoming.rawHeaders), method: c.req.method, origin: incoming.headers?.origin ?? null }
+      : { authorization: c.req.header('authorization') ?? null, method: c.req.method, origin: c.req.header('origin') ?? null };
     if (requested !== undefined) request.module = requested;
     const result = await authenticator.authenticate(request);
     if (!result.ok) return c.body(JSON.stringify(result.error.body), result.error.status, result.error.headers);

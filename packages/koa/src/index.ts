@@ -1,6 +1,7 @@
 // Koa 2 and 3 middleware: translates a context into the core's `authenticate()` and its answer into the response.
 
 import {
+  authorizationFromRawHeaders,
   moduleFromPath,
   requestModule,
   resolveMiddlewareOptions,
@@ -57,8 +58,8 @@ export function finoraAuth<StateT = DefaultState>(options: FinoraAuthOptions<Sta
 
   return async function finoraAuthMiddleware(ctx, next) {
     const requested = requestModule(module, ctx, moduleFromContext);
-    // Node keeps only the first of several Authorization headers; joined, as Hono sees them, they are refused.
-    const authorization = ctx.req.headersDistinct?.authorization?.join(', ') ?? ctx.headers.authorization ?? null;
+    const raw = ctx.req?.rawHeaders;
+    const authorization = Array.isArray(raw) ? authorizationFromRawHeaders(raw) : (ctx.headers.authorization ?? null);
     const request: AuthRequest = { authorization, method: ctx.method, origin: ctx.headers.origin ?? null };
     if (requested !== undefined) request.module = requested;
     const result = await authenticator.authenticate(request);
