@@ -23,8 +23,9 @@ const restNumber = (name) => {
   const found = args.rest.find((a) => a.startsWith(`--${name}=`));
   return found === undefined ? undefined : Number(found.slice(name.length + 3));
 };
-const WARMUP_S = restNumber('warmup') ?? sized(args, 2, 0.2, 0.1);
-const RUN_S = restNumber('seconds') ?? sized(args, 3, 0.5, 0.2);
+// Quick and smoke runs skip the warm-up: each autocannon run costs about half a second more than its duration.
+const WARMUP_S = restNumber('warmup') ?? sized(args, 2, 0, 0);
+const RUN_S = restNumber('seconds') ?? sized(args, 3, 0.4, 0.2);
 const ROUNDS = restNumber('rounds') ?? sized(args, 6, 1, 1);
 const CONNECTIONS = 10;
 const PEERS = {
@@ -134,7 +135,7 @@ for (const framework of FRAMEWORKS) {
         throw new Error(`${framework}/${server.variant}: valid key got ${ok}, unknown key got ${unknown} (want 200, ${wantUnknown})`);
       }
     }
-    for (const server of servers) await load(server, WARMUP_S);
+    if (WARMUP_S > 0) for (const server of servers) await load(server, WARMUP_S);
     if (args.cpuProf) for (const server of servers) await server.profile('start');
     const runs = Object.fromEntries(VARIANTS.map((v) => [v, []]));
     for (let r = 0; r < ROUNDS; r++) {
