@@ -58,6 +58,8 @@ const REQUEST_RULES: ReadonlyMap<string, RequestRule> = new Map<string, RequestR
 
 /** The header names a `Connection` value lists, lowercased (but `keep-alive`, which is dropped anyway). */
 function addConnectionTokens(value: string, tokens: Set<string> | undefined): Set<string> | undefined {
+  // What nearly every client and server sends: nothing to split.
+  if (value === 'keep-alive' || value === 'Keep-Alive') return tokens;
   for (const token of value.split(',')) {
     const name = token.trim().toLowerCase();
     if (name && name !== 'keep-alive') (tokens ??= new Set()).add(name);
@@ -145,9 +147,8 @@ export function upstreamRequestHeaders(
 export function clientResponseHeaderList(parsed: Readonly<Record<string, string | string[] | undefined>>): string[] {
   const connection = parsed.connection;
   let named: Set<string> | undefined;
-  if (connection !== undefined) {
-    for (const value of typeof connection === 'string' ? [connection] : connection) named = addConnectionTokens(value, named);
-  }
+  if (typeof connection === 'string') named = addConnectionTokens(connection, named);
+  else if (connection !== undefined) for (const value of connection) named = addConnectionTokens(value, named);
   const headers: string[] = [];
   for (const name in parsed) {
     if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
