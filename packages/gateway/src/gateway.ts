@@ -24,6 +24,7 @@ import { GatewayMetrics, PROMETHEUS_CONTENT_TYPE } from './metrics';
 import { createProxy, parseUpstream, type Proxy } from './proxy';
 import { errorBody } from './responses';
 import { TimedKeyStore } from './timed-store';
+import { Tracked } from './tracked';
 
 export interface GatewayOptions {
   /** The key store. It belongs to the caller: `close()` leaves it open. Required. */
@@ -77,6 +78,10 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;
 
+/** Requests in flight on a connection, kept on its socket. */
+const BUSY = Symbol('finora-auth.busy');
+type Connection = Socket & { [BUSY]?: number };
+
 /** Per-request state, kept on the IncomingMessage under STATE. */
 interface RequestState {
   record: AccessRecord;
@@ -89,7 +94,7 @@ interface RequestState {
 const STATE = Symbol('finora-auth.request-state');
 
 /** A request carrying the gateway's bookkeeping. */
-type Tracked = IncomingMessage & { [STATE]?: RequestState };
+type WithState = IncomingMessage & { [STATE]?: RequestState };
 
 /** Copies what the access log says about a decision from its event. */
 function recordDecision(record: AccessRecord, event: DecisionEvent): void {
@@ -256,7 +261,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       authenticator,
       module: (c) => {
         const module = moduleOf(c as Context<FinoraAuthEnv & { Bindings: HttpBindings }>);
-        const state = ((c.env as HttpBindings).incoming as Tracked)[STATE];
+        const state = ((c.env as HttpBindings).incoming as WithState)[STATE];
         if (state && module !== undefined) state.module = module;
         starting = state;
         return module;
@@ -268,7 +273,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     app.all('*', function proxyToUpstream(c) {
       const auth = c.get('auth');
       const { incoming, outgoing } = c.env;
-      const state = (incoming as Tracked)[STATE];
+      const state = (incoming as WithState)[STATE];
       const record = state?.record ?? ({} as AccessRecord);
       proxy.forward(incoming, outgoing, auth, state?.authHeaders ?? NO_HEADERS, record);
       return RESPONSE_ALREADY_SENT;
@@ -283,14 +288,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   const listener = getRequestListener(app.fetch, { hostname: 'localhost' });
-  const responses = new Set<ServerResponse>();
-  // Requests in flight per connection. Node's closeIdleConnections() misses a connection that has not sent its
-  // first request yet, which would hold a graceful shutdown open until the keep-alive timeout; so we track them.
-  const sockets = new Map<Socket, number>();
+  // Responses not yet closed, and open connections with their requests in flight. Node's closeIdleConnections()
+  // misses a connection that has not sent its first request yet, which would hold a graceful shutdown open until
+  // the keep-alive timeout; so connections are tracked here. (Linked lists, not a Set or Map: see tracked.ts.)
+  const responses = new Tracked<ServerResponse>();
+  const sockets = new Tracked<Connection>();
 
   /** Once shutting down, a connection with nothing in flight has nothing left to do. */
-  function endIfIdle(socket: Socket): void {
-    if (shuttingDown && (sockets.get(socket) ?? 0) === 0) socket.end();
+  function endIfIdle(socket: Connection): void {
+    if (shuttingDown && !socket[BUSY]) socket.end();
   }
 
   function sendError(res: ServerResponse, status: number, body: string): void {
@@ -313,12 +319,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     const state: RequestState = { record };
     inFlight += 1;
     responses.add(res);
-    const socket = req.socket;
-    sockets.set(socket, (sockets.get(socket) ?? 0) + 1);
+    const socket = req.socket as Connection;
+    socket[BUSY] = (socket[BUSY] ?? 0) + 1;
     res.once('close', () => {
       inFlight -= 1;
       responses.delete(res);
-      if (sockets.has(socket)) sockets.set(socket, (sockets.get(socket) ?? 1) - 1);
+      socket[BUSY] = (socket[BUSY] ?? 1) - 1;
       record.status = res.statusCode;
       if (log.enabled) record.time = new Date(startedAt).toISOString();
       record.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
@@ -335,13 +341,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       sendError(res, 400, errorBody('BAD_REQUEST', 'The request target must be a path.'));
       return;
     }
-    (req as Tracked)[STATE] = state;
+    (req as WithState)[STATE] = state;
     void listener(req, res);
   }
 
   const server = createServer({ maxHeaderSize: config.maxHeaderSize }, onRequest);
-  server.on('connection', (socket: Socket) => {
-    sockets.set(socket, 0);
+  server.on('connection', (socket: Connection) => {
+    socket[BUSY] = 0;
+    sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -395,21 +402,21 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 
   /** Stops accepting, ends idle connections now and busy ones when their last answer is sent, cuts the rest at `deadline`. */
-  function stopServer(target: Server, deadline: number, tracked?: Map<Socket, number>): Promise<number> {
+  function stopServer(target: Server, deadline: number, tracked?: Tracked<Connection>): Promise<number> {
     if (!target.listening) return Promise.resolve(0);
     return new Promise((resolve) => {
       let forced = 0;
       const timer = setTimeout(() => {
-        forced = tracked ? [...tracked.values()].filter((count) => count > 0).length : 0;
+        for (const socket of tracked ?? []) if (socket[BUSY]) forced += 1;
         target.closeAllConnections();
-        for (const socket of tracked?.keys() ?? []) socket.destroy();
+        for (const socket of tracked ?? []) socket.destroy();
       }, Math.max(0, deadline - Date.now()));
       target.close(() => {
         clearTimeout(timer);
         resolve(forced);
       });
       target.closeIdleConnections();
-      for (const socket of tracked?.keys() ?? []) endIfIdle(socket);
+      for (const socket of tracked ?? []) endIfIdle(socket);
     });
   }
 

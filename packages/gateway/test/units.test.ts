@@ -8,6 +8,7 @@ import { clientResponseHeaderList, upstreamRequestHeaders } from '../src/forward
 import { GatewayMetrics } from '../src/metrics';
 import { parseUpstream } from '../src/proxy';
 import { parseStoreUrl, redactStoreUrl, StoreUrlError } from '../src/store-url';
+import { Tracked } from '../src/tracked';
 
 describe('store URLs', () => {
   it('reads sqlite paths, relative to the working directory', () => {
@@ -223,5 +224,27 @@ describe('metrics text', () => {
     expect(text).not.toContain('abcd');
     expect(text).not.toContain('key_1');
     expect(text.endsWith('\n')).toBe(true);
+  });
+});
+
+describe('tracked objects', () => {
+  it('adds, deletes and iterates (deleting the current item is safe), and refuses an object tracked elsewhere', () => {
+    const list = new Tracked<{ id: number }>();
+    const items = [1, 2, 3, 4].map((id) => ({ id }));
+    for (const item of items) list.add(item);
+    list.add(items[0] as { id: number }); // already in: no change
+    expect(list.size).toBe(4);
+    list.delete(items[2] as { id: number });
+    list.delete(items[2] as { id: number }); // already out: no change
+    expect([...list].map((item) => item.id).sort()).toEqual([1, 2, 4]);
+    for (const item of list) list.delete(item);
+    expect(list.size).toBe(0);
+    expect([...list]).toEqual([]);
+    const other = new Tracked<{ id: number }>();
+    other.add(items[1] as { id: number });
+    expect(() => list.add(items[1] as { id: number })).toThrow(/tracked twice/);
+    other.delete(items[1] as { id: number });
+    list.add(items[1] as { id: number });
+    expect(list.size).toBe(1);
   });
 });
