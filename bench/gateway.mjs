@@ -1,21 +1,27 @@
 // Section: requests/s through the finora-auth gateway (proxying, cached key) against the same upstream called directly.
 //
-//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--no-access-log]
+//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--no-access-log] [--gateway-dist=DIR]
 //
 // Processes on loopback: the upstream (a bare node:http server answering {"ok":true}); the gateway built from
 // packages/gateway/dist (createGateway on a MemoryKeyStore, default options: access log on, written to /dev/null)
-// proxying to it; for reference, a bare node:http reverse proxy (http.request + pipe, keep-alive agent, no
-// authentication, no logs): the floor any Node proxy pays for the extra hop; and autocannon in this process.
-// Runs alternate (direct, bare proxy, gateway, direct, …); medians are reported, and ratios are taken per round
-// so drifting machine load cancels out. Each server reports its process CPU time, so CPU per request is given
-// too: unlike req/s, it does not depend on which process was the bottleneck. One JSON object on stdout;
-// progress on stderr.
+// proxying to it; for reference, two bare reverse proxies with no authentication, no logs and no header rules:
+// one on node:http's client (http.request + pipe, keep-alive agent) and one on undici's Pool.dispatch, the client
+// the gateway itself uses: the floor a Node proxy pays for the extra hop, so gateway/bare-undici is what the
+// gateway's own work (Hono, the core's decision, metrics, the access log) costs; and autocannon in this process.
+// Runs alternate (direct, bare proxies, gateway, direct, …); medians are reported, and ratios are taken per round
+// so drifting machine load cancels out. Each server reports its process CPU time, and this process its own (the
+// load generator's), so CPU per request is given too: unlike req/s, it does not depend on which process was the
+// bottleneck. On a 2-core machine all of them share the same cores, which is what caps a proxied path well below
+// direct: see docs/gateway.md. One JSON object on stdout; progress on stderr.
 //
-// Internal roles (forked by this script): --role=upstream, --role=gateway --upstream=URL, --role=bare-proxy --upstream=URL.
+// Internal roles (forked by this script): --role=upstream, --role=gateway --upstream=URL, --role=bare-proxy
+// --upstream=URL, --role=bare-undici-proxy --upstream=URL.
 
 import { fork } from 'node:child_process';
 import { Agent, createServer, request } from 'node:http';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { distUrl, emit, hasDist, log, machine, median, parseArgs, round, sized } from './lib.mjs';
 
 const args = parseArgs();
@@ -52,9 +58,47 @@ if (role === 'upstream') {
     req.pipe(upstreamReq);
   });
   server.listen(0, '127.0.0.1', () => serveIpc({ port: server.address().port }));
+} else if (role === 'bare-undici-proxy') {
+  // undici is the gateway's dependency, so it is resolved from there.
+  const { Pool } = createRequire(fileURLToPath(new URL('../packages/gateway/package.json', import.meta.url)))('undici');
+  const pool = new Pool(option('upstream'));
+  // undici refuses connection-level headers; a bare proxy drops them as any proxy must.
+  const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection']);
+  const server = createServer((req, res) => {
+    const headers = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      if (!HOP.has(req.rawHeaders[i].toLowerCase())) headers.push(req.rawHeaders[i], req.rawHeaders[i + 1]);
+    }
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    pool.dispatch(
+      { path: req.url, method: req.method, headers, body: hasBody ? req : null },
+      {
+        onRequestStart() {},
+        onResponseStart(controller, status, upstreamHeaders) {
+          const out = {};
+          for (const name in upstreamHeaders) if (!HOP.has(name)) out[name] = upstreamHeaders[name];
+          res.writeHead(status, out);
+          res.on('drain', () => controller.resume());
+        },
+        onResponseData(controller, chunk) {
+          if (!res.write(chunk)) controller.pause();
+        },
+        onResponseEnd() {
+          res.end();
+        },
+        onResponseError() {
+          if (res.headersSent) res.destroy();
+          else res.writeHead(502).end();
+        },
+      },
+    );
+  });
+  server.listen(0, '127.0.0.1', () => serveIpc({ port: server.address().port }));
 } else if (role === 'gateway') {
   const core = await import(distUrl('core'));
-  const { createGateway } = await import(distUrl('gateway'));
+  // --gateway-dist=DIR runs another build of the gateway (a directory holding its index.js), to compare two builds.
+  const gatewayDist = option('gateway-dist');
+  const { createGateway } = await import(gatewayDist ? pathToFileURL(join(resolve(gatewayDist), 'index.js')).href : distUrl('gateway'));
   const store = new core.MemoryKeyStore();
   const manager = core.createKeyManager({ store });
   await manager.putAccount({ id: 'acct_bench', tier: 'premium' });
@@ -112,13 +156,21 @@ async function main() {
 
   const upstream = await start(['--role=upstream']);
   const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
-  const gateway = await start(['--role=gateway', `--upstream=${upstreamUrl}`, ...(accessLog ? [] : ['--no-access-log'])]);
+  const gatewayDist = option('gateway-dist');
+  const gateway = await start([
+    '--role=gateway',
+    `--upstream=${upstreamUrl}`,
+    ...(accessLog ? [] : ['--no-access-log']),
+    ...(gatewayDist ? [`--gateway-dist=${gatewayDist}`] : []),
+  ]);
   const bare = await start(['--role=bare-proxy', `--upstream=${upstreamUrl}`]);
+  const bareUndici = await start(['--role=bare-undici-proxy', `--upstream=${upstreamUrl}`]);
   // Every target gets the same Authorization header; only the gateway reads it.
   const headers = { authorization: `Bearer ${gateway.apiKey}` };
   const targets = {
     direct: { url: `${upstreamUrl}/v1/invoices`, headers, proxy: undefined },
     bareProxy: { url: `http://127.0.0.1:${bare.port}/v1/invoices`, headers, proxy: bare },
+    bareUndiciProxy: { url: `http://127.0.0.1:${bareUndici.port}/v1/invoices`, headers, proxy: bareUndici },
     gateway: { url: `http://127.0.0.1:${gateway.port}/v1/invoices`, headers, proxy: gateway },
   };
   const NAMES = Object.keys(targets);
@@ -130,14 +182,18 @@ async function main() {
     await ok.arrayBuffer();
     await refused.arrayBuffer();
     if (ok.status !== 200 || refused.status !== 401) throw new Error(`gateway check failed: key -> ${ok.status}, no key -> ${refused.status}`);
-    const viaBare = await fetch(targets.bareProxy.url);
-    if (viaBare.status !== 200) throw new Error(`bare proxy check failed: ${viaBare.status}`);
-    await viaBare.arrayBuffer();
+    for (const name of ['bareProxy', 'bareUndiciProxy']) {
+      const viaBare = await fetch(targets[name].url);
+      if (viaBare.status !== 200) throw new Error(`${name} check failed: ${viaBare.status}`);
+      await viaBare.arrayBuffer();
+    }
 
     async function load(name, seconds) {
       const { proxy } = targets[name];
       const [proxyBefore, upstreamBefore] = await Promise.all([proxy?.cpu() ?? 0, upstream.cpu()]);
+      const loadBefore = process.cpuUsage();
       const result = await autocannon({ url: targets[name].url, headers: targets[name].headers, connections: CONNECTIONS, duration: seconds });
+      const load = process.cpuUsage(loadBefore);
       const [proxyAfter, upstreamAfter] = await Promise.all([proxy?.cpu() ?? 0, upstream.cpu()]);
       const completed = result.requests.total;
       return {
@@ -146,6 +202,8 @@ async function main() {
         latencyP99Ms: result.latency.p99,
         proxyCpuMicrosPerRequest: (proxyAfter - proxyBefore) / completed,
         upstreamCpuMicrosPerRequest: (upstreamAfter - upstreamBefore) / completed,
+        // autocannon runs in this process: its CPU per request is the load generator's share of the machine.
+        loadGeneratorCpuMicrosPerRequest: (load.user + load.system) / completed,
         errors: result.errors + result.timeouts,
         non2xx: result.non2xx,
       };
@@ -159,8 +217,10 @@ async function main() {
         const run = await load(name, RUN_S);
         runs[name].push(run);
         const cpu = targets[name].proxy ? `, proxy ${round(run.proxyCpuMicrosPerRequest, 1)} us CPU/req` : '';
-        log(`  ${name} round ${r + 1}: ${Math.round(run.rps)} req/s, p50 ${run.latencyP50Ms} ms, upstream ${round(run.upstreamCpuMicrosPerRequest, 1)} us CPU/req${cpu}`);
+        log(`  ${name} round ${r + 1}: ${Math.round(run.rps)} req/s, p50 ${run.latencyP50Ms} ms, upstream ${round(run.upstreamCpuMicrosPerRequest, 1)} us CPU/req${cpu}, load generator ${round(run.loadGeneratorCpuMicrosPerRequest, 1)} us CPU/req`);
       }
+      const share = (name) => `${Math.round((100 * runs[name][r].rps) / runs.direct[r].rps)}%`;
+      log(`  round ${r + 1} of direct: bare node proxy ${share('bareProxy')}, bare undici proxy ${share('bareUndiciProxy')}, gateway ${share('gateway')}`);
     }
     const summarize = (list) => ({
       rps: Math.round(median(list.map((r) => r.rps))),
@@ -170,6 +230,7 @@ async function main() {
       latencyP99Ms: median(list.map((r) => r.latencyP99Ms)),
       upstreamCpuMicrosPerRequest: round(median(list.map((r) => r.upstreamCpuMicrosPerRequest)), 1),
       proxyCpuMicrosPerRequest: round(median(list.map((r) => r.proxyCpuMicrosPerRequest)), 1),
+      loadGeneratorCpuMicrosPerRequest: round(median(list.map((r) => r.loadGeneratorCpuMicrosPerRequest)), 1),
       errors: list.reduce((n, r) => n + r.errors, 0),
       non2xx: list.reduce((n, r) => n + r.non2xx, 0),
     });
@@ -180,6 +241,7 @@ async function main() {
     const ratio = ratioOf('gateway', 'direct');
     const direct = summarize(runs.direct);
     const bareProxy = summarize(runs.bareProxy);
+    const bareUndiciProxy = summarize(runs.bareUndiciProxy);
     const through = summarize(runs.gateway);
     emit({
       section: 'gateway',
@@ -189,20 +251,25 @@ async function main() {
       warmupSeconds: WARMUP_S,
       connections: CONNECTIONS,
       accessLog,
+      ...(gatewayDist ? { gatewayDist } : {}),
       direct,
       bareProxy,
+      bareUndiciProxy,
       gateway: through,
       gatewayVsDirect: ratio,
       bareProxyVsDirect: ratioOf('bareProxy', 'direct'),
+      bareUndiciProxyVsDirect: ratioOf('bareUndiciProxy', 'direct'),
       gatewayVsBareProxy: ratioOf('gateway', 'bareProxy'),
+      gatewayVsBareUndiciProxy: ratioOf('gateway', 'bareUndiciProxy'),
       // CPU the gateway spends per request (auth, Hono, proxying, logging, metrics) over what the bare proxy spends:
       // independent of which process was the bottleneck.
       gatewayCpuVsBareProxyCpu: ratioOf('gateway', 'bareProxy', 'proxyCpuMicrosPerRequest'),
+      gatewayCpuVsBareUndiciProxyCpu: ratioOf('gateway', 'bareUndiciProxy', 'proxyCpuMicrosPerRequest'),
       targets: [{ what: 'gateway keeps >= 70% of direct throughput', value: ratio.median, min: 0.7, met: ratio.median >= 0.7 }],
       machine: machine(),
       rawRuns: runs,
     });
   } finally {
-    await Promise.all([gateway.stop(), bare.stop(), upstream.stop()]);
+    await Promise.all([gateway.stop(), bare.stop(), bareUndici.stop(), upstream.stop()]);
   }
 }
