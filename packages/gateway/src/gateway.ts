@@ -89,6 +89,8 @@ interface RequestState {
   authHeaders?: Record<string, string>;
   /** The module the request was judged for, whatever the handler does later. */
   module?: Module;
+  /** Called when the client goes away before its answer is complete (the proxy stops the upstream exchange). */
+  onClientGone?: () => void;
 }
 
 const STATE = Symbol('finora-auth.request-state');
@@ -275,7 +277,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       const { incoming, outgoing } = c.env;
       const state = (incoming as WithState)[STATE];
       const record = state?.record ?? ({} as AccessRecord);
-      proxy.forward(incoming, outgoing, auth, state?.authHeaders ?? NO_HEADERS, record);
+      // The client left while it was being authenticated: nothing to ask the upstream on its behalf.
+      if (outgoing.destroyed) return RESPONSE_ALREADY_SENT;
+      const abort = proxy.forward(incoming, outgoing, auth, state?.authHeaders ?? NO_HEADERS, record);
+      if (state) state.onClientGone = abort;
       return RESPONSE_ALREADY_SENT;
     });
   } else {
@@ -325,11 +330,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       inFlight -= 1;
       responses.delete(res);
       socket[BUSY] = (socket[BUSY] ?? 1) - 1;
+      if (!res.writableFinished) {
+        record.aborted = true;
+        // First, so the log line below says why the upstream exchange stopped.
+        state.onClientGone?.();
+      }
       record.status = res.statusCode;
       if (log.enabled) record.time = new Date(startedAt).toISOString();
       record.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       if (state.module !== undefined) record.module = state.module;
-      if (!res.writableFinished) record.aborted = true;
       metrics.recordResponse(res.statusCode);
       log.write(record);
       endIfIdle(socket);

@@ -16,13 +16,18 @@ export interface ProxyOptions {
 }
 
 export interface Proxy {
+  /**
+   * Starts proxying `req` and answering on `res`. Returns what to call if the client goes away before the answer
+   * is complete: it stops the upstream exchange and notes why in `record`. (The caller already listens for the
+   * response's close; one listener per request is cheaper than two.)
+   */
   forward(
     req: IncomingMessage,
     res: ServerResponse,
     identity: Identity,
     extraHeaders: Readonly<Record<string, string>>,
     record: AccessRecord,
-  ): void;
+  ): () => void;
   close(): Promise<void>;
 }
 
@@ -99,7 +104,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     identity: Identity,
     extraHeaders: Readonly<Record<string, string>>,
     record: AccessRecord,
-  ): void {
+  ): () => void {
     const { headers, chunked } = upstreamRequestHeaders(req.rawHeaders, identity, {
       upstreamHost: upstream.host,
       clientHost: req.headers.host,
@@ -122,17 +127,6 @@ export function createProxy(options: ProxyOptions): Proxy {
     let current: Dispatcher.DispatchController | undefined;
     let clientGone = false;
 
-    // The client went away: stop talking to the upstream on its behalf. Prepended, so the access log (written
-    // on the same event) already sees why.
-    res.prependOnceListener('close', () => {
-      if (res.writableFinished) return;
-      clientGone = true;
-      if (record.upstreamStatus === undefined && record.upstreamError === undefined) {
-        record.upstreamError = 'aborted';
-        errorsByKind.aborted.inc();
-      }
-      current?.abort(new Error('client went away'));
-    });
     if (hasBody) req.once('error', () => res.destroy());
 
     const attempt = (): void => {
@@ -153,11 +147,13 @@ export function createProxy(options: ProxyOptions): Proxy {
           const out = clientResponseHeaderList(upstreamHeaders);
           for (const name in extraHeaders) out.push(name, extraHeaders[name] as string);
           res.writeHead(status, out);
-          // Backpressure: a slow client pauses the upstream instead of filling memory.
-          res.on('drain', () => controller.resume());
         },
         onResponseData(controller, chunk) {
-          if (!res.write(chunk)) controller.pause();
+          // Backpressure: a slow client pauses the upstream instead of filling memory.
+          if (!res.write(chunk)) {
+            controller.pause();
+            res.once('drain', () => controller.resume());
+          }
         },
         onResponseEnd() {
           res.end();
@@ -180,6 +176,15 @@ export function createProxy(options: ProxyOptions): Proxy {
       });
     };
     attempt();
+    // The client went away: stop talking to the upstream on its behalf.
+    return () => {
+      clientGone = true;
+      if (record.upstreamStatus === undefined && record.upstreamError === undefined) {
+        record.upstreamError = 'aborted';
+        errorsByKind.aborted.inc();
+      }
+      current?.abort(new Error('client went away'));
+    };
   }
 
   return {
