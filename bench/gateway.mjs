@@ -1,6 +1,10 @@
 // Section: requests/s through the finora-auth gateway (proxying, cached key) against the same upstream called directly.
 //
-//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--no-access-log] [--gateway-dist=DIR]
+//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--no-access-log] [--gateway-dist=DIR] [--compare-dist=DIR]
+//
+// --gateway-dist=DIR runs another build of the gateway (a directory holding its index.js) instead of
+// packages/gateway/dist; --compare-dist=DIR adds a second gateway from DIR, run in the same rounds
+// (comparedGateway, and gateway/comparedGateway per round): before/after figures from one command.
 //
 // Processes on loopback: the upstream (a bare node:http server answering {"ok":true}); the gateway built from
 // packages/gateway/dist (createGateway on a MemoryKeyStore, default options: access log on, written to /dev/null)
@@ -165,6 +169,10 @@ async function main() {
   ]);
   const bare = await start(['--role=bare-proxy', `--upstream=${upstreamUrl}`]);
   const bareUndici = await start(['--role=bare-undici-proxy', `--upstream=${upstreamUrl}`]);
+  const compareDist = option('compare-dist');
+  const compared = compareDist
+    ? await start(['--role=gateway', `--upstream=${upstreamUrl}`, ...(accessLog ? [] : ['--no-access-log']), `--gateway-dist=${compareDist}`])
+    : undefined;
   // Every target gets the same Authorization header; only the gateway reads it.
   const headers = { authorization: `Bearer ${gateway.apiKey}` };
   const targets = {
@@ -173,6 +181,10 @@ async function main() {
     bareUndiciProxy: { url: `http://127.0.0.1:${bareUndici.port}/v1/invoices`, headers, proxy: bareUndici },
     gateway: { url: `http://127.0.0.1:${gateway.port}/v1/invoices`, headers, proxy: gateway },
   };
+  if (compared) {
+    // Its own key: each gateway process has its own MemoryKeyStore.
+    targets.comparedGateway = { url: `http://127.0.0.1:${compared.port}/v1/invoices`, headers: { authorization: `Bearer ${compared.apiKey}` }, proxy: compared };
+  }
   const NAMES = Object.keys(targets);
 
   try {
@@ -220,7 +232,10 @@ async function main() {
         log(`  ${name} round ${r + 1}: ${Math.round(run.rps)} req/s, p50 ${run.latencyP50Ms} ms, upstream ${round(run.upstreamCpuMicrosPerRequest, 1)} us CPU/req${cpu}, load generator ${round(run.loadGeneratorCpuMicrosPerRequest, 1)} us CPU/req`);
       }
       const share = (name) => `${Math.round((100 * runs[name][r].rps) / runs.direct[r].rps)}%`;
-      log(`  round ${r + 1} of direct: bare node proxy ${share('bareProxy')}, bare undici proxy ${share('bareUndiciProxy')}, gateway ${share('gateway')}`);
+      log(
+        `  round ${r + 1} of direct: bare node proxy ${share('bareProxy')}, bare undici proxy ${share('bareUndiciProxy')}, gateway ${share('gateway')}` +
+          (compared ? `, compared gateway ${share('comparedGateway')}` : ''),
+      );
     }
     const summarize = (list) => ({
       rps: Math.round(median(list.map((r) => r.rps))),
@@ -265,11 +280,20 @@ async function main() {
       // independent of which process was the bottleneck.
       gatewayCpuVsBareProxyCpu: ratioOf('gateway', 'bareProxy', 'proxyCpuMicrosPerRequest'),
       gatewayCpuVsBareUndiciProxyCpu: ratioOf('gateway', 'bareUndiciProxy', 'proxyCpuMicrosPerRequest'),
+      ...(compared
+        ? {
+            compareDist,
+            comparedGateway: summarize(runs.comparedGateway),
+            comparedGatewayVsDirect: ratioOf('comparedGateway', 'direct'),
+            gatewayVsComparedGateway: ratioOf('gateway', 'comparedGateway'),
+            gatewayCpuVsComparedGatewayCpu: ratioOf('gateway', 'comparedGateway', 'proxyCpuMicrosPerRequest'),
+          }
+        : {}),
       targets: [{ what: 'gateway keeps >= 70% of direct throughput', value: ratio.median, min: 0.7, met: ratio.median >= 0.7 }],
       machine: machine(),
       rawRuns: runs,
     });
   } finally {
-    await Promise.all([gateway.stop(), bare.stop(), bareUndici.stop(), upstream.stop()]);
+    await Promise.all([gateway.stop(), bare.stop(), bareUndici.stop(), compared?.stop(), upstream.stop()]);
   }
 }
