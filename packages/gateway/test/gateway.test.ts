@@ -6,7 +6,7 @@ import { createKeyManager, MemoryKeyStore, type DecisionEvent, type KeyStore } f
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AccessRecord } from '../src/access-log';
 import { createGateway, type Gateway, type GatewayOptions } from '../src/gateway';
-import { startUpstream, type Upstream } from './support';
+import { eventually, startUpstream, type Upstream } from './support';
 
 const DAY = 86_400_000;
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -103,7 +103,7 @@ describe('createGateway', () => {
     controller.abort();
     await expect(pending).rejects.toThrow();
     await closed;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await eventually(async () => lines.some((line) => line.path === '/v1/expenses'), 2_000); // lines are written in batches
     expect(lines.find((line) => line.path === '/v1/expenses')).toMatchObject({ aborted: true, upstreamError: 'aborted' });
   });
 
@@ -201,7 +201,7 @@ describe('createGateway', () => {
     const posted = await fetch(`${url}/v1/invoices`, { method: 'POST', headers, body: 'x' });
     expect(posted.status).toBe(502);
     expect(posts).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await eventually(async () => lines.some((line) => line.method === 'POST'), 2_000);
     expect(lines.find((line) => line.method === 'POST')).toMatchObject({ status: 502, upstreamError: 'unavailable' });
   });
 
@@ -244,7 +244,7 @@ describe('createGateway', () => {
         await response.arrayBuffer();
       }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await eventually(async () => lines.length >= plan.length, 2_000);
     plan.forEach((key, i) => {
       const line = lines.find((entry) => entry.path === `/v1/invoices/${i}`);
       const expected = !key

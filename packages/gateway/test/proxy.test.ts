@@ -7,6 +7,7 @@ import {
   cliJson,
   deadPort,
   ensureBuilt,
+  eventually,
   KEY_PATTERN,
   startServe,
   startUpstream,
@@ -288,7 +289,8 @@ describe('upstream failures', () => {
 
 describe('logs', () => {
   it('logs proxied requests with the upstream status and never a key', async () => {
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Lines are written in batches, at most 20 ms apart: wait for the last request's.
+    await eventually(async () => serve.accessLog().some((line) => line.path === '/v1/tax/slow'), 2_000);
     const lines = serve.accessLog();
     expect(lines.find((line) => line.path === '/v1/invoices/42')).toMatchObject({
       method: 'PUT',

@@ -214,7 +214,8 @@ describe('operations', () => {
   it('writes one JSON access log line per request, with the decision but never a key or the Authorization header', async () => {
     // A careless client puts its key in the path and the query too.
     await get(`/v1/invoices/${keys.retail}?api_key=${keys.retail}`, keys.retail);
-    await new Promise((resolve) => setTimeout(resolve, 100)); // lines are written in batches, at most 20 ms apart
+    // Lines are written in batches, at most 20 ms apart: wait for this request's.
+    await eventually(async () => serve.accessLog().some((line) => String(line.path).startsWith('/v1/invoices/[redacted]')), 2_000);
     const output = serve.stdout();
     const lines = serve.accessLog();
     expect(lines.length).toBeGreaterThan(20);
