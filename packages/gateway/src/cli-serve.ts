@@ -23,6 +23,9 @@ export interface ServeConfig {
   maxBodySize: number;
   shutdownTimeoutMs: number;
   seed: boolean;
+  /** Failed authentications per client address per window before 429; 0 is off. */
+  throttleFailures: number;
+  throttleWindowMs: number;
 }
 
 const SERVE_OPTIONS = {
@@ -36,6 +39,8 @@ const SERVE_OPTIONS = {
   'max-header-size': { type: 'string' },
   'max-body-size': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
+  'throttle-failures': { type: 'string' },
+  'throttle-window': { type: 'string' },
   seed: { type: 'boolean' },
 } as const;
 
@@ -89,6 +94,8 @@ export function resolveServeConfig(values: Parsed['values'], env: Env, cwd: stri
     maxHeaderSize: number('max-header-size', undefined, 16_384, 1_024, 1_048_576),
     maxBodySize: number('max-body-size', undefined, 1_048_576, 0),
     shutdownTimeoutMs: number('shutdown-timeout', undefined, 10_000, 0),
+    throttleFailures: number('throttle-failures', 'FINORA_AUTH_THROTTLE_FAILURES', 0, 0),
+    throttleWindowMs: number('throttle-window', undefined, 60_000, 1),
     // A shared store is a fleet's production data: a demo account must never appear there by surprise.
     seed: typeof seedFlag === 'boolean' ? seedFlag : store.kind === 'sqlite',
   };
@@ -189,6 +196,7 @@ async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<nu
     maxHeaderSize: config.maxHeaderSize,
     maxBodySize: config.maxBodySize,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    throttle: config.throttleFailures > 0 ? { failures: config.throttleFailures, windowMs: config.throttleWindowMs } : false,
     accessLog: config.accessLog === 'off' ? false : io.log(config.accessLog),
   };
   const gateway = createGateway(options);

@@ -24,6 +24,7 @@ import { GatewayMetrics, PROMETHEUS_CONTENT_TYPE } from './metrics';
 import { createProxy, parseUpstream, type Proxy } from './proxy';
 import { errorBody } from './responses';
 import { TimedKeyStore } from './timed-store';
+import { FailureThrottle, type ThrottleOptions } from './throttle';
 import { Tracked } from './tracked';
 
 export interface GatewayOptions {
@@ -50,6 +51,12 @@ export interface GatewayOptions {
   authenticator?: Omit<AuthenticatorOptions, 'store'>;
   /** How long `/healthz` waits for the store, in ms; its answer is reused for 1 s. Default: 1,000. */
   healthTimeoutMs?: number;
+  /**
+   * Answer 429 with `Retry-After` to a client address that got this many 401s within the window. The address is
+   * the TCP peer's: behind a load balancer all clients share one, so turn this on only where clients connect
+   * directly (or throttle at the edge). Default: off.
+   */
+  throttle?: ThrottleOptions | false;
 }
 
 export interface GatewayAddress {
@@ -141,6 +148,7 @@ function resolveOptions(options: GatewayOptions) {
     accessLog: accessLog === false ? null : accessLog,
     authenticator: options.authenticator ?? {},
     healthTimeoutMs: whole(options.healthTimeoutMs, 1_000, 'healthTimeoutMs'),
+    throttle: options.throttle ? new FailureThrottle(options.throttle, options.authenticator?.now) : undefined,
   };
 }
 
@@ -256,6 +264,21 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const renderMetrics = (c: Context) => c.body(metrics.render(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' });
   if (config.metrics === true) app.get('/metrics', renderMetrics);
+
+  const throttle = config.throttle;
+  if (throttle) {
+    app.use('*', async function throttleFailedAuthentications(c, next) {
+      const client = c.env.incoming.socket.remoteAddress ?? '';
+      const wait = throttle.retryAfter(client);
+      if (wait > 0) {
+        const message = `Too many failed authentications from this address. Retry in ${wait} s.`;
+        return c.body(errorBody('TOO_MANY_FAILED_AUTHENTICATIONS', message), 429, { ...JSON_HEADERS, 'Retry-After': String(wait) });
+      }
+      await next();
+      if (c.res.status === 401) throttle.fail(client);
+      return undefined;
+    });
+  }
 
   app.use(
     '*',

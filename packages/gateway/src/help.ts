@@ -38,6 +38,10 @@ ${STORE}
   --max-header-size BYTES  larger request heads get 431 (default: 16384)
   --max-body-size BYTES    larger demo API bodies get 413 (default: 1048576)
   --shutdown-timeout MS    on SIGTERM/SIGINT, wait this long for requests in flight (default: 10000)
+  --throttle-failures N    answer 429 to a client address after N failed authentications (401) in a window
+                           (default: $FINORA_AUTH_THROTTLE_FAILURES, else 0: off; the address is the TCP peer's,
+                           so leave it off behind a load balancer)
+  --throttle-window MS     that window, from the address's first failure (default: 60000)
   --seed, --no-seed        create a demo account and key when the store is empty
                            (default: only for sqlite stores; never for shared redis/postgres stores)
   -h, --help               show this help

@@ -2,6 +2,7 @@
 
 export { createGateway } from './gateway';
 export type { Gateway, GatewayAddress, GatewayOptions } from './gateway';
+export type { ThrottleOptions } from './throttle';
 export { GatewayMetrics } from './metrics';
 export { IDENTITY_HEADERS } from './forward-headers';
 export { AccessLog, loggablePath } from './access-log';

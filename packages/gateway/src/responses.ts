@@ -9,6 +9,7 @@ export type GatewayErrorCode =
   | 'HEADERS_TOO_LARGE'
   | 'BAD_REQUEST'
   | 'SHUTTING_DOWN'
+  | 'TOO_MANY_FAILED_AUTHENTICATIONS'
   | 'INTERNAL_ERROR';
 
 export function errorBody(code: GatewayErrorCode, message: string): string {
