@@ -72,6 +72,8 @@ describe('serve configuration', () => {
       maxBodySize: 1_048_576,
       shutdownTimeoutMs: 10_000,
       seed: true,
+      throttleFailures: 0,
+      throttleWindowMs: 60_000,
     });
   });
 
