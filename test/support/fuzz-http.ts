@@ -29,8 +29,9 @@ export function buildRequest(path: string, headers: readonly RawHeader[], method
 }
 
 export function encodeValue(value: string): Buffer {
-  // eslint-disable-next-line no-control-regex
-  return /^[\u0000-\u00ff]*$/.test(value) ? Buffer.from(value, 'latin1') : Buffer.from(value, 'utf8');
+  // Every code unit below 256 fits one latin1 byte; anything wider is sent as UTF-8.
+  const fitsLatin1 = [...value].every((char) => char.charCodeAt(0) <= 0xff);
+  return fitsLatin1 ? Buffer.from(value, 'latin1') : Buffer.from(value, 'utf8');
 }
 
 /** What a server's parser receives for `value`: its bytes read back as latin1. */
