@@ -82,7 +82,7 @@ export type CacheOutcome = 'hit' | 'miss' | 'negative-hit' | 'stale' | 'none';
 /** What `onDecision` receives: enough for logs and metrics, never the key (the hint at most). */
 export interface DecisionEvent {
   outcome: 'allowed' | 'refused';
-  status: 200 | 401 | 403 | 503;
+  status: 200 | AuthFailure['status'];
   code?: AuthErrorCode;
   reason: DecisionReason;
   keyId?: string;
@@ -113,6 +113,7 @@ interface CacheEntry {
 }
 
 const MAX_LOOKUP_ATTEMPTS = 3;
+const FULL_ACCESS: readonly string[] = Object.freeze(['write']);
 
 function positiveInteger(value: number | undefined, fallback: number, name: string, allowZero = false): number {
   const resolved = value ?? fallback;
@@ -380,6 +381,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       tier: account.tier,
       surface: key.surface,
       expiresAt: new Date(key.expiresAt),
+      credential: 'api_key',
+      scopes: key.scopes ?? FULL_ACCESS,
     };
     if (module !== undefined) context.module = module;
     if (key.name !== undefined) context.keyName = key.name;

@@ -5,7 +5,14 @@ export type KeyManagerErrorCode =
   | 'ENTERPRISE_ONLY'
   | 'ACCOUNT_NOT_FOUND'
   | 'KEY_NOT_FOUND'
-  | 'INVALID_INPUT';
+  | 'INVALID_INPUT'
+  // v2
+  | 'INVALID_SCOPE'
+  | 'KEY_REVOKED'
+  | 'SERVICE_ACCOUNT_NOT_FOUND'
+  | 'SERVICE_ACCOUNT_REVOKED'
+  /** The store lacks the v2 methods this call needs. */
+  | 'NOT_SUPPORTED';
 
 export class KeyManagerError extends Error {
   override readonly name = 'KeyManagerError';

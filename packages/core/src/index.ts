@@ -32,6 +32,22 @@ export { authorizationFromRawHeaders, requestModule, resolveMiddlewareOptions } 
 export type { MiddlewareOptions, ResolvedMiddlewareOptions } from './middleware';
 export { AUTH_ERROR_CODES, EXPIRES_AT_HEADER, renderFailure } from './responses';
 export type { AuthErrorCode, AuthFailure } from './responses';
-export { StoreEvents, isValidKeyRecord } from './store';
-export type { KeyStore, StoreEvent, StoreListener } from './store';
-export type { Account, AuthContext, Environment, KeyInfo, KeyRecord, StoredKey, Surface, Tier } from './types';
+export { StoreEvents, isValidKeyRecord, isValidServiceAccountRecord } from './store';
+export type { AccountPatch, KeyStore, ServiceAccountSecret, StoreEvent, StoreListener } from './store';
+export { TokenVerificationError, isCompactJws } from './tokens';
+export type { TokenVerifier, VerifiedToken } from './tokens';
+export type {
+  Account,
+  AuthContext,
+  Environment,
+  KeyInfo,
+  KeyRecord,
+  Scope,
+  ServiceAccountInfo,
+  ServiceAccountRecord,
+  StoredKey,
+  StoredServiceAccount,
+  StoredSigningKey,
+  Surface,
+  Tier,
+} from './types';

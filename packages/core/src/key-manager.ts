@@ -43,6 +43,7 @@ export function toKeyInfo(key: StoredKey): KeyInfo {
     hint: key.hint,
     createdAt: new Date(key.createdAt),
     expiresAt: new Date(key.expiresAt),
+    scopes: key.scopes ? [...key.scopes] : ['write'],
   };
   if (key.name !== undefined) info.name = key.name;
   if (key.revokedAt !== undefined) info.revokedAt = new Date(key.revokedAt);

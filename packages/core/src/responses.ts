@@ -4,16 +4,21 @@
 export type AuthErrorCode =
   | 'MISSING_API_KEY'
   | 'INVALID_API_KEY'
+  | 'INVALID_TOKEN'
   | 'PREMIUM_REQUIRED'
   | 'ENTERPRISE_ONLY'
+  | 'INSUFFICIENT_SCOPE'
+  | 'RATE_LIMITED'
+  | 'CREDITS_EXHAUSTED'
   | 'AUTH_UNAVAILABLE';
 
 export const AUTH_ERROR_CODES: readonly AuthErrorCode[] = Object.freeze([
-  'MISSING_API_KEY', 'INVALID_API_KEY', 'PREMIUM_REQUIRED', 'ENTERPRISE_ONLY', 'AUTH_UNAVAILABLE',
+  'MISSING_API_KEY', 'INVALID_API_KEY', 'INVALID_TOKEN', 'PREMIUM_REQUIRED', 'ENTERPRISE_ONLY',
+  'INSUFFICIENT_SCOPE', 'RATE_LIMITED', 'CREDITS_EXHAUSTED', 'AUTH_UNAVAILABLE',
 ]);
 
 export interface AuthFailure {
-  status: 401 | 403 | 503;
+  status: 401 | 402 | 403 | 429 | 503;
   code: AuthErrorCode;
   message: string;
   headers: Record<string, string>;
@@ -23,8 +28,12 @@ export interface AuthFailure {
 const STATUS: Record<AuthErrorCode, AuthFailure['status']> = {
   MISSING_API_KEY: 401,
   INVALID_API_KEY: 401,
+  INVALID_TOKEN: 401,
   PREMIUM_REQUIRED: 403,
   ENTERPRISE_ONLY: 403,
+  INSUFFICIENT_SCOPE: 403,
+  RATE_LIMITED: 429,
+  CREDITS_EXHAUSTED: 402,
   AUTH_UNAVAILABLE: 503,
 };
 
@@ -35,10 +44,14 @@ function challenge(code: AuthErrorCode): string | undefined {
     case 'MISSING_API_KEY':
       return REALM;
     case 'INVALID_API_KEY':
+    case 'INVALID_TOKEN':
       return `${REALM}, error="invalid_token"`;
     case 'PREMIUM_REQUIRED':
     case 'ENTERPRISE_ONLY':
+    case 'INSUFFICIENT_SCOPE':
       return `${REALM}, error="insufficient_scope"`;
+    case 'RATE_LIMITED':
+    case 'CREDITS_EXHAUSTED':
     case 'AUTH_UNAVAILABLE':
       return undefined;
   }

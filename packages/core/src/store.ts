@@ -1,6 +1,14 @@
 // The KeyStore interface a storage backend implements, and helpers for the backends that implement it.
 
-import type { Account, KeyRecord, StoredKey } from './types';
+import type {
+  Account,
+  KeyRecord,
+  ServiceAccountRecord,
+  StoredKey,
+  StoredServiceAccount,
+  StoredSigningKey,
+  Tier,
+} from './types';
 
 /**
  * What a store tells the authenticators that share it, so no cache outlives a change.
@@ -12,6 +20,8 @@ export type StoreEvent =
   | { type: 'key-changed'; keyHash: string }
   /** An account's tier or enterprise provisioning changed. */
   | { type: 'account-changed'; accountId: string }
+  /** (v2) A service account was created, revoked or had its secret rotated: cached answers for it must go. */
+  | { type: 'service-account-changed'; clientId: string }
   /**
    * Events may have been missed: every cached answer must go. `live: false` means the channel is down, so no
    * cached answer is trusted until a later reset with `live: true`; a store whose channel is not live when a
@@ -39,6 +49,45 @@ export interface KeyStore {
   /** Listens for changes; returns the function that stops listening. */
   subscribe(listener: StoreListener): () => void;
   close(): Promise<void>;
+
+  // v2. Optional, so a v1 store keeps compiling; every store of this project implements them all. A feature whose
+  // methods a store lacks is refused with a clear error where it is used (the key manager, the OAuth issuer).
+
+  /** Changes only the named fields, atomically; returns the account as stored, or `null` if unknown. Emits `account-changed`. */
+  updateAccount?(accountId: string, patch: AccountPatch): Promise<Account | null>;
+  /** The service account with this client id and its account, in one round trip; `null` when there is none. */
+  findServiceAccount?(clientId: string, options?: { signal?: AbortSignal }): Promise<ServiceAccountRecord | null>;
+  /** Adds a service account (its client id and secret hash are new); emits `service-account-changed`. */
+  insertServiceAccount?(serviceAccount: StoredServiceAccount): Promise<void>;
+  /**
+   * Replaces the secret of a service account that is not revoked; returns it as stored, or `null` if unknown or
+   * revoked. Emits `service-account-changed`.
+   */
+  replaceServiceAccountSecret?(clientId: string, secret: ServiceAccountSecret): Promise<StoredServiceAccount | null>;
+  /** Marks it revoked at `revokedAt` unless it already is; returns it as stored, or `null` if unknown. Emits `service-account-changed`. */
+  revokeServiceAccount?(clientId: string, revokedAt: number): Promise<StoredServiceAccount | null>;
+  /** An account's service accounts, oldest first. */
+  listServiceAccounts?(accountId: string): Promise<StoredServiceAccount[]>;
+  /** Every signing key, oldest first (retired ones too, until deleted). */
+  listSigningKeys?(): Promise<StoredSigningKey[]>;
+  /** Adds a signing key (its kid is new). */
+  insertSigningKey?(key: StoredSigningKey): Promise<void>;
+  /** Sets `retiredAt` unless it is already set; returns the key as stored, or `null` if unknown. */
+  retireSigningKey?(kid: string, retiredAt: number): Promise<StoredSigningKey | null>;
+}
+
+/** (v2) The fields `updateAccount` may change; an absent field is left as it is. */
+export interface AccountPatch {
+  tier?: Tier;
+  enterprise?: boolean;
+}
+
+/** (v2) A service account's new secret, as stored. */
+export interface ServiceAccountSecret {
+  secretHash: string;
+  secretHint: string;
+  secretCreatedAt: number;
+  expiresAt: number;
 }
 
 /** Fan-out of store events to in-process listeners; a throwing listener never stops the others. */
@@ -91,7 +140,37 @@ export function isValidKeyRecord(value: unknown, hash: string): value is KeyReco
     isTime(key.expiresAt) &&
     (key.revokedAt === undefined || isTime(key.revokedAt)) &&
     (key.name === undefined || typeof key.name === 'string') &&
-    TIERS.has(account.tier as string) &&
-    typeof account.enterprise === 'boolean'
+    (key.scopes === undefined || isScopeList(key.scopes)) &&
+    isValidAccount(account)
+  );
+}
+
+const isScopeList = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.length > 0 && value.every((scope) => isText(scope));
+
+const isValidAccount = (account: Partial<Account>): boolean =>
+  isText(account.id) && TIERS.has(account.tier as string) && typeof account.enterprise === 'boolean';
+
+/** (v2) True when `value` is a whole, well-typed service-account record for `clientId`; anything else is a fault. */
+export function isValidServiceAccountRecord(value: unknown, clientId: string): value is ServiceAccountRecord {
+  if (!value || typeof value !== 'object') return false;
+  const { serviceAccount: sa, account } = value as Partial<ServiceAccountRecord>;
+  if (!sa || typeof sa !== 'object' || !account || typeof account !== 'object') return false;
+  return (
+    sa.clientId === clientId &&
+    isText(sa.clientId) &&
+    isText(sa.accountId) &&
+    sa.accountId === account.id &&
+    typeof sa.secretHash === 'string' &&
+    HASH.test(sa.secretHash) &&
+    isText(sa.secretHint) &&
+    ENVIRONMENTS.has(sa.environment as string) &&
+    isTime(sa.createdAt) &&
+    isTime(sa.secretCreatedAt) &&
+    isTime(sa.expiresAt) &&
+    (sa.revokedAt === undefined || isTime(sa.revokedAt)) &&
+    (sa.name === undefined || typeof sa.name === 'string') &&
+    (sa.scopes === undefined || isScopeList(sa.scopes)) &&
+    isValidAccount(account)
   );
 }
