@@ -5,7 +5,7 @@ import { createAuthenticator } from './authenticator';
 import { createKeyManager } from './key-manager';
 import { generateApiKey, generateKeyId, keyHint, sha256Hex } from './keys';
 import type { KeyStore, StoreEvent } from './store';
-import type { StoredKey } from './types';
+import type { Environment, StoredKey, StoredServiceAccount, StoredSigningKey } from './types';
 
 export interface StoreHarness {
   /**
@@ -30,6 +30,48 @@ async function eventually(check: () => Promise<boolean> | boolean, withinMs: num
     if (Date.now() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+const V2_METHODS = [
+  'updateAccount',
+  'findServiceAccount',
+  'insertServiceAccount',
+  'replaceServiceAccountSecret',
+  'revokeServiceAccount',
+  'listServiceAccounts',
+  'listSigningKeys',
+  'insertSigningKey',
+  'retireSigningKey',
+] as const;
+
+type V2Store = KeyStore & Required<Pick<KeyStore, (typeof V2_METHODS)[number]>>;
+
+/** The store, typed with its v2 methods; the test fails with their names when it lacks any. */
+function v2(store: KeyStore): V2Store {
+  const missing = V2_METHODS.filter((method) => typeof store[method] !== 'function');
+  if (missing.length > 0) throw new Error(`finora-auth conformance: the store lacks the v2 methods ${missing.join(', ')}`);
+  return store as V2Store;
+}
+
+/** A client secret shaped like one the key manager makes: a prefix of its own, then 24 random bytes as hex. */
+const clientSecret = (environment: Environment): string => generateApiKey(environment).replace('_sk_', '_cs_');
+
+async function serviceAccountFor(
+  accountId: string,
+  secret: string,
+  fields: Partial<StoredServiceAccount> = {},
+): Promise<StoredServiceAccount> {
+  return {
+    clientId: `sa_${generateKeyId().slice(4)}`,
+    accountId,
+    secretHash: await sha256Hex(secret),
+    secretHint: keyHint(secret),
+    environment: 'live',
+    createdAt: 1_700_000_000_000,
+    secretCreatedAt: 1_700_000_000_000,
+    expiresAt: 1_700_000_000_000 + 90 * DAY,
+    ...fields,
+  };
 }
 
 /** Registers the conformance tests for one store. `setup` runs once, before them. */
@@ -226,6 +268,232 @@ export function describeKeyStoreConformance(name: string, setup: () => Promise<S
         expect(await eventually(downgraded, bound + 50)).toBe(true);
       } finally {
         await authenticator.close();
+      }
+    });
+
+    // v2: scopes, atomic account updates, service accounts, signing keys.
+
+    it('(v2) keeps a key\'s scopes through every read, and a key without scopes stays without', async () => {
+      const id = accountId('scopes');
+      await store.putAccount({ id, tier: 'premium', enterprise: false });
+      const keyFor = async (apiKey: string, scopes?: string[]): Promise<StoredKey> => ({
+        id: generateKeyId(), accountId: id, hash: await sha256Hex(apiKey), hint: keyHint(apiKey), environment: 'live',
+        surface: 'retail', createdAt: 1_700_000_000_000, expiresAt: 1_700_000_000_000 + 90 * DAY,
+        ...(scopes ? { scopes } : {}),
+      });
+      const scoped = await keyFor(generateApiKey('live'), ['invoices:read', 'reports:write', 'read']);
+      const full = await keyFor(generateApiKey('live'));
+      await store.insertKey(scoped);
+      await store.insertKey(full);
+      expect((await store.findByHash(scoped.hash))?.key).toEqual(scoped);
+      expect(await store.getKey(scoped.id)).toEqual(scoped);
+      expect((await store.listKeys(id)).find((k) => k.id === scoped.id)).toEqual(scoped);
+      for (const read of [(await store.findByHash(full.hash))?.key, await store.getKey(full.id), (await store.listKeys(id)).find((k) => k.id === full.id)]) {
+        expect(read).toEqual(full);
+        expect(read).not.toHaveProperty('scopes');
+      }
+    });
+
+    it('(v2) updateAccount changes only the fields it names, answers null for an unknown account, and tells subscribers', async () => {
+      const s = v2(store);
+      const id = accountId('update');
+      await s.putAccount({ id, tier: 'premium', enterprise: false });
+      const events: StoreEvent[] = [];
+      const stop = s.subscribe((event) => events.push(event));
+      try {
+        expect(await s.updateAccount(id, { tier: 'accountant_pro' })).toEqual({ id, tier: 'accountant_pro', enterprise: false });
+        expect(events).toContainEqual({ type: 'account-changed', accountId: id });
+        expect(await s.updateAccount(id, { enterprise: true })).toEqual({ id, tier: 'accountant_pro', enterprise: true });
+        expect(await s.updateAccount(id, { tier: 'free', enterprise: false })).toEqual({ id, tier: 'free', enterprise: false });
+        expect(await s.getAccount(id)).toEqual({ id, tier: 'free', enterprise: false });
+        const unknown = accountId('update-unknown');
+        events.length = 0;
+        expect(await s.updateAccount(unknown, { tier: 'premium' })).toBeNull();
+        expect(await s.getAccount(unknown)).toBeNull();
+        expect(events.filter((e) => e.type === 'account-changed')).toEqual([]);
+      } finally {
+        stop();
+      }
+    });
+
+    it('(v2) concurrent updateAccount calls on different fields, from two instances, never undo each other', async () => {
+      const one = v2(store);
+      const two = v2(await open());
+      const ids = Array.from({ length: 25 }, (_, i) => accountId(`race-${i}`));
+      for (let round = 0; round < 4; round += 1) {
+        await Promise.all(ids.map((id) => one.putAccount({ id, tier: 'premium', enterprise: false })));
+        // Each write answers the account as stored, with its own field changed.
+        const writes = ids.flatMap((id, i) => {
+          const tier = () => one.updateAccount(id, { tier: 'accountant_pro' }).then((a) => a?.tier === 'accountant_pro');
+          const enterprise = () => two.updateAccount(id, { enterprise: true }).then((a) => a?.enterprise === true);
+          // Alternate which write is sent first.
+          return i % 2 === round % 2 ? [tier(), enterprise()] : [enterprise(), tier()];
+        });
+        expect(await Promise.all(writes)).toEqual(writes.map(() => true));
+        const after = await Promise.all(ids.map((id) => one.getAccount(id)));
+        expect(after).toEqual(ids.map((id) => ({ id, tier: 'accountant_pro', enterprise: true })));
+      }
+    });
+
+    it('(v2) stores a service account with digests only, and finds it with its account in one lookup', async () => {
+      const s = v2(store);
+      const id = accountId('sa');
+      await s.putAccount({ id, tier: 'premium', enterprise: true });
+      const full = await serviceAccountFor(id, clientSecret('live'), { name: 'erp sync — nightly', scopes: ['payments:read', 'ai:write'] });
+      const bare = await serviceAccountFor(id, clientSecret('test'), { environment: 'test' });
+      await s.insertServiceAccount(full);
+      await s.insertServiceAccount(bare);
+      expect(await s.findServiceAccount(full.clientId)).toEqual({ serviceAccount: full, account: { id, tier: 'premium', enterprise: true } });
+      const found = await s.findServiceAccount(bare.clientId);
+      expect(found?.serviceAccount).toEqual(bare);
+      expect(found?.serviceAccount).not.toHaveProperty('scopes');
+      expect(found?.serviceAccount).not.toHaveProperty('name');
+      expect(found?.serviceAccount).not.toHaveProperty('revokedAt');
+      await s.updateAccount(id, { enterprise: false });
+      expect((await s.findServiceAccount(full.clientId))?.account).toEqual({ id, tier: 'premium', enterprise: false });
+      expect(await s.findServiceAccount(`sa_${generateKeyId().slice(4)}`)).toBeNull();
+      await expect(s.insertServiceAccount({ ...full, secretHash: await sha256Hex(clientSecret('live')) })).rejects.toThrow();
+    });
+
+    it('(v2) lists an account\'s service accounts oldest first, and only that account\'s', async () => {
+      const s = v2(store);
+      const id = accountId('sa-list');
+      const other = accountId('sa-list-other');
+      await s.putAccount({ id, tier: 'accountant_pro', enterprise: true });
+      await s.putAccount({ id: other, tier: 'accountant_pro', enterprise: true });
+      const middle = await serviceAccountFor(id, clientSecret('live'), { name: 'b', createdAt: 2_000 });
+      const oldest = await serviceAccountFor(id, clientSecret('live'), { name: 'a', createdAt: 1_000 });
+      const newest = await serviceAccountFor(id, clientSecret('test'), { name: 'c', createdAt: 3_000, environment: 'test' });
+      for (const sa of [middle, oldest, await serviceAccountFor(other, clientSecret('live')), newest]) await s.insertServiceAccount(sa);
+      expect(await s.listServiceAccounts(id)).toEqual([oldest, middle, newest]);
+      expect(await s.listServiceAccounts(accountId('sa-list-none'))).toEqual([]);
+    });
+
+    it('(v2) replaces a service account\'s secret unless it is revoked; revokes once, keeping the first time', async () => {
+      const s = v2(store);
+      const id = accountId('sa-rotate');
+      await s.putAccount({ id, tier: 'premium', enterprise: true });
+      const sa = await serviceAccountFor(id, clientSecret('live'), { scopes: ['read'] });
+      await s.insertServiceAccount(sa);
+      const next = clientSecret('live');
+      const secret = { secretHash: await sha256Hex(next), secretHint: keyHint(next), secretCreatedAt: sa.createdAt + DAY, expiresAt: sa.createdAt + 91 * DAY };
+      const replaced = await s.replaceServiceAccountSecret(sa.clientId, secret);
+      expect(replaced).toEqual({ ...sa, ...secret });
+      expect((await s.findServiceAccount(sa.clientId))?.serviceAccount).toEqual({ ...sa, ...secret });
+      expect(await s.replaceServiceAccountSecret(`sa_${generateKeyId().slice(4)}`, secret)).toBeNull();
+
+      expect((await s.revokeServiceAccount(sa.clientId, 5_000))?.revokedAt).toBe(5_000);
+      expect(await s.revokeServiceAccount(sa.clientId, 6_000)).toEqual({ ...sa, ...secret, revokedAt: 5_000 });
+      expect(await s.revokeServiceAccount(`sa_${generateKeyId().slice(4)}`, 5_000)).toBeNull();
+      const late = clientSecret('live');
+      const refused = { secretHash: await sha256Hex(late), secretHint: keyHint(late), secretCreatedAt: 9_000, expiresAt: 9_000 + DAY };
+      expect(await s.replaceServiceAccountSecret(sa.clientId, refused)).toBeNull();
+      expect((await s.findServiceAccount(sa.clientId))?.serviceAccount).toEqual({ ...sa, ...secret, revokedAt: 5_000 });
+    });
+
+    it('(v2) tells in-process subscribers of service-account creation, rotation and revocation before the write resolves', async () => {
+      const s = v2(store);
+      const id = accountId('sa-events');
+      await s.putAccount({ id, tier: 'premium', enterprise: true });
+      const sa = await serviceAccountFor(id, clientSecret('live'));
+      const changed = { type: 'service-account-changed', clientId: sa.clientId };
+      const events: StoreEvent[] = [];
+      const stop = s.subscribe((event) => events.push(event));
+      try {
+        await s.insertServiceAccount(sa);
+        expect(events).toContainEqual(changed);
+        events.length = 0;
+        const next = clientSecret('live');
+        await s.replaceServiceAccountSecret(sa.clientId, {
+          secretHash: await sha256Hex(next), secretHint: keyHint(next), secretCreatedAt: 2, expiresAt: 3,
+        });
+        expect(events).toContainEqual(changed);
+        events.length = 0;
+        await s.revokeServiceAccount(sa.clientId, 4);
+        expect(events).toContainEqual(changed);
+      } finally {
+        stop();
+      }
+    });
+
+    it('(v2) carries service-account changes to another instance\'s subscribers within the propagation bound', async () => {
+      const s = v2(store);
+      const other = await open();
+      const bound = other === store ? 0 : (harness.propagationMs ?? 0);
+      const events: StoreEvent[] = [];
+      const stop = other.subscribe((event) => events.push(event));
+      try {
+        const id = accountId('sa-fleet');
+        const heard = (event: StoreEvent, withinMs: number) =>
+          eventually(() => events.some((e) => JSON.stringify(e) === JSON.stringify(event)), withinMs);
+        // Another instance's channel may still be connecting: wait until it carries an event before timing one.
+        await s.putAccount({ id, tier: 'premium', enterprise: true });
+        expect(await heard({ type: 'account-changed', accountId: id }, 10_000)).toBe(true);
+
+        const sa = await serviceAccountFor(id, clientSecret('live'));
+        const changed: StoreEvent = { type: 'service-account-changed', clientId: sa.clientId };
+        events.length = 0;
+        await s.insertServiceAccount(sa);
+        expect(await heard(changed, bound + 50)).toBe(true);
+        events.length = 0;
+        const next = clientSecret('live');
+        await s.replaceServiceAccountSecret(sa.clientId, {
+          secretHash: await sha256Hex(next), secretHint: keyHint(next), secretCreatedAt: 2, expiresAt: 3,
+        });
+        expect(await heard(changed, bound + 50)).toBe(true);
+        events.length = 0;
+        await s.revokeServiceAccount(sa.clientId, 4);
+        expect(await heard(changed, bound + 50)).toBe(true);
+      } finally {
+        stop();
+      }
+    });
+
+    it('(v2) stores signing keys, lists them oldest first, and retires one once', async () => {
+      const s = v2(store);
+      const kid = (label: string) => `conf-${run}-${label}`;
+      const signing = (label: string, createdAt: number): StoredSigningKey => ({
+        kid: kid(label),
+        alg: 'ES256',
+        publicJwk: JSON.stringify({ kty: 'EC', crv: 'P-256', x: `x-${label}`, y: `y-${label}`, kid: kid(label) }),
+        encryptedPrivateKey: `v1.${label}.opaque-ciphertext`,
+        createdAt,
+      });
+      const older = signing('older', 1_000);
+      const newer = signing('newer', 2_000);
+      await s.insertSigningKey(newer);
+      await s.insertSigningKey(older);
+      const mine = async () => (await s.listSigningKeys()).filter((k) => k.kid.startsWith(`conf-${run}-`));
+      expect(await mine()).toEqual([older, newer]);
+      for (const key of await mine()) expect(key).not.toHaveProperty('retiredAt');
+      await expect(s.insertSigningKey({ ...older, createdAt: 3_000 })).rejects.toThrow();
+
+      expect(await s.retireSigningKey(older.kid, 5_000)).toEqual({ ...older, retiredAt: 5_000 });
+      expect(await s.retireSigningKey(older.kid, 6_000)).toEqual({ ...older, retiredAt: 5_000 });
+      expect(await s.retireSigningKey(kid('unknown'), 5_000)).toBeNull();
+      expect(await mine()).toEqual([{ ...older, retiredAt: 5_000 }, newer]);
+    });
+
+    it('(v2) keeps no plaintext client secret at rest: only digests and hints', async () => {
+      const s = v2(store);
+      const id = accountId('sa-plain');
+      await s.putAccount({ id, tier: 'premium', enterprise: true });
+      const first = clientSecret('live');
+      const second = clientSecret('live');
+      const sa = await serviceAccountFor(id, first, { name: 'warehouse' });
+      await s.insertServiceAccount(sa);
+      const other = clientSecret('test');
+      await s.insertServiceAccount(await serviceAccountFor(id, other, { environment: 'test' }));
+      await s.replaceServiceAccountSecret(sa.clientId, {
+        secretHash: await sha256Hex(second), secretHint: keyHint(second), secretCreatedAt: 2, expiresAt: 3,
+      });
+      const raw = await harness.raw();
+      expect(raw).toContain(sa.clientId);
+      for (const secret of [second, other]) expect(raw).toContain(await sha256Hex(secret));
+      for (const secret of [first, second, other]) {
+        expect(raw).not.toContain(secret);
+        expect(raw).not.toContain(secret.slice(8)); // the secret part, with or without its prefix
+        expect(raw).not.toContain(secret.slice(8, 40));
       }
     });
   });
