@@ -1,0 +1,110 @@
+// Forward authentication: judge the request a proxy describes (nginx, Caddy, Traefik, Envoy) and answer yes or no.
+
+import type { IncomingMessage } from 'node:http';
+import type { Authenticator, AuthResult } from '@finora-auth/core';
+import { IDENTITY_HEADERS } from './forward-headers';
+import { judgeTarget } from './target';
+
+/** The identity header v2 adds to the four the proxy mode sends. */
+export const SCOPES_HEADER = 'Finora-Scopes';
+
+/** The header pairs that describe the original request, in the contract's order of precedence. */
+const DESCRIBERS = [
+  { method: 'x-forwarded-method', target: 'x-forwarded-uri' }, // Traefik, Caddy
+  { method: 'x-original-method', target: 'x-original-uri' }, // nginx (set in the shipped configuration)
+] as const;
+
+/** An HTTP method is a token (RFC 9110 §9.1). */
+const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+export type DescribedRequest =
+  | { ok: true; method: string; target: string }
+  | { ok: false; message: string };
+
+/** The one value of a header, or `null` when it is absent, or `false` when it was sent more than once. */
+function single(req: IncomingMessage, name: string): string | null | false {
+  const values = req.headersDistinct[name];
+  if (values === undefined || values.length === 0) return null;
+  return values.length === 1 ? (values[0] as string) : false;
+}
+
+/**
+ * The method and target of the request being asked about. A pair is used when either of its headers is present,
+ * and then both must be there, once each: a target without its method would be judged as the subrequest's own
+ * method (nginx's is always GET), letting a read-only key pass a write.
+ */
+export function describedRequest(req: IncomingMessage): DescribedRequest {
+  for (const pair of DESCRIBERS) {
+    const method = single(req, pair.method);
+    const target = single(req, pair.target);
+    if (method === null && target === null) continue;
+    if (method === false || target === false) {
+      return { ok: false, message: `The ${pair.method} and ${pair.target} headers must be sent once each.` };
+    }
+    if (method === null || target === null) {
+      return { ok: false, message: `The ${pair.method} and ${pair.target} headers must be sent together.` };
+    }
+    if (!METHOD.test(method)) return { ok: false, message: `The ${pair.method} header is not an HTTP method.` };
+    return { ok: true, method, target };
+  }
+  return { ok: true, method: req.method ?? 'GET', target: req.url ?? '/' };
+}
+
+/** What the forward-auth endpoint answers. `result` is absent when the request was refused before authentication. */
+export interface ForwardAuthAnswer {
+  status: number;
+  headers: Record<string, string>;
+  /** Empty when allowed: a proxy must never pass a body of ours on as the upstream's. */
+  body: string;
+  result?: AuthResult;
+  /** The module the described request was judged for. */
+  module?: string;
+  method: string;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } as const;
+
+function invalidRequest(message: string, method: string): ForwardAuthAnswer {
+  return {
+    status: 400,
+    headers: { ...JSON_HEADERS },
+    body: JSON.stringify({ error: { code: 'INVALID_REQUEST', message } }),
+    method,
+  };
+}
+
+/**
+ * Judges one forward-auth request. Allowed: 200, no body, the identity headers and the core's headers
+ * (`Finora-Key-Expires-At`, credits, rate-limit fields). Refused: the core's status, headers and body, or 400
+ * `INVALID_REQUEST` for a described target that upstreams route differently (see target.ts).
+ */
+export async function forwardAuth(authenticator: Authenticator, req: IncomingMessage): Promise<ForwardAuthAnswer> {
+  const described = describedRequest(req);
+  if (!described.ok) return invalidRequest(described.message, req.method ?? 'GET');
+  const { method, target } = described;
+  const verdict = judgeTarget(target);
+  if (!verdict.ok) return invalidRequest(verdict.message, method);
+  const module = verdict.module;
+  const result = await authenticator.authenticate({
+    authorization: req.headers.authorization ?? null,
+    ...(module !== undefined ? { module } : {}),
+    method,
+    origin: req.headers.origin ?? null,
+  });
+  const judged = module !== undefined ? { module } : {};
+  if (!result.ok) {
+    const { error } = result;
+    return { status: error.status, headers: { ...error.headers }, body: JSON.stringify(error.body), result, method, ...judged };
+  }
+  const { context } = result;
+  const headers: Record<string, string> = {
+    ...result.headers,
+    'cache-control': 'no-store',
+    [IDENTITY_HEADERS.accountId]: context.accountId,
+    [IDENTITY_HEADERS.keyId]: context.keyId,
+    [IDENTITY_HEADERS.environment]: context.environment,
+    [SCOPES_HEADER]: context.scopes.join(' '),
+  };
+  if (module !== undefined) headers[IDENTITY_HEADERS.module] = module;
+  return { status: 200, headers, body: '', result, method, ...judged };
+}
