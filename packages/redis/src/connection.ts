@@ -35,15 +35,16 @@ export function openCommandConnection(config: ResolvedOptions): Redis {
 }
 
 /**
- * The connection that listens to the invalidation channel. It queues nothing: it subscribes after each
- * `ready` and pings on a heartbeat, and a ping unanswered for `heartbeatMs` drops the socket.
+ * The connection that listens to the invalidation channel. It queues nothing: it subscribes after each `ready`
+ * and sends no other command; the channel's heartbeat (published on the command connection) proves it hears.
+ * A command of its own (the ready check, SUBSCRIBE) unanswered for `heartbeatTimeoutMs` drops the socket.
  */
 export function openSubscriberConnection(config: ResolvedOptions): Redis {
   const client = new Redis(config.url, {
     ...config.redisOptions,
     lazyConnect: true,
     connectTimeout: config.connectTimeoutMs,
-    socketTimeout: config.heartbeatMs,
+    socketTimeout: config.heartbeatTimeoutMs,
     retryStrategy: retryStrategy(config.maxReconnectDelayMs),
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,

@@ -1,9 +1,11 @@
 // Listens to the deployment's pub/sub channel on its own connection and tells the store's listeners what changed,
 // and whether they can still trust what they cached.
 
+import { randomUUID } from 'node:crypto';
 import type { StoreEvents } from '@finora-auth/core';
 import type { Redis } from 'ioredis';
 import { openSubscriberConnection, reconnectNow } from './connection';
+import { Heartbeat } from './heartbeat';
 import type { ResolvedOptions } from './options';
 
 const KEY_HASH = /^[0-9a-f]{64}$/;
@@ -12,8 +14,16 @@ export class InvalidationChannel {
   readonly #config: ResolvedOptions;
   readonly #events: StoreEvents;
   #client: Redis | undefined;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
-  /** True while subscribed: only then is every change certain to reach this process. */
+  /**
+   * This instance's own heartbeat channel, subscribed on the same connection as the events channel: what is
+   * published to it comes back through the same server and socket as an invalidation, after every message Redis
+   * handled before it, yet reaches this instance only (a shared channel would cost each process every other one's).
+   */
+  readonly #heartbeatChannel: string;
+  readonly #heartbeat: Heartbeat;
+  /** Subscribed (until the connection closes), whatever the heartbeat says. */
+  #subscribed = false;
+  /** True while subscribed and a heartbeat came back recently: only then is every change certain to reach this process. */
   #live = false;
   /** Bumped on every connect and disconnect, so a subscription confirmed for an old connection is ignored. */
   #generation = 0;
@@ -21,11 +31,33 @@ export class InvalidationChannel {
 
   readonly #onReady: () => void;
 
-  /** `onReady` runs each time the subscriber connection is up: proof that Redis answers again. */
-  constructor(config: ResolvedOptions, events: StoreEvents, onReady: () => void) {
+  /**
+   * `onReady` runs each time the subscriber connection is up: proof that Redis answers again. `publish` sends a
+   * message on the store's command connection (a subscribed connection cannot publish).
+   */
+  constructor(
+    config: ResolvedOptions,
+    events: StoreEvents,
+    onReady: () => void,
+    publish: (channel: string, message: string) => Promise<unknown>,
+  ) {
     this.#config = config;
     this.#events = events;
     this.#onReady = onReady;
+    this.#heartbeatChannel = `${config.prefix}heartbeat:${randomUUID()}`;
+    this.#heartbeat = new Heartbeat({
+      intervalMs: config.heartbeatMs,
+      timeoutMs: config.heartbeatTimeoutMs,
+      send: (payload) =>
+        publish(this.#heartbeatChannel, payload).then(
+          () => undefined,
+          () => undefined, // Not heard back, which is what the heartbeat counts.
+        ),
+      onSilent: () => this.#setLive(false),
+      onHeard: () => this.#setLive(this.#subscribed),
+      // Silent for twice the bound: not a delay but a dead socket (a half-open connection, say). Reopen it.
+      onLost: () => this.#client?.disconnect(true),
+    });
   }
 
   get live(): boolean {
@@ -43,14 +75,14 @@ export class InvalidationChannel {
     });
     client.on('close', () => {
       this.#generation++;
+      this.#subscribed = false;
+      this.#heartbeat.stop();
       this.#setLive(false);
     });
-    client.on('message', (_channel: string, message: string) => this.#deliver(message));
-    this.#heartbeat = setInterval(() => {
-      // An unanswered ping trips the connection's socketTimeout, which drops it and so ends `live`.
-      if (client.status === 'ready') client.ping().catch(() => {});
-    }, this.#config.heartbeatMs);
-    this.#heartbeat.unref?.();
+    client.on('message', (channel: string, message: string) => {
+      if (channel === this.#heartbeatChannel) this.#heartbeat.receive(message);
+      else this.#deliver(message);
+    });
     client.connect().catch(() => {
       // Reported through the 'error' listener; the connection keeps retrying on its own.
     });
@@ -65,7 +97,8 @@ export class InvalidationChannel {
     if (this.#closed) return;
     this.#closed = true;
     this.#live = false;
-    clearInterval(this.#heartbeat);
+    this.#subscribed = false;
+    this.#heartbeat.stop();
     const client = this.#client;
     if (!client) return;
     if (client.status === 'ready') {
@@ -77,9 +110,13 @@ export class InvalidationChannel {
 
   #subscribe(client: Redis): void {
     const generation = ++this.#generation;
-    client.subscribe(this.#config.channel).then(
+    client.subscribe(this.#config.channel, this.#heartbeatChannel).then(
       () => {
-        if (generation === this.#generation && !this.#closed) this.#setLive(true);
+        if (generation !== this.#generation || this.#closed) return;
+        this.#subscribed = true;
+        // Subscribed this moment: the proof the heartbeat then keeps renewing.
+        this.#heartbeat.start();
+        this.#setLive(true);
       },
       (error: unknown) => {
         if (generation !== this.#generation || this.#closed) return;

@@ -18,10 +18,17 @@ export interface RedisKeyStoreOptions {
   /** Longest wait between two reconnection attempts, in ms; attempts back off from 50 ms up to it. Default: 1,000. */
   maxReconnectDelayMs?: number;
   /**
-   * The invalidation channel is pinged this often, in ms; when a ping has no answer within the same time the
-   * channel is treated as down (cached answers stop being trusted) and reopened. Default: 1,000.
+   * How often, in ms, this store PUBLISHes a heartbeat (a few bytes, on a channel of its own under the prefix)
+   * that its subscriber connection must hear back: proof that invalidations still reach it. Default: 250.
    */
   heartbeatMs?: number;
+  /**
+   * When no heartbeat sent in the last this-many ms has been heard back, the channel is treated as down: the
+   * authenticators stop trusting their caches (`reset`, `live: false`) until one is heard again (`live: true`,
+   * which clears them). After twice this long the subscriber connection is dropped and reopened. This is the
+   * longest a cached answer is trusted during a silent network partition. Must exceed `heartbeatMs`. Default: 1,000.
+   */
+  heartbeatTimeoutMs?: number;
   /**
    * Receives connection errors (refused, reset, timed out), which the store otherwise absorbs: it reconnects on
    * its own and reports a down channel to the authenticators as a `reset` event. Never receives a key. Default: none.
@@ -42,6 +49,7 @@ export interface ResolvedOptions {
   connectTimeoutMs: number;
   maxReconnectDelayMs: number;
   heartbeatMs: number;
+  heartbeatTimeoutMs: number;
   onError: (error: Error) => void;
   redisOptions: RedisOptions;
 }
@@ -94,6 +102,13 @@ export function resolveOptions(options: RedisKeyStoreOptions): ResolvedOptions {
     // ioredis would prefix the declared keys but not the names the Lua scripts build: use `prefix` instead.
     throw new TypeError('finora-auth: RedisKeyStore option redisOptions.keyPrefix is not supported; use prefix');
   }
+  const heartbeatMs = milliseconds(options.heartbeatMs, 250, 'heartbeatMs');
+  const heartbeatTimeoutMs = milliseconds(options.heartbeatTimeoutMs, 1_000, 'heartbeatTimeoutMs');
+  if (heartbeatTimeoutMs <= heartbeatMs) {
+    throw new TypeError(
+      `finora-auth: RedisKeyStore option heartbeatTimeoutMs (${heartbeatTimeoutMs}) must be greater than heartbeatMs (${heartbeatMs})`,
+    );
+  }
   return {
     url,
     prefix,
@@ -101,7 +116,8 @@ export function resolveOptions(options: RedisKeyStoreOptions): ResolvedOptions {
     commandTimeoutMs: milliseconds(options.commandTimeoutMs, 1_000, 'commandTimeoutMs'),
     connectTimeoutMs: milliseconds(options.connectTimeoutMs, 2_000, 'connectTimeoutMs'),
     maxReconnectDelayMs: milliseconds(options.maxReconnectDelayMs, 1_000, 'maxReconnectDelayMs'),
-    heartbeatMs: milliseconds(options.heartbeatMs, 1_000, 'heartbeatMs'),
+    heartbeatMs,
+    heartbeatTimeoutMs,
     onError: options.onError ?? (() => {}),
     redisOptions: { ...options.redisOptions },
   };

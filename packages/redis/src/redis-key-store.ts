@@ -43,7 +43,12 @@ export class RedisKeyStore implements KeyStore {
     for (const [name, definition] of Object.entries(scripts)) this.#redis.defineCommand(name, definition);
     // Whichever connection gets through after an outage pulls the other out of its back-off, so the store does
     // not refuse commands, or distrust its cache, for up to maxReconnectDelayMs longer than Redis was down.
-    this.#channel = new InvalidationChannel(this.#config, this.#events, () => reconnectNow(this.#redis));
+    this.#channel = new InvalidationChannel(
+      this.#config,
+      this.#events,
+      () => reconnectNow(this.#redis),
+      (channel, message) => this.#redis.publish(channel, message),
+    );
     this.#redis.on('ready', () => this.#channel.reconnectNow());
   }
 
