@@ -4,6 +4,7 @@ import { KeyManagerError } from '@finora-auth/core';
 import { accountsCommand, AdminError, keysCommand } from './cli-admin';
 import { CommandError, UsageError } from './cli-args';
 import type { ServeIo } from './cli-serve';
+import { version } from '../package.json';
 import { HELP } from './help';
 import { StoreUnreachableError } from './store-url';
 
@@ -32,6 +33,10 @@ export async function main(argv: string[], io: ServeIo): Promise<number> {
       case '-h':
       case 'help':
         io.out(HELP.main ?? '');
+        return 0;
+      case '--version':
+      case '-v':
+        io.out(`finora-auth ${version}\n`);
         return 0;
       case 'serve': {
         // Loaded on demand: key administration should not pay for starting Hono, the proxy and metrics.

@@ -15,7 +15,7 @@ Usage:
   finora-auth keys rotate KEY_ID [--json]
   finora-auth keys expiring [--within DAYS] [--json]
 
-Every command takes --store URL and --help. Start with: finora-auth serve
+Every command takes --store URL and --help; finora-auth --version prints the version. Start with: finora-auth serve
 `,
 
   serve: `finora-auth serve: run the authenticating gateway

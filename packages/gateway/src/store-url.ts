@@ -1,6 +1,6 @@
 // Store URLs (`sqlite:PATH`, `redis://…`, `postgres://…`): parsing, redaction for messages, and opening the store.
 
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { KeyStore } from '@finora-auth/core';
 
@@ -79,10 +79,21 @@ export function parseStoreUrl(url: string, cwd: string = process.cwd()): StoreSp
       return value === null ? { kind: 'postgres', url: text, driverUrl } : { kind: 'postgres', url: text, driverUrl, schema: value };
     }
     default:
+      if (scheme === undefined && looksLikeFilePath(text)) {
+        throw new StoreUrlError(`finora-auth: store URL ${JSON.stringify(text)} has no scheme; for a SQLite file write sqlite:${text}`);
+      }
       throw new StoreUrlError(
         `finora-auth: unsupported store URL ${redactStoreUrl(text)}; use sqlite:PATH, redis://HOST[:PORT], rediss://… or postgres://HOST/DB`,
       );
   }
+}
+
+/**
+ * A bare file path (`./keys.db`, `/var/lib/keys.db`, `keys.sqlite`): the newcomer's spelling of `sqlite:PATH`.
+ * Only something that plainly is a path is echoed back; anything else may be a pasted secret.
+ */
+function looksLikeFilePath(text: string): boolean {
+  return text.length <= 256 && !/[\s@]/.test(text) && (/^(\.{1,2}|~)?\//.test(text) || /\.(db|sqlite3?)$/i.test(text));
 }
 
 /** A store that failed to open or answer; the message is one line naming the (redacted) store. */
@@ -97,8 +108,30 @@ function describeCause(error: unknown): string {
   return typeof code === 'string' && !firstLine.includes(code) ? `${firstLine} (${code})` : firstLine;
 }
 
+/** What ioredis says when it could not connect at all (rather than, say, a wrong password). */
+const REDIS_NOT_CONNECTED =
+  /max retries per request|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET|Connection is closed|Stream isn't writeable|no answer within/i;
+
+/** `host:port` of a Redis URL (no user, no password), 6379 when it names no port. */
+function redisAddress(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '6379'}`;
+  } catch {
+    return redactStoreUrl(url);
+  }
+}
+
 /** Wraps a store failure as one line that names the store (never its password) and the cause. */
 export function unreachable(spec: StoreSpec, error: unknown): StoreUnreachableError {
+  if (spec.kind === 'redis' && REDIS_NOT_CONNECTED.test(describeCause(error))) {
+    // ioredis' own words ("Reached the max retries per request limit") tell a newcomer nothing about what to do.
+    return new StoreUnreachableError(
+      `finora-auth: cannot reach Redis at ${redisAddress(spec.url)} (is it running? start it with redis-server, ` +
+        'or fix the host and port in --store or FINORA_AUTH_STORE)',
+      { cause: error },
+    );
+  }
   return new StoreUnreachableError(
     `finora-auth: cannot use the store at ${redactStoreUrl(spec.url)}: ${describeCause(error)}`,
     { cause: error },
@@ -106,14 +139,46 @@ export function unreachable(spec: StoreSpec, error: unknown): StoreUnreachableEr
 }
 
 /**
- * Opens the store a spec names, loading only the driver it needs (a sqlite user never loads pg or ioredis).
- * A sqlite file's directory is created on first use, so the default store works in an empty folder.
+ * The sqlite file's directory: created for the default store (so it works in an empty folder), and otherwise
+ * required to exist, so a typo in `--store` is an error rather than a new directory tree holding an empty store.
  */
-export async function openStore(spec: StoreSpec): Promise<KeyStore> {
+function prepareSqliteDirectory(spec: StoreSpec & { kind: 'sqlite' }): void {
+  if (spec.path === ':memory:') return;
+  const directory = dirname(spec.path);
+  if (spec.url === DEFAULT_STORE_URL) {
+    mkdirSync(directory, { recursive: true });
+    return;
+  }
+  if (!existsSync(directory)) {
+    throw new StoreUnreachableError(
+      `finora-auth: cannot use the store at ${spec.url}: the directory ${directory} does not exist ` +
+        `(create it first, or use another path; only the default ${DEFAULT_STORE_URL} is created for you)`,
+    );
+  }
+}
+
+/**
+ * The URL pg connects with. pg takes the user from the URL, else $PGUSER, else $USER; with none of them (a
+ * container, a CI job, systemd) the server answers "no PostgreSQL user name specified in startup packet".
+ * Then the user is `postgres`, the name every PostgreSQL installation starts with.
+ */
+function postgresDriverUrl(driverUrl: string, env: Record<string, string | undefined>): string {
+  if (env.PGUSER || env.USER) return driverUrl;
+  const parsed = new URL(driverUrl);
+  if (parsed.username || parsed.searchParams.has('user')) return driverUrl;
+  parsed.username = 'postgres';
+  return parsed.toString();
+}
+
+/**
+ * Opens the store a spec names, loading only the driver it needs (a sqlite user never loads pg or ioredis).
+ * `env` is the environment the driver reads (for PostgreSQL's default user); `process.env` unless a test says otherwise.
+ */
+export async function openStore(spec: StoreSpec, env: Record<string, string | undefined> = process.env): Promise<KeyStore> {
+  if (spec.kind === 'sqlite') prepareSqliteDirectory(spec);
   try {
     switch (spec.kind) {
       case 'sqlite': {
-        if (spec.path !== ':memory:') mkdirSync(dirname(spec.path), { recursive: true });
         const { SqliteKeyStore } = await import('@finora-auth/sqlite');
         return new SqliteKeyStore({ path: spec.path });
       }
@@ -123,7 +188,7 @@ export async function openStore(spec: StoreSpec): Promise<KeyStore> {
       }
       case 'postgres': {
         const { PostgresKeyStore } = await import('@finora-auth/postgres');
-        const connectionString = spec.driverUrl;
+        const connectionString = postgresDriverUrl(spec.driverUrl, env);
         return new PostgresKeyStore(spec.schema === undefined ? { connectionString } : { connectionString, schema: spec.schema });
       }
     }
