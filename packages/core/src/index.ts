@@ -24,14 +24,37 @@ export {
 export type { EnterpriseModule, Module, RetailModule } from './catalog';
 export { KeyManagerError, StoreUnavailableError } from './errors';
 export type { KeyManagerErrorCode } from './errors';
-export { createKeyManager, toKeyInfo } from './key-manager';
-export type { IssuedKey, KeyManager, KeyManagerOptions } from './key-manager';
-export { API_KEY_PATTERN, generateApiKey, isApiKey, keyEnvironment, keyHint, sha256Hex } from './keys';
+export { createKeyManager, toKeyInfo, toServiceAccountInfo } from './key-manager';
+export type { IssuedKey, IssuedServiceAccountSecret, KeyManager, KeyManagerOptions } from './key-manager';
+export {
+  API_KEY_PATTERN,
+  CLIENT_SECRET_PATTERN,
+  generateApiKey,
+  generateClientId,
+  generateClientSecret,
+  isApiKey,
+  isClientSecret,
+  keyEnvironment,
+  keyHint,
+  sha256Hex,
+} from './keys';
 export { MemoryKeyStore } from './memory-store';
 export { authorizationFromRawHeaders, requestModule, resolveMiddlewareOptions } from './middleware';
 export type { MiddlewareOptions, ResolvedMiddlewareOptions } from './middleware';
 export { AUTH_ERROR_CODES, EXPIRES_AT_HEADER, renderFailure } from './responses';
 export type { AuthErrorCode, AuthFailure } from './responses';
+export {
+  FULL_ACCESS,
+  ScopeError,
+  isScope,
+  normalizeScopes,
+  requiredLevel,
+  scopeNeeded,
+  scopesAllow,
+  scopesToStore,
+  scopesWithin,
+} from './scopes';
+export type { AccessLevel } from './scopes';
 export { StoreEvents, isValidKeyRecord, isValidServiceAccountRecord } from './store';
 export type { AccountPatch, KeyStore, ServiceAccountSecret, StoreEvent, StoreListener } from './store';
 export { TokenVerificationError, isCompactJws } from './tokens';

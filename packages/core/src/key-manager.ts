@@ -1,9 +1,19 @@
-// Key administration: accounts, issuing, revoking, rotating and listing keys, through any KeyStore.
+// Key administration: accounts, issuing, revoking, rotating and listing keys and (v2) service accounts, through any KeyStore.
 
 import { KeyManagerError } from './errors';
-import { generateApiKey, generateKeyId, keyHint, sha256Hex } from './keys';
-import type { KeyStore } from './store';
-import type { Account, Environment, KeyInfo, StoredKey, Surface, Tier } from './types';
+import { generateApiKey, generateClientId, generateClientSecret, generateKeyId, keyHint, sha256Hex } from './keys';
+import { ScopeError, scopesToStore } from './scopes';
+import type { AccountPatch, KeyStore } from './store';
+import type {
+  Account,
+  Environment,
+  KeyInfo,
+  ServiceAccountInfo,
+  StoredKey,
+  StoredServiceAccount,
+  Surface,
+  Tier,
+} from './types';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const TIERS: readonly Tier[] = ['free', 'premium', 'accountant_pro'];
@@ -14,7 +24,7 @@ export interface KeyManagerOptions {
   store: KeyStore;
   /** Clock in epoch milliseconds. Default: `Date.now`. */
   now?: () => number;
-  /** Days from creation until a key expires. Default: 90, as the product rules say. */
+  /** Days from creation until a key (or a service account's secret) expires. Default: 90, as the product rules say. */
   keyTtlDays?: number;
 }
 
@@ -24,13 +34,36 @@ export interface IssuedKey {
   key: KeyInfo;
 }
 
+/** (v2) A new service account, or a new secret for one. */
+export interface IssuedServiceAccountSecret {
+  /** The plaintext client secret. It is returned here once and stored nowhere. */
+  clientSecret: string;
+  serviceAccount: ServiceAccountInfo;
+}
+
 export interface KeyManager {
   putAccount(account: { id: string; tier: Tier; enterprise?: boolean }): Promise<Account>;
-  issue(input: { accountId: string; environment: Environment; surface?: Surface; name?: string }): Promise<IssuedKey>;
+  /** (v2) Changes only the named fields; atomically on a store with `updateAccount`. */
+  updateAccount(accountId: string, patch: AccountPatch): Promise<Account>;
+  /** Rejects with code `PREMIUM_REQUIRED`, `ENTERPRISE_ONLY` or (v2) `INVALID_SCOPE`. */
+  issue(input: { accountId: string; environment: Environment; surface?: Surface; name?: string; scopes?: string[] }): Promise<IssuedKey>;
   revoke(keyId: string): Promise<void>;
+  /** A new key like the old one (scopes too); the old stays valid until revoked. A revoked key: `KEY_REVOKED`. */
   rotate(keyId: string): Promise<IssuedKey>;
   list(accountId: string): Promise<KeyInfo[]>;
   expiring(withinDays: number): Promise<KeyInfo[]>;
+  /** (v2) For an enterprise-provisioned, paying account only. */
+  createServiceAccount(input: {
+    accountId: string;
+    environment: Environment;
+    name?: string;
+    scopes?: string[];
+  }): Promise<IssuedServiceAccountSecret & { clientId: string }>;
+  /** (v2) A new secret, ending every token issued under the old one. A revoked one: `SERVICE_ACCOUNT_REVOKED`. */
+  rotateServiceAccountSecret(clientId: string): Promise<IssuedServiceAccountSecret>;
+  /** (v2) Its tokens are refused at once, like a revoked key. */
+  revokeServiceAccount(clientId: string): Promise<void>;
+  listServiceAccounts(accountId: string): Promise<ServiceAccountInfo[]>;
 }
 
 /** The public view of a stored key: dates as `Date`, no hash. */
@@ -50,19 +83,77 @@ export function toKeyInfo(key: StoredKey): KeyInfo {
   return info;
 }
 
-// An operator may paste a key where an id belongs (`keys revoke live_sk_…`): such input is never echoed back.
-const SECRET_LOOKING = /_sk_|[0-9a-f]{32}/i;
+/** (v2) The public view of a stored service account: dates as `Date`, no secret digest. */
+export function toServiceAccountInfo(serviceAccount: StoredServiceAccount): ServiceAccountInfo {
+  const info: ServiceAccountInfo = {
+    clientId: serviceAccount.clientId,
+    accountId: serviceAccount.accountId,
+    environment: serviceAccount.environment,
+    scopes: serviceAccount.scopes ? [...serviceAccount.scopes] : ['write'],
+    secretHint: serviceAccount.secretHint,
+    createdAt: new Date(serviceAccount.createdAt),
+    expiresAt: new Date(serviceAccount.expiresAt),
+  };
+  if (serviceAccount.name !== undefined) info.name = serviceAccount.name;
+  if (serviceAccount.revokedAt !== undefined) info.revokedAt = new Date(serviceAccount.revokedAt);
+  return info;
+}
+
+// An operator may paste a key or secret where an id belongs (`keys revoke live_sk_…`): such input is never echoed back.
+const SECRET_LOOKING = /_sk_|_cs_|[0-9a-f]{32}/i;
 
 /** `value` quoted for an error message, unless it might be a key or a piece of one. */
 function quote(value: unknown): string {
   const text = String(value);
   return typeof value === 'string' && !SECRET_LOOKING.test(text) && text.length <= 128
     ? JSON.stringify(text)
-    : '(not shown: it looks like an API key; pass an id, such as key_…)';
+    : '(not shown: it looks like a secret; pass an id, such as key_… or sa_…)';
 }
 
 function invalid(message: string): never {
   throw new KeyManagerError('INVALID_INPUT', `finora-auth: ${message}`);
+}
+
+function checkEnvironment(environment: unknown): asserts environment is Environment {
+  if (environment !== 'live' && environment !== 'test') invalid("environment must be 'live' or 'test'");
+}
+
+function checkName(name: unknown): asserts name is string | undefined {
+  if (name !== undefined && (typeof name !== 'string' || name.length > MAX_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(name))) {
+    invalid(`name must be a string of at most ${MAX_NAME_LENGTH} characters without control characters`);
+  }
+}
+
+/** Normalised scopes as a store keeps them (`undefined` for full access), or `INVALID_SCOPE`. */
+function storedScopes(scopes: unknown): string[] | undefined {
+  try {
+    return scopesToStore(scopes);
+  } catch (error) {
+    if (error instanceof ScopeError) throw new KeyManagerError('INVALID_SCOPE', error.message);
+    throw error;
+  }
+}
+
+const sameScopes = (a: readonly string[] | undefined, b: readonly string[] | undefined) =>
+  (a ?? []).length === (b ?? []).length && (a ?? []).every((scope, i) => scope === b?.[i]);
+
+/** A v2 method of the store, or `NOT_SUPPORTED` naming what is missing. */
+function v2<K extends keyof KeyStore>(store: KeyStore, method: K): NonNullable<KeyStore[K]> {
+  const fn = store[method];
+  if (typeof fn !== 'function') {
+    throw new KeyManagerError('NOT_SUPPORTED', `finora-auth: this store has no ${String(method)}(); upgrade it for v2 features`);
+  }
+  return (fn as (...args: never[]) => unknown).bind(store) as NonNullable<KeyStore[K]>;
+}
+
+/** `what`: the credentials for the messages (`API keys`); `enterpriseWhat`, when they need a provisioned account. */
+function mayHoldCredentials(account: Account, what: string, enterpriseWhat: string | undefined): void {
+  if (account.tier === 'free') {
+    throw new KeyManagerError('PREMIUM_REQUIRED', `finora-auth: ${what} need a Premium or Accountant Pro account`);
+  }
+  if (enterpriseWhat !== undefined && !account.enterprise) {
+    throw new KeyManagerError('ENTERPRISE_ONLY', `finora-auth: ${enterpriseWhat} need an enterprise-provisioned account`);
+  }
 }
 
 export function createKeyManager(options: KeyManagerOptions): KeyManager {
@@ -83,13 +174,14 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     return account;
   }
 
-  async function mint(account: Account, environment: Environment, surface: Surface, name: string | undefined): Promise<IssuedKey> {
-    if (account.tier === 'free') {
-      throw new KeyManagerError('PREMIUM_REQUIRED', 'finora-auth: API keys need a Premium or Accountant Pro account');
-    }
-    if (surface === 'enterprise' && !account.enterprise) {
-      throw new KeyManagerError('ENTERPRISE_ONLY', 'finora-auth: enterprise keys need an enterprise-provisioned account');
-    }
+  async function mint(
+    account: Account,
+    environment: Environment,
+    surface: Surface,
+    name: string | undefined,
+    scopes: string[] | undefined,
+  ): Promise<IssuedKey> {
+    mayHoldCredentials(account, 'API keys', surface === 'enterprise' ? 'enterprise keys' : undefined);
     const apiKey = generateApiKey(environment);
     const createdAt = now();
     const key: StoredKey = {
@@ -103,7 +195,13 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       expiresAt: createdAt + ttlMs,
     };
     if (name !== undefined) key.name = name;
+    if (scopes !== undefined) key.scopes = [...scopes];
     await store.insertKey(key);
+    if (scopes !== undefined && !sameScopes((await store.getKey(key.id))?.scopes, scopes)) {
+      // A v1 store that drops scopes would turn a limited key into a full-access one: never hand that key out.
+      await store.revokeKey(key.id, now());
+      throw new KeyManagerError('NOT_SUPPORTED', 'finora-auth: this store does not keep key scopes; upgrade it for v2 features');
+    }
     return { apiKey, key: toKeyInfo(key) };
   }
 
@@ -112,6 +210,15 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     const key = await store.getKey(keyId);
     if (!key) throw new KeyManagerError('KEY_NOT_FOUND', `finora-auth: no key ${quote(keyId)}`);
     return key;
+  }
+
+  function checkClientId(clientId: unknown): asserts clientId is string {
+    if (typeof clientId !== 'string' || clientId === '') invalid('clientId must be a non-empty string');
+  }
+
+  async function newSecret(environment: Environment) {
+    const clientSecret = generateClientSecret(environment);
+    return { clientSecret, secretHash: await sha256Hex(clientSecret), secretHint: keyHint(clientSecret) };
   }
 
   return {
@@ -127,16 +234,33 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       return { ...account };
     },
 
+    async updateAccount(accountId, patch) {
+      if (typeof accountId !== 'string' || accountId === '') invalid('accountId must be a non-empty string');
+      if (!patch || typeof patch !== 'object') invalid('patch must be an object: { tier?, enterprise? }');
+      if (patch.tier !== undefined && !TIERS.includes(patch.tier)) invalid(`tier must be one of ${TIERS.join(', ')}; got ${quote(patch.tier)}`);
+      if (patch.enterprise !== undefined && typeof patch.enterprise !== 'boolean') invalid('enterprise must be a boolean');
+      const fields: AccountPatch = {};
+      if (patch.tier !== undefined) fields.tier = patch.tier;
+      if (patch.enterprise !== undefined) fields.enterprise = patch.enterprise;
+      if (store.updateAccount) {
+        const updated = await store.updateAccount(accountId, fields);
+        if (!updated) throw new KeyManagerError('ACCOUNT_NOT_FOUND', `finora-auth: no account ${quote(accountId)}`);
+        return { ...updated };
+      }
+      // A v1 store has no atomic update: read, change, write back. A concurrent write between the two can be lost;
+      // every store of this project implements updateAccount, so only third-party v1 stores take this path.
+      const updated: Account = { ...(await accountFor(accountId)), ...fields };
+      await store.putAccount(updated);
+      return { ...updated };
+    },
+
     async issue(input) {
-      const environment = input?.environment;
-      if (environment !== 'live' && environment !== 'test') invalid("environment must be 'live' or 'test'");
+      checkEnvironment(input?.environment);
       const surface = input.surface ?? 'retail';
       if (surface !== 'retail' && surface !== 'enterprise') invalid("surface must be 'retail' or 'enterprise'");
-      const name = input.name;
-      if (name !== undefined && (typeof name !== 'string' || name.length > MAX_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(name))) {
-        invalid(`name must be a string of at most ${MAX_NAME_LENGTH} characters without control characters`);
-      }
-      return mint(await accountFor(input.accountId), environment, surface, name);
+      checkName(input.name);
+      const scopes = storedScopes(input.scopes);
+      return mint(await accountFor(input.accountId), input.environment, surface, input.name, scopes);
     },
 
     async revoke(keyId) {
@@ -147,7 +271,10 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
 
     async rotate(keyId) {
       const old = await storedKey(keyId);
-      return mint(await accountFor(old.accountId), old.environment, old.surface, old.name);
+      if (old.revokedAt !== undefined) {
+        throw new KeyManagerError('KEY_REVOKED', `finora-auth: key ${quote(keyId)} is revoked; issue a new key instead`);
+      }
+      return mint(await accountFor(old.accountId), old.environment, old.surface, old.name, old.scopes);
     },
 
     async list(accountId) {
@@ -159,6 +286,62 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       if (!Number.isFinite(withinDays) || withinDays < 0) invalid('withinDays must be a number of days, 0 or more');
       const from = now();
       return (await store.listExpiring(from, from + withinDays * DAY_MS)).map(toKeyInfo);
+    },
+
+    async createServiceAccount(input) {
+      const insert = v2(store, 'insertServiceAccount');
+      checkEnvironment(input?.environment);
+      checkName(input.name);
+      const scopes = storedScopes(input.scopes);
+      mayHoldCredentials(await accountFor(input.accountId), 'service accounts', 'service accounts');
+      const { clientSecret, secretHash, secretHint } = await newSecret(input.environment);
+      const createdAt = now();
+      const serviceAccount: StoredServiceAccount = {
+        clientId: generateClientId(),
+        accountId: input.accountId,
+        secretHash,
+        secretHint,
+        environment: input.environment,
+        createdAt,
+        secretCreatedAt: createdAt,
+        expiresAt: createdAt + ttlMs,
+      };
+      if (input.name !== undefined) serviceAccount.name = input.name;
+      if (scopes !== undefined) serviceAccount.scopes = scopes;
+      await insert(serviceAccount);
+      return { clientId: serviceAccount.clientId, clientSecret, serviceAccount: toServiceAccountInfo(serviceAccount) };
+    },
+
+    async rotateServiceAccountSecret(clientId) {
+      const find = v2(store, 'findServiceAccount');
+      const replace = v2(store, 'replaceServiceAccountSecret');
+      checkClientId(clientId);
+      const record = await find(clientId);
+      if (!record) throw new KeyManagerError('SERVICE_ACCOUNT_NOT_FOUND', `finora-auth: no service account ${quote(clientId)}`);
+      const revoked = () =>
+        new KeyManagerError('SERVICE_ACCOUNT_REVOKED', `finora-auth: service account ${quote(clientId)} is revoked; create a new one`);
+      if (record.serviceAccount.revokedAt !== undefined) throw revoked();
+      mayHoldCredentials(record.account, 'service accounts', 'service accounts');
+      const { clientSecret, secretHash, secretHint } = await newSecret(record.serviceAccount.environment);
+      // Strictly later than the old secret's, even on a clock that has not moved: tokens carry it, and a rotation ends them.
+      const secretCreatedAt = Math.max(now(), record.serviceAccount.secretCreatedAt + 1);
+      const stored = await replace(clientId, { secretHash, secretHint, secretCreatedAt, expiresAt: secretCreatedAt + ttlMs });
+      if (!stored) throw revoked();
+      return { clientSecret, serviceAccount: toServiceAccountInfo(stored) };
+    },
+
+    async revokeServiceAccount(clientId) {
+      const revoke = v2(store, 'revokeServiceAccount');
+      checkClientId(clientId);
+      if (!(await revoke(clientId, now()))) {
+        throw new KeyManagerError('SERVICE_ACCOUNT_NOT_FOUND', `finora-auth: no service account ${quote(clientId)}`);
+      }
+    },
+
+    async listServiceAccounts(accountId) {
+      const list = v2(store, 'listServiceAccounts');
+      await accountFor(accountId);
+      return (await list(accountId)).map(toServiceAccountInfo);
     },
   };
 }

@@ -40,7 +40,27 @@ export function generateKeyId(): string {
   return `key_${randomHex(12)}`;
 }
 
-/** What people and logs see of a key: its prefix and last 4 characters. */
+/** (v2) A service account's client id: `sa_` and 12 random bytes as hex. Not secret, safe to log. */
+export function generateClientId(): string {
+  return `sa_${randomHex(12)}`;
+}
+
+/** (v2) A client secret: `live_cs_` or `test_cs_` (a scannable prefix of its own, not `_sk_`), then 24 random bytes as hex. */
+export const CLIENT_SECRET_PATTERN = /^(live|test)_cs_[0-9a-f]{48}$/;
+
+/** (v2) A new client secret from the platform CSPRNG. */
+export function generateClientSecret(environment: Environment): string {
+  if (environment !== 'live' && environment !== 'test') {
+    throw new TypeError(`finora-auth: environment must be 'live' or 'test'; got ${JSON.stringify(environment)}`);
+  }
+  return `${environment}_cs_${randomHex(24)}`;
+}
+
+export function isClientSecret(value: unknown): value is string {
+  return typeof value === 'string' && value.length === API_KEY_LENGTH && CLIENT_SECRET_PATTERN.test(value);
+}
+
+/** What people and logs see of a key (or a client secret): its prefix and last 4 characters. */
 export function keyHint(apiKey: string): string {
   return `${apiKey.slice(0, 8)}…${apiKey.slice(-4)}`;
 }
