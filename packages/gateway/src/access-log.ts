@@ -26,16 +26,60 @@ export interface AccessRecord {
   aborted?: boolean;
 }
 
-/** Anything that looks like an API key, whole or cut short, plain or percent-encoded. */
-const KEY_LIKE = /(live|test)(_|%5f)sk(_|%5f)[0-9a-z]*/gi;
+/**
+ * Anything that looks like an API key, whole or cut short, in any case, with `_` or `-` around `sk`; or a key's
+ * 48 hex digits without their prefix. Matched on every decoding of the path (see `maskKeys`).
+ */
+const KEY_LIKE = /(?:live|test)[_-]sk[_-][0-9a-z]*|(?<![0-9a-z])[0-9a-f]{48,}/gi;
+const HEX_PAIR = /^[0-9a-f]{2}$/i;
+/** Rounds of percent-decoding read: as many as the core reads a path with. */
+const DECODE_ROUNDS = 3;
 const MAX_PATH_LENGTH = 1024;
 
-/** The path as logged: query dropped, key-like text masked, length capped. */
+/**
+ * `text` with every key-like run masked, where a run may be spelled with percent-escapes (`%6cive_s%6b_…`, even
+ * `%256c…`). Each round decodes one layer, escape by escape, remembering which characters of `text` every
+ * decoded character came from, so a match found in any layer masks exactly the raw characters that spell it.
+ */
+function maskKeys(text: string): string {
+  const masked = new Uint8Array(text.length);
+  let layer = text;
+  /** For each character of `layer`, the range of `text` it came from. */
+  let from: [number, number][] = Array.from(text, (_, i) => [i, i + 1]);
+  for (let round = 0; ; round++) {
+    for (const match of layer.matchAll(KEY_LIKE)) {
+      const start = (from[match.index] as [number, number])[0];
+      const end = (from[match.index + match[0].length - 1] as [number, number])[1];
+      masked.fill(1, start, end);
+    }
+    if (round === DECODE_ROUNDS || !layer.includes('%')) break;
+    let next = '';
+    const nextFrom: [number, number][] = [];
+    for (let i = 0; i < layer.length; i++) {
+      const escape = layer[i] === '%' && HEX_PAIR.test(layer.slice(i + 1, i + 3));
+      // A byte at or above 0x80 is part of a UTF-8 sequence: no key letter, so any non-matching character does.
+      next += escape ? String.fromCharCode(Number.parseInt(layer.slice(i + 1, i + 3), 16)) : (layer[i] as string);
+      nextFrom.push([(from[i] as [number, number])[0], (from[escape ? i + 2 : i] as [number, number])[1]]);
+      if (escape) i += 2;
+    }
+    layer = next;
+    from = nextFrom;
+  }
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    if (!masked[i]) out += text[i];
+    else if (!masked[i - 1] || i === 0) out += '[redacted]';
+  }
+  return out;
+}
+
+/** The path as logged: query dropped, key-like text masked (on every decoding), length capped. */
 export function loggablePath(url: string): string {
   const end = url.search(/[?#]/);
-  let path = end === -1 ? url : url.slice(0, end);
-  if (path.length > MAX_PATH_LENGTH) path = `${path.slice(0, MAX_PATH_LENGTH)}…`;
-  return path.replace(KEY_LIKE, '[redacted]');
+  const path = end === -1 ? url : url.slice(0, end);
+  // The common path: nothing encoded and nothing that could start a key.
+  const masked = !path.includes('%') && !/live|test|[0-9a-f]{48}/i.test(path) ? path : maskKeys(path);
+  return masked.length > MAX_PATH_LENGTH ? `${masked.slice(0, MAX_PATH_LENGTH)}…` : masked;
 }
 
 export interface LogSink {

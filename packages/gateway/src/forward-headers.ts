@@ -25,16 +25,28 @@ export const IDENTITY_HEADERS = Object.freeze({
 const IDENTITY: ReadonlySet<string> = new Set(Object.values(IDENTITY_HEADERS).map((name) => name.toLowerCase()));
 
 /**
+ * Most request headers forwarded. More are refused with 431 before authentication: an upstream that keeps only
+ * its first N headers (node:http's `maxHeadersCount`, Apache's `LimitRequestFields` of 100) must never be
+ * pushed past the identity headers, and no real client sends this many.
+ */
+export const MAX_REQUEST_HEADERS = 100;
+
+/**
  * Request headers never forwarded, besides hop-by-hop ones: the key itself, our identity headers (only we set
- * them), `expect` (this server already answered `100 Continue`), `host` (set to the upstream's) and the
- * forwarding headers we rewrite.
+ * them) and `finora-scopes` (an identity header in v2), `expect` (the gateway answers `100 Continue` itself,
+ * once the request is allowed), `host` (set to the upstream's) and the forwarding headers we rewrite:
+ * `x-real-ip` is set to the client's address, and `forwarded` is dropped (the `X-Forwarded-*` say the same; a
+ * client's own `Forwarded` would be a second, forged, account of where the request came from).
  */
 const REQUEST_DROP: ReadonlySet<string> = new Set([
   'authorization',
   'expect',
   'host',
+  'forwarded',
+  'x-real-ip',
   'x-forwarded-host',
   'x-forwarded-proto',
+  'finora-scopes',
   ...IDENTITY,
 ]);
 
@@ -67,6 +79,15 @@ function addConnectionTokens(value: string, tokens: Set<string> | undefined): Se
   return tokens;
 }
 
+/**
+ * A name spelled with `_` where a ruled header has `-` (`Finora_Account_Id`, `x_forwarded_for`): WSGI, Rack,
+ * PHP and CGI read both spellings as the same `HTTP_…` variable, so such a header is dropped.
+ */
+function underscoreRule(name: string): RequestRule | undefined {
+  if (!name.includes('_')) return undefined;
+  return REQUEST_RULES.has(name.toLowerCase().replace(/_/g, '-')) ? RequestRule.Drop : undefined;
+}
+
 export interface Identity {
   accountId: string;
   keyId: string;
@@ -95,14 +116,27 @@ export function upstreamRequestHeaders(
   identity: Identity,
   context: ForwardContext,
 ): { headers: string[]; chunked: boolean } {
-  let headers: string[] = ['Host', context.upstreamHost];
+  // Identity first: an upstream that reads only its first N headers still sees who is asking.
+  let headers: string[] = [
+    'Host',
+    context.upstreamHost,
+    IDENTITY_HEADERS.accountId,
+    identity.accountId,
+    IDENTITY_HEADERS.keyId,
+    identity.keyId,
+    IDENTITY_HEADERS.environment,
+    identity.environment,
+  ];
+  if (identity.module !== undefined) headers.push(IDENTITY_HEADERS.module, identity.module);
+  /** Where the client's headers start: a `Connection` value may name only those. */
+  const own = headers.length;
   let chunked = false;
   let forwardedFor: string | undefined;
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
-    const rule = REQUEST_RULES.get(name) ?? REQUEST_RULES.get(name.toLowerCase());
+    const rule = REQUEST_RULES.get(name) ?? REQUEST_RULES.get(name.toLowerCase()) ?? underscoreRule(name);
     if (rule === undefined) {
       headers.push(name, value);
     } else if (rule === RequestRule.Connection) {
@@ -115,8 +149,8 @@ export function upstreamRequestHeaders(
   }
   // Rare: a Connection header naming other headers (not just keep-alive or close); those are hop-by-hop too.
   if (named) {
-    const kept: string[] = [];
-    for (let i = 0; i < headers.length; i += 2) {
+    const kept: string[] = headers.slice(0, own);
+    for (let i = own; i < headers.length; i += 2) {
       if (!named.has((headers[i] as string).toLowerCase())) kept.push(headers[i] as string, headers[i + 1] as string);
     }
     headers = kept;
@@ -125,18 +159,9 @@ export function upstreamRequestHeaders(
     forwardedFor = forwardedFor === undefined ? context.clientAddress : `${forwardedFor}, ${context.clientAddress}`;
   }
   if (forwardedFor !== undefined) headers.push('X-Forwarded-For', forwardedFor);
+  if (context.clientAddress) headers.push('X-Real-IP', context.clientAddress);
   if (context.clientHost) headers.push('X-Forwarded-Host', context.clientHost);
-  headers.push(
-    'X-Forwarded-Proto',
-    context.clientProto,
-    IDENTITY_HEADERS.accountId,
-    identity.accountId,
-    IDENTITY_HEADERS.keyId,
-    identity.keyId,
-    IDENTITY_HEADERS.environment,
-    identity.environment,
-  );
-  if (identity.module !== undefined) headers.push(IDENTITY_HEADERS.module, identity.module);
+  headers.push('X-Forwarded-Proto', context.clientProto);
   return { headers, chunked };
 }
 

@@ -22,10 +22,13 @@ import { AccessLog, loggablePath, type AccessRecord, type LogSink } from './acce
 import { mountDemoApi } from './demo-api';
 import { GatewayMetrics, PROMETHEUS_CONTENT_TYPE } from './metrics';
 import { createProxy, parseUpstream, type Proxy } from './proxy';
+import { MAX_REQUEST_HEADERS } from './forward-headers';
 import { errorBody } from './responses';
+import { judgeTarget } from './target';
 import { TimedKeyStore } from './timed-store';
 import { FailureThrottle, type ThrottleOptions } from './throttle';
 import { Tracked } from './tracked';
+import { closeInsteadOfDraining } from './unread-body';
 
 export interface GatewayOptions {
   /** The key store. It belongs to the caller: `close()` leaves it open. Required. */
@@ -98,6 +101,10 @@ interface RequestState {
   module?: Module;
   /** Called when the client goes away before its answer is complete (the proxy stops the upstream exchange). */
   onClientGone?: () => void;
+  /** The module `judgeTarget` read from the raw target (proxy mode: every request there is judged first). */
+  target?: { module: Module | undefined };
+  /** The client sent `Expect: 100-continue` and no `100 Continue` was sent yet: it holds its body back. */
+  awaitsContinue?: boolean;
 }
 
 const STATE = Symbol('finora-auth.request-state');
@@ -156,11 +163,11 @@ function resolveOptions(options: GatewayOptions) {
  * The module a request is judged for. The proxy forwards the raw request target, so both it and the path Hono
  * routes on are read; an enterprise module named by either wins, since judging stricter is always safe.
  */
-function moduleOf(c: Context<FinoraAuthEnv & { Bindings: HttpBindings }>): Module | undefined {
+function moduleOf(c: Context<FinoraAuthEnv & { Bindings: HttpBindings }>, target?: RequestState['target']): Module | undefined {
   const url = c.env.incoming.url ?? '/';
   const end = url.indexOf('?');
   const rawPath = end === -1 ? url : url.slice(0, end);
-  const raw = moduleFromPath(rawPath);
+  const raw = target ? target.module : moduleFromPath(rawPath);
   const routedPath = c.req.path;
   // Usually the same string: one reading is enough then.
   if (routedPath === rawPath) return raw;
@@ -265,6 +272,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   const renderMetrics = (c: Context) => c.body(metrics.render(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' });
   if (config.metrics === true) app.get('/metrics', renderMetrics);
 
+  // A refusal sent while the client's body is still unread: a large or unbounded body is not drained (a 401
+  // must not cost reading 200 MB), the connection is closed instead; a small one is drained by node:http.
+  app.use('*', async function closeAfterRefusalWithUnreadBody(c, next) {
+    await next();
+    const { incoming, outgoing } = c.env;
+    if (c.res.status >= 400 && closeInsteadOfDraining(incoming, (incoming as WithState)[STATE]?.awaitsContinue === true)) {
+      outgoing.shouldKeepAlive = false;
+    }
+  });
+
   const throttle = config.throttle;
   if (throttle) {
     app.use('*', async function throttleFailedAuthentications(c, next) {
@@ -285,14 +302,24 @@ export function createGateway(options: GatewayOptions): Gateway {
     finoraAuth({
       authenticator,
       module: (c) => {
-        const module = moduleOf(c as Context<FinoraAuthEnv & { Bindings: HttpBindings }>);
         const state = ((c.env as HttpBindings).incoming as WithState)[STATE];
+        const module = moduleOf(c as Context<FinoraAuthEnv & { Bindings: HttpBindings }>, state?.target);
         if (state && module !== undefined) state.module = module;
         starting = state;
         return module;
       },
     }),
   );
+
+  // `Expect: 100-continue` is answered only now, once the request is allowed: a refused client never sends its body.
+  app.use('*', async function continueOnceAllowed(c, next) {
+    const state = (c.env.incoming as WithState)[STATE];
+    if (state?.awaitsContinue) {
+      state.awaitsContinue = false;
+      c.env.outgoing.writeContinue();
+    }
+    await next();
+  });
 
   if (proxy) {
     app.all('*', function proxyToUpstream(c) {
@@ -332,7 +359,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     res.end(body);
   }
 
-  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+  function onRequest(req: IncomingMessage, res: ServerResponse, awaitsContinue = false): void {
     const started = performance.now();
     const startedAt = Date.now();
     const url = req.url ?? '/';
@@ -345,6 +372,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     };
     if (req.socket.remoteAddress) record.remote = req.socket.remoteAddress;
     const state: RequestState = { record };
+    if (awaitsContinue) state.awaitsContinue = true;
     inFlight += 1;
     responses.add(res);
     const socket = req.socket as Connection;
@@ -368,8 +396,20 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
     // Once shutting down, every answer closes its connection, so keep-alive clients move to another instance.
     if (shuttingDown) res.shouldKeepAlive = false;
-    // Only origin-form targets (`/path?query`): an absolute URL is a forward-proxy request this gateway does not serve.
-    if (url[0] !== '/') {
+    if (proxy) {
+      // Judged before anything else, so a target upstreams read differently never costs a store lookup.
+      const target = judgeTarget(url);
+      if (!target.ok) {
+        sendError(res, target.status, errorBody(target.code, target.message));
+        return;
+      }
+      if (req.rawHeaders.length > 2 * MAX_REQUEST_HEADERS) {
+        sendError(res, 431, errorBody('HEADERS_TOO_LARGE', `The request has more than ${MAX_REQUEST_HEADERS} headers.`));
+        return;
+      }
+      state.target = target;
+    } else if (url[0] !== '/') {
+      // Only origin-form targets (`/path?query`): an absolute URL is a forward-proxy request this gateway does not serve.
       sendError(res, 400, errorBody('BAD_REQUEST', 'The request target must be a path.'));
       return;
     }
@@ -377,7 +417,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     void listener(req, res);
   }
 
-  const server = createServer({ maxHeaderSize: config.maxHeaderSize }, onRequest);
+  const server = createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => onRequest(req, res));
+  // With this listener node:http no longer answers `100 Continue` by itself; continueOnceAllowed does.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true));
   server.on('connection', (socket: Connection) => {
     socket[BUSY] = 0;
     sockets.add(socket);

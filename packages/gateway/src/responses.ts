@@ -8,6 +8,8 @@ export type GatewayErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'HEADERS_TOO_LARGE'
   | 'BAD_REQUEST'
+  /** A request target that upstreams in other languages would route differently (see target.ts). */
+  | 'INVALID_REQUEST'
   | 'SHUTTING_DOWN'
   | 'TOO_MANY_FAILED_AUTHENTICATIONS'
   | 'INTERNAL_ERROR';

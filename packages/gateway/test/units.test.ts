@@ -161,15 +161,16 @@ describe('forwarded headers', () => {
     expect(chunked).toBe(false);
     expect(headers).toEqual([
       'Host', 'api.internal:3000',
-      'Accept', 'a/b',
-      'Accept', 'c/d',
-      'X-Forwarded-For', '1.2.3.4, 10.0.0.7',
-      'X-Forwarded-Host', 'gw.example',
-      'X-Forwarded-Proto', 'https',
       'Finora-Account-Id', 'acme',
       'Finora-Key-Id', 'key_1',
       'Finora-Environment', 'live',
       'Finora-Module', 'invoices',
+      'Accept', 'a/b',
+      'Accept', 'c/d',
+      'X-Forwarded-For', '1.2.3.4, 10.0.0.7',
+      'X-Real-IP', '10.0.0.7',
+      'X-Forwarded-Host', 'gw.example',
+      'X-Forwarded-Proto', 'https',
     ]);
   });
 

@@ -1,0 +1,60 @@
+// An in-process gateway in front of a test upstream, on a MemoryKeyStore with keys issued by the key manager.
+
+import { createKeyManager, MemoryKeyStore, type KeyStore } from '@finora-auth/core';
+import type { AccessRecord } from '../../src/access-log';
+import { createGateway, type GatewayOptions } from '../../src/gateway';
+
+export interface GatewayFixture {
+  port: number;
+  url: string;
+  manager: ReturnType<typeof createKeyManager>;
+  /** A retail (dashboard) key of `acme`, a premium account provisioned for enterprise modules. */
+  retailKey: string;
+  retailKeyId: string;
+  enterpriseKey: string;
+  /** Access log lines so far. */
+  lines: AccessRecord[];
+  /** Key lookups the store answered so far. */
+  lookups(): number;
+  close(): Promise<unknown>;
+}
+
+export async function startGateway(upstream: string | undefined, options: Partial<GatewayOptions> = {}): Promise<GatewayFixture> {
+  const memory = new MemoryKeyStore();
+  let lookups = 0;
+  const store = new Proxy(memory, {
+    get(target, name) {
+      if (name === 'findByHash') {
+        return (...args: Parameters<KeyStore['findByHash']>) => {
+          lookups += 1;
+          return target.findByHash(...args);
+        };
+      }
+      const value = Reflect.get(target, name, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const manager = createKeyManager({ store: memory });
+  await manager.putAccount({ id: 'acme', tier: 'premium', enterprise: true });
+  const retail = await manager.issue({ accountId: 'acme', environment: 'test' });
+  const enterprise = await manager.issue({ accountId: 'acme', environment: 'live', surface: 'enterprise' });
+  const lines: AccessRecord[] = [];
+  const gateway = createGateway({
+    store,
+    ...(upstream === undefined ? {} : { upstream }),
+    accessLog: { write: (chunk: string) => lines.push(...chunk.trim().split('\n').map((line) => JSON.parse(line) as AccessRecord)) },
+    ...options,
+  });
+  const address = await gateway.listen(0, '127.0.0.1');
+  return {
+    port: address.port,
+    url: address.url,
+    manager,
+    retailKey: retail.apiKey,
+    retailKeyId: retail.key.id,
+    enterpriseKey: enterprise.apiKey,
+    lines,
+    lookups: () => lookups,
+    close: () => gateway.close(),
+  };
+}
