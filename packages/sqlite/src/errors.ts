@@ -11,7 +11,7 @@ export type SqliteKeyStoreErrorCode =
   | 'SCHEMA_TOO_NEW'
   /** A method was called after `close()`. */
   | 'CLOSED'
-  /** `insertKey` with an id or a hash that is already stored. */
+  /** `insertKey` with an id or a hash that is already stored; (v2) likewise a service account's client id or a signing key's kid. */
   | 'DUPLICATE_KEY'
   /** A record that does not fit the schema (for instance a hash that is not a SHA-256 hex digest). */
   | 'INVALID_RECORD'

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createKeyManager } from '@finora-auth/core';
+import { createAuthenticator, createKeyManager, generateApiKey, keyHint, sha256Hex } from '@finora-auth/core';
 import {
   SQLITE_MIGRATIONS,
   SQLITE_SCHEMA_VERSION,
@@ -127,6 +127,65 @@ describe('schema and migrations', () => {
       expect(migrate(db, path, [first, second])).toEqual({ from: 2, to: 2 });
     } finally {
       db.close();
+    }
+  });
+
+  it('migrates a v1 file: its keys keep full access, and the change log keeps counting from where it was', async () => {
+    const path = temp.file('v1.db');
+    const apiKey = generateApiKey('live');
+    const keyId = 'key_from_v1';
+    const v1 = new Database(path);
+    try {
+      expect(migrate(v1, path, SQLITE_MIGRATIONS.slice(0, 1))).toEqual({ from: 0, to: 1 });
+      v1.prepare("INSERT INTO finora_accounts (id, tier, enterprise) VALUES ('acct-v1', 'premium', 1)").run();
+      v1.prepare(
+        `INSERT INTO finora_keys (id, account_id, hash, hint, environment, surface, name, created_at, expires_at, revoked_at)
+         VALUES (?, 'acct-v1', ?, ?, 'live', 'enterprise', 'from v1', ?, ?, NULL)`,
+      ).run(keyId, await sha256Hex(apiKey), keyHint(apiKey), Date.now(), Date.now() + 86_400_000);
+      const change = v1.prepare("INSERT INTO finora_changes (kind, subject, at) VALUES ('account', 'acct-v1', ?)");
+      for (let i = 0; i < 5; i += 1) change.run(Date.now());
+      // The newest rows are gone (as after pruning by a long-idle file): new ids must still count on from 5.
+      v1.prepare('DELETE FROM finora_changes WHERE id > 3').run();
+    } finally {
+      v1.close();
+    }
+
+    const store = new SqliteKeyStore({ path });
+    const authenticator = createAuthenticator({ store });
+    try {
+      expect(peek(path).version).toBe(SQLITE_SCHEMA_VERSION);
+      const manager = createKeyManager({ store });
+      expect((await manager.list('acct-v1')).map((k) => [k.id, k.name, k.scopes])).toEqual([[keyId, 'from v1', ['write']]]);
+      const allowed = await authenticator.authenticate({ authorization: `Bearer ${apiKey}`, module: 'payments', method: 'DELETE' });
+      expect(allowed.ok).toBe(true);
+      expect((await store.findByHash(await sha256Hex(apiKey)))?.key).not.toHaveProperty('scopes');
+
+      await store.updateAccount('acct-v1', { tier: 'accountant_pro' });
+      const secret = generateApiKey('live').replace('_sk_', '_cs_');
+      await store.insertServiceAccount({
+        clientId: 'sa_from_v2', accountId: 'acct-v1', secretHash: await sha256Hex(secret), secretHint: keyHint(secret),
+        environment: 'live', createdAt: 1, secretCreatedAt: 1, expiresAt: 2,
+      });
+    } finally {
+      await authenticator.close();
+      await store.close();
+    }
+    const after = new Database(path, { readonly: true });
+    try {
+      const rows = after.prepare('SELECT id, kind, subject FROM finora_changes ORDER BY id').all();
+      expect(rows).toEqual([
+        { id: 1, kind: 'account', subject: 'acct-v1' },
+        { id: 2, kind: 'account', subject: 'acct-v1' },
+        { id: 3, kind: 'account', subject: 'acct-v1' },
+        { id: 6, kind: 'account', subject: 'acct-v1' },
+        { id: 7, kind: 'service-account', subject: 'sa_from_v2' },
+      ]);
+      expect(after.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'finora_changes%' ORDER BY name").pluck().all()).toEqual([
+        'finora_changes',
+        'finora_changes_at',
+      ]);
+    } finally {
+      after.close();
     }
   });
 

@@ -55,6 +55,52 @@ CREATE TABLE finora_changes (
 CREATE INDEX finora_changes_at ON finora_changes (at);
 `,
   },
+  {
+    version: 2,
+    description: 'key scopes (NULL = full access), service accounts (secret digest and hint only), signing keys, service-account changes in the log',
+    // A CHECK cannot be altered in SQLite, so the change log is rebuilt to accept its new kind, keeping its rows and
+    // its AUTOINCREMENT position: another process's cursor must never find ids counting from below it.
+    sql: `
+ALTER TABLE finora_keys ADD COLUMN scopes TEXT;
+
+CREATE TABLE finora_service_accounts (
+  client_id         TEXT PRIMARY KEY,
+  account_id        TEXT NOT NULL,
+  secret_hash       TEXT NOT NULL CHECK (length(secret_hash) = 64 AND secret_hash NOT GLOB '*[^0-9a-f]*'),
+  secret_hint       TEXT NOT NULL,
+  environment       TEXT NOT NULL CHECK (environment IN ('live', 'test')),
+  name              TEXT,
+  scopes            TEXT,
+  created_at        INTEGER NOT NULL,
+  secret_created_at INTEGER NOT NULL,
+  expires_at        INTEGER NOT NULL,
+  revoked_at        INTEGER
+);
+CREATE INDEX finora_service_accounts_account ON finora_service_accounts (account_id, created_at);
+
+CREATE TABLE finora_signing_keys (
+  kid                   TEXT PRIMARY KEY,
+  alg                   TEXT NOT NULL,
+  public_jwk            TEXT NOT NULL,
+  encrypted_private_key TEXT NOT NULL,
+  created_at            INTEGER NOT NULL,
+  retired_at            INTEGER
+);
+
+ALTER TABLE finora_changes RENAME TO finora_changes_v1;
+CREATE TABLE finora_changes (
+  id      INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind    TEXT NOT NULL CHECK (kind IN ('key', 'account', 'service-account')),
+  subject TEXT NOT NULL,
+  at      INTEGER NOT NULL
+);
+INSERT INTO finora_changes (id, kind, subject, at) SELECT id, kind, subject, at FROM finora_changes_v1;
+DELETE FROM sqlite_sequence WHERE name = 'finora_changes';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'finora_changes', seq FROM sqlite_sequence WHERE name = 'finora_changes_v1';
+DROP TABLE finora_changes_v1;
+CREATE INDEX finora_changes_at ON finora_changes (at);
+`,
+  },
 ]);
 
 /** The schema version this package reads and writes. */

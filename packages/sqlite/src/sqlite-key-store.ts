@@ -6,11 +6,16 @@ import Database from 'better-sqlite3';
 import {
   StoreEvents,
   type Account,
+  type AccountPatch,
   type KeyRecord,
   type KeyStore,
+  type ServiceAccountRecord,
+  type ServiceAccountSecret,
   type StoreEvent,
   type StoreListener,
   type StoredKey,
+  type StoredServiceAccount,
+  type StoredSigningKey,
 } from '@finora-auth/core';
 import { SqliteKeyStoreError, sqliteCode, storeFailure } from './errors';
 import { resolveOptions, type ResolvedSqliteKeyStoreOptions, type SqliteKeyStoreOptions } from './options';
@@ -20,7 +25,13 @@ import {
   toAccount,
   toKeyRecord,
   toKeyRow,
+  toSecretRow,
+  toServiceAccountRecord,
+  toServiceAccountRow,
+  toSigningKeyRow,
   toStoredKey,
+  toStoredServiceAccount,
+  toStoredSigningKey,
   type ChangeKind,
   type ChangeRow,
   type Statements,
@@ -31,10 +42,13 @@ const MAX_CHANGES_PER_READ = 1_000;
 const HASH = /^[0-9a-f]{64}$/;
 
 type Change = { kind: ChangeKind; subject: string };
-type ChangeEvent = Extract<StoreEvent, { type: 'key-changed' | 'account-changed' }>;
+type ChangeEvent = Extract<StoreEvent, { type: 'key-changed' | 'account-changed' | 'service-account-changed' }>;
 
-const toEvent = ({ kind, subject }: Change): ChangeEvent =>
-  kind === 'key' ? { type: 'key-changed', keyHash: subject } : { type: 'account-changed', accountId: subject };
+function toEvent({ kind, subject }: Change): ChangeEvent {
+  if (kind === 'key') return { type: 'key-changed', keyHash: subject };
+  if (kind === 'service-account') return { type: 'service-account-changed', clientId: subject };
+  return { type: 'account-changed', accountId: subject };
+}
 
 /**
  * Opens (creating it and its directory when missing) a database file in WAL mode, so lookups never wait on a
@@ -126,8 +140,10 @@ export class SqliteKeyStore implements KeyStore {
 
   async findByHash(hash: string, options?: { signal?: AbortSignal }): Promise<KeyRecord | null> {
     options?.signal?.throwIfAborted();
-    const row = this.#read('findByHash', () => this.#sql.findByHash.get(hash));
-    return row ? toKeyRecord(row) : null;
+    return this.#read('findByHash', () => {
+      const row = this.#sql.findByHash.get(hash);
+      return row ? toKeyRecord(row) : null;
+    });
   }
 
   async getAccount(accountId: string): Promise<Account | null> {
@@ -142,9 +158,20 @@ export class SqliteKeyStore implements KeyStore {
     });
   }
 
+  async updateAccount(accountId: string, patch: AccountPatch): Promise<Account | null> {
+    const tier = patch?.tier ?? null;
+    const enterprise = patch?.enterprise === undefined ? null : patch.enterprise === true ? 1 : 0;
+    return this.#write('updateAccount', () => {
+      const row = this.#sql.updateAccount.get(tier, enterprise, accountId);
+      return row ? { result: toAccount(row), change: { kind: 'account', subject: accountId } } : { result: null };
+    });
+  }
+
   async getKey(keyId: string): Promise<StoredKey | null> {
-    const row = this.#read('getKey', () => this.#sql.getKey.get(keyId));
-    return row ? toStoredKey(row) : null;
+    return this.#read('getKey', () => {
+      const row = this.#sql.getKey.get(keyId);
+      return row ? toStoredKey(row) : null;
+    });
   }
 
   async insertKey(key: StoredKey): Promise<void> {
@@ -169,11 +196,79 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async listKeys(accountId: string): Promise<StoredKey[]> {
-    return this.#read('listKeys', () => this.#sql.listKeys.all(accountId)).map(toStoredKey);
+    return this.#read('listKeys', () => this.#sql.listKeys.all(accountId).map(toStoredKey));
   }
 
   async listExpiring(after: number, until: number): Promise<StoredKey[]> {
-    return this.#read('listExpiring', () => this.#sql.listExpiring.all(after, until)).map(toStoredKey);
+    return this.#read('listExpiring', () => this.#sql.listExpiring.all(after, until).map(toStoredKey));
+  }
+
+  async findServiceAccount(clientId: string, options?: { signal?: AbortSignal }): Promise<ServiceAccountRecord | null> {
+    options?.signal?.throwIfAborted();
+    return this.#read('findServiceAccount', () => {
+      const row = this.#sql.findServiceAccount.get(clientId);
+      return row ? toServiceAccountRecord(row) : null;
+    });
+  }
+
+  async insertServiceAccount(serviceAccount: StoredServiceAccount): Promise<void> {
+    if (typeof serviceAccount?.secretHash !== 'string' || !HASH.test(serviceAccount.secretHash)) {
+      throw new SqliteKeyStoreError(
+        'INVALID_RECORD',
+        'finora-auth: SqliteKeyStore insertServiceAccount needs secretHash, a SHA-256 lowercase hex digest',
+      );
+    }
+    this.#write('insertServiceAccount', () => {
+      this.#sql.insertServiceAccount.run(toServiceAccountRow(serviceAccount));
+      return { result: undefined, change: { kind: 'service-account', subject: serviceAccount.clientId } };
+    });
+  }
+
+  async replaceServiceAccountSecret(clientId: string, secret: ServiceAccountSecret): Promise<StoredServiceAccount | null> {
+    if (typeof secret?.secretHash !== 'string' || !HASH.test(secret.secretHash)) {
+      throw new SqliteKeyStoreError(
+        'INVALID_RECORD',
+        'finora-auth: SqliteKeyStore replaceServiceAccountSecret needs secretHash, a SHA-256 lowercase hex digest',
+      );
+    }
+    return this.#write('replaceServiceAccountSecret', () => {
+      if (this.#sql.replaceServiceAccountSecret.run(toSecretRow(clientId, secret)).changes === 0) return { result: null };
+      const row = this.#sql.getServiceAccount.get(clientId);
+      return { result: row ? toStoredServiceAccount(row) : null, change: { kind: 'service-account', subject: clientId } };
+    });
+  }
+
+  async revokeServiceAccount(clientId: string, revokedAt: number): Promise<StoredServiceAccount | null> {
+    return this.#write('revokeServiceAccount', () => {
+      const changed = this.#sql.revokeServiceAccount.run(revokedAt, clientId).changes > 0;
+      const row = this.#sql.getServiceAccount.get(clientId);
+      const result = row ? toStoredServiceAccount(row) : null;
+      return changed ? { result, change: { kind: 'service-account', subject: clientId } } : { result };
+    });
+  }
+
+  async listServiceAccounts(accountId: string): Promise<StoredServiceAccount[]> {
+    return this.#read('listServiceAccounts', () => this.#sql.listServiceAccounts.all(accountId).map(toStoredServiceAccount));
+  }
+
+  async listSigningKeys(): Promise<StoredSigningKey[]> {
+    return this.#read('listSigningKeys', () => this.#sql.listSigningKeys.all().map(toStoredSigningKey));
+  }
+
+  async insertSigningKey(key: StoredSigningKey): Promise<void> {
+    // Signing keys are read by each issuer when it needs them, not cached by authenticators: no change to tell.
+    this.#write('insertSigningKey', () => {
+      this.#sql.insertSigningKey.run(toSigningKeyRow(key));
+      return { result: undefined };
+    });
+  }
+
+  async retireSigningKey(kid: string, retiredAt: number): Promise<StoredSigningKey | null> {
+    return this.#write('retireSigningKey', () => {
+      this.#sql.retireSigningKey.run(retiredAt, kid);
+      const row = this.#sql.getSigningKey.get(kid);
+      return { result: row ? toStoredSigningKey(row) : null };
+    });
   }
 
   subscribe(listener: StoreListener): () => void {
@@ -308,7 +403,13 @@ export class SqliteKeyStore implements KeyStore {
 function writeFailure(operation: string, error: unknown): SqliteKeyStoreError {
   const code = sqliteCode(error);
   if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
-    return new SqliteKeyStoreError('DUPLICATE_KEY', 'finora-auth: a key with this id or hash is already stored', { cause: error });
+    const what =
+      operation === 'insertKey'
+        ? 'a key with this id or hash'
+        : operation === 'insertServiceAccount'
+          ? 'a service account with this client id'
+          : 'a signing key with this kid';
+    return new SqliteKeyStoreError('DUPLICATE_KEY', `finora-auth: ${what} is already stored`, { cause: error });
   }
   if (code === 'SQLITE_CONSTRAINT_CHECK' || code === 'SQLITE_CONSTRAINT_NOTNULL' || error instanceof RangeError || error instanceof TypeError) {
     return new SqliteKeyStoreError('INVALID_RECORD', `finora-auth: SqliteKeyStore ${operation} was given a record that does not fit the schema`, {

@@ -1,7 +1,15 @@
 // Every SQL statement the store runs, prepared once per connection, and the mapping from rows to records.
 
 import type Database from 'better-sqlite3';
-import type { Account, KeyRecord, StoredKey } from '@finora-auth/core';
+import type {
+  Account,
+  KeyRecord,
+  ServiceAccountRecord,
+  ServiceAccountSecret,
+  StoredKey,
+  StoredServiceAccount,
+  StoredSigningKey,
+} from '@finora-auth/core';
 
 export interface KeyRow {
   id: string;
@@ -14,6 +22,8 @@ export interface KeyRow {
   created_at: number;
   expires_at: number;
   revoked_at: number | null;
+  /** JSON array text; NULL means full access. */
+  scopes: string | null;
 }
 
 export interface RecordRow extends KeyRow {
@@ -21,7 +31,36 @@ export interface RecordRow extends KeyRow {
   enterprise: number;
 }
 
-export type ChangeKind = 'key' | 'account';
+export interface ServiceAccountRow {
+  client_id: string;
+  account_id: string;
+  secret_hash: string;
+  secret_hint: string;
+  environment: StoredServiceAccount['environment'];
+  name: string | null;
+  /** JSON array text; NULL means full access. */
+  scopes: string | null;
+  created_at: number;
+  secret_created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+export interface ServiceAccountRecordRow extends ServiceAccountRow {
+  tier: Account['tier'];
+  enterprise: number;
+}
+
+export interface SigningKeyRow {
+  kid: string;
+  alg: string;
+  public_jwk: string;
+  encrypted_private_key: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+export type ChangeKind = 'key' | 'account' | 'service-account';
 
 export interface ChangeRow {
   id: number;
@@ -29,20 +68,36 @@ export interface ChangeRow {
   subject: string;
 }
 
-const KEY_COLUMNS = 'k.id, k.account_id, k.hash, k.hint, k.environment, k.surface, k.name, k.created_at, k.expires_at, k.revoked_at';
+const KEY_COLUMNS =
+  'k.id, k.account_id, k.hash, k.hint, k.environment, k.surface, k.name, k.created_at, k.expires_at, k.revoked_at, k.scopes';
+const SA_COLUMNS =
+  's.client_id, s.account_id, s.secret_hash, s.secret_hint, s.environment, s.name, s.scopes, s.created_at, s.secret_created_at, s.expires_at, s.revoked_at';
+const SIGNING_COLUMNS = 'kid, alg, public_jwk, encrypted_private_key, created_at, retired_at';
 
 type Statement<Params extends unknown[], Row = unknown> = Database.Statement<Params, Row>;
 type AccountRow = { id: string; tier: Account['tier']; enterprise: number };
+type SecretRow = { client_id: string; secret_hash: string; secret_hint: string; secret_created_at: number; expires_at: number };
 
 export interface Statements {
   findByHash: Statement<[string], RecordRow>;
   getAccount: Statement<[string], AccountRow>;
   putAccount: Statement<[string, string, number]>;
+  updateAccount: Statement<[string | null, number | null, string], AccountRow>;
   getKey: Statement<[string], KeyRow>;
   insertKey: Statement<[KeyRow]>;
   revokeKey: Statement<[number, string]>;
   listKeys: Statement<[string], KeyRow>;
   listExpiring: Statement<[number, number], KeyRow>;
+  findServiceAccount: Statement<[string], ServiceAccountRecordRow>;
+  getServiceAccount: Statement<[string], ServiceAccountRow>;
+  insertServiceAccount: Statement<[ServiceAccountRow]>;
+  replaceServiceAccountSecret: Statement<[SecretRow]>;
+  revokeServiceAccount: Statement<[number, string]>;
+  listServiceAccounts: Statement<[string], ServiceAccountRow>;
+  listSigningKeys: Statement<[], SigningKeyRow>;
+  getSigningKey: Statement<[string], SigningKeyRow>;
+  insertSigningKey: Statement<[SigningKeyRow]>;
+  retireSigningKey: Statement<[number, string]>;
   insertChange: Statement<[ChangeKind, string, number]>;
   changesAfter: Statement<[number, number], ChangeRow>;
   lastChangeId: Statement<[], number | null>;
@@ -68,10 +123,15 @@ export function prepareStatements(db: Database.Database): Statements {
       `INSERT INTO finora_accounts (id, tier, enterprise) VALUES (?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET tier = excluded.tier, enterprise = excluded.enterprise`,
     ),
+    // One statement, so a concurrent write to the other field is never read and written back (NULL: leave as is).
+    updateAccount: db.prepare<[string | null, number | null, string], AccountRow>(
+      `UPDATE finora_accounts SET tier = coalesce(?, tier), enterprise = coalesce(?, enterprise)
+        WHERE id = ? RETURNING id, tier, enterprise`,
+    ),
     getKey: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM finora_keys k WHERE k.id = ?`),
     insertKey: db.prepare<[KeyRow]>(
-      `INSERT INTO finora_keys (id, account_id, hash, hint, environment, surface, name, created_at, expires_at, revoked_at)
-       VALUES (@id, @account_id, @hash, @hint, @environment, @surface, @name, @created_at, @expires_at, @revoked_at)`,
+      `INSERT INTO finora_keys (id, account_id, hash, hint, environment, surface, name, created_at, expires_at, revoked_at, scopes)
+       VALUES (@id, @account_id, @hash, @hint, @environment, @surface, @name, @created_at, @expires_at, @revoked_at, @scopes)`,
     ),
     revokeKey: db.prepare<[number, string]>('UPDATE finora_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     // rowid breaks ties between keys created in the same millisecond: insertion order.
@@ -83,6 +143,40 @@ export function prepareStatements(db: Database.Database): Statements {
         WHERE k.revoked_at IS NULL AND k.expires_at > ? AND k.expires_at <= ?
         ORDER BY k.expires_at, k.rowid`,
     ),
+
+    // Service accounts: like keys, the lookup reads the service account and its account in one indexed query.
+    findServiceAccount: db.prepare<[string], ServiceAccountRecordRow>(
+      `SELECT ${SA_COLUMNS}, a.tier, a.enterprise
+         FROM finora_service_accounts s JOIN finora_accounts a ON a.id = s.account_id
+        WHERE s.client_id = ?`,
+    ),
+    getServiceAccount: db.prepare<[string], ServiceAccountRow>(`SELECT ${SA_COLUMNS} FROM finora_service_accounts s WHERE s.client_id = ?`),
+    insertServiceAccount: db.prepare<[ServiceAccountRow]>(
+      `INSERT INTO finora_service_accounts (client_id, account_id, secret_hash, secret_hint, environment, name, scopes,
+                                            created_at, secret_created_at, expires_at, revoked_at)
+       VALUES (@client_id, @account_id, @secret_hash, @secret_hint, @environment, @name, @scopes,
+               @created_at, @secret_created_at, @expires_at, @revoked_at)`,
+    ),
+    replaceServiceAccountSecret: db.prepare<[SecretRow]>(
+      `UPDATE finora_service_accounts
+          SET secret_hash = @secret_hash, secret_hint = @secret_hint, secret_created_at = @secret_created_at, expires_at = @expires_at
+        WHERE client_id = @client_id AND revoked_at IS NULL`,
+    ),
+    revokeServiceAccount: db.prepare<[number, string]>(
+      'UPDATE finora_service_accounts SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL',
+    ),
+    listServiceAccounts: db.prepare<[string], ServiceAccountRow>(
+      `SELECT ${SA_COLUMNS} FROM finora_service_accounts s WHERE s.account_id = ? ORDER BY s.created_at, s.rowid`,
+    ),
+
+    // Signing keys: few, read whole.
+    listSigningKeys: db.prepare<[], SigningKeyRow>(`SELECT ${SIGNING_COLUMNS} FROM finora_signing_keys ORDER BY created_at, rowid`),
+    getSigningKey: db.prepare<[string], SigningKeyRow>(`SELECT ${SIGNING_COLUMNS} FROM finora_signing_keys WHERE kid = ?`),
+    insertSigningKey: db.prepare<[SigningKeyRow]>(
+      `INSERT INTO finora_signing_keys (${SIGNING_COLUMNS})
+       VALUES (@kid, @alg, @public_jwk, @encrypted_private_key, @created_at, @retired_at)`,
+    ),
+    retireSigningKey: db.prepare<[number, string]>('UPDATE finora_signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL'),
 
     // The change log other processes read.
     insertChange: db.prepare<[ChangeKind, string, number]>('INSERT INTO finora_changes (kind, subject, at) VALUES (?, ?, ?)'),
@@ -113,6 +207,7 @@ export function toKeyRow(key: StoredKey): KeyRow {
     created_at: key.createdAt,
     expires_at: key.expiresAt,
     revoked_at: key.revokedAt ?? null,
+    scopes: toScopesText(key.scopes),
   };
 }
 
@@ -129,6 +224,7 @@ export function toStoredKey(row: KeyRow): StoredKey {
   };
   if (row.name !== null) key.name = row.name;
   if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
+  if (row.scopes !== null) key.scopes = fromScopesText(row.scopes);
   return key;
 }
 
@@ -138,4 +234,83 @@ export function toAccount(row: AccountRow): Account {
 
 export function toKeyRecord(row: RecordRow): KeyRecord {
   return { key: toStoredKey(row), account: toAccount({ id: row.account_id, tier: row.tier, enterprise: row.enterprise }) };
+}
+
+const toScopesText = (scopes: string[] | undefined): string | null => (scopes === undefined ? null : JSON.stringify(scopes));
+
+// Whatever the column holds is handed on: the core treats a value that is not a list of scopes as a store fault,
+// never as full access.
+const fromScopesText = (text: string): string[] => JSON.parse(text) as string[];
+
+export function toServiceAccountRow(sa: StoredServiceAccount): ServiceAccountRow {
+  return {
+    client_id: sa.clientId,
+    account_id: sa.accountId,
+    secret_hash: sa.secretHash,
+    secret_hint: sa.secretHint,
+    environment: sa.environment,
+    name: sa.name ?? null,
+    scopes: toScopesText(sa.scopes),
+    created_at: sa.createdAt,
+    secret_created_at: sa.secretCreatedAt,
+    expires_at: sa.expiresAt,
+    revoked_at: sa.revokedAt ?? null,
+  };
+}
+
+export function toSecretRow(clientId: string, secret: ServiceAccountSecret): SecretRow {
+  return {
+    client_id: clientId,
+    secret_hash: secret.secretHash,
+    secret_hint: secret.secretHint,
+    secret_created_at: secret.secretCreatedAt,
+    expires_at: secret.expiresAt,
+  };
+}
+
+export function toStoredServiceAccount(row: ServiceAccountRow): StoredServiceAccount {
+  const sa: StoredServiceAccount = {
+    clientId: row.client_id,
+    accountId: row.account_id,
+    secretHash: row.secret_hash,
+    secretHint: row.secret_hint,
+    environment: row.environment,
+    createdAt: row.created_at,
+    secretCreatedAt: row.secret_created_at,
+    expiresAt: row.expires_at,
+  };
+  if (row.name !== null) sa.name = row.name;
+  if (row.scopes !== null) sa.scopes = fromScopesText(row.scopes);
+  if (row.revoked_at !== null) sa.revokedAt = row.revoked_at;
+  return sa;
+}
+
+export function toServiceAccountRecord(row: ServiceAccountRecordRow): ServiceAccountRecord {
+  return {
+    serviceAccount: toStoredServiceAccount(row),
+    account: toAccount({ id: row.account_id, tier: row.tier, enterprise: row.enterprise }),
+  };
+}
+
+export function toSigningKeyRow(key: StoredSigningKey): SigningKeyRow {
+  return {
+    kid: key.kid,
+    alg: key.alg,
+    public_jwk: key.publicJwk,
+    encrypted_private_key: key.encryptedPrivateKey,
+    created_at: key.createdAt,
+    retired_at: key.retiredAt ?? null,
+  };
+}
+
+export function toStoredSigningKey(row: SigningKeyRow): StoredSigningKey {
+  const key: StoredSigningKey = {
+    kid: row.kid,
+    alg: row.alg,
+    publicJwk: row.public_jwk,
+    encryptedPrivateKey: row.encrypted_private_key,
+    createdAt: row.created_at,
+  };
+  if (row.retired_at !== null) key.retiredAt = row.retired_at;
+  return key;
 }
