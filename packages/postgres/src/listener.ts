@@ -1,6 +1,8 @@
 // The dedicated LISTEN connection: connects lazily, reports when it goes down or comes back, reconnects with backoff.
 
+import { randomUUID } from 'node:crypto';
 import { Client, type Notification } from 'pg';
+import { Heartbeat } from './heartbeat';
 import { ident } from './migrations';
 import type { ResolvedOptions } from './options';
 
@@ -24,7 +26,13 @@ export class ChannelListener {
   #closed = false;
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
-  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  #heartbeat: Heartbeat | undefined;
+  /**
+   * This instance's own heartbeat channel, listened to on the same connection as the events channel: a NOTIFY on
+   * it travels the same queue and socket as an invalidation, after every notification committed before it, yet
+   * reaches this connection only (on the shared channel each instance would receive every other one's).
+   */
+  readonly #heartbeatChannel = `finora_hb_${randomUUID().replaceAll('-', '')}`;
 
   constructor(options: ResolvedOptions, handlers: ChannelHandlers) {
     this.#options = options;
@@ -90,11 +98,13 @@ export class ChannelListener {
     client.on('error', fail);
     client.on('end', () => fail(new Error('connection ended')));
     client.on('notification', (message: Notification) => {
-      if (message.channel === options.channel && this.#client === client) this.#handlers.notification(message.payload ?? '');
+      if (this.#client !== client) return;
+      if (message.channel === options.channel) this.#handlers.notification(message.payload ?? '');
+      else if (message.channel === this.#heartbeatChannel) this.#heartbeat?.receive(message.payload ?? '');
     });
     client
       .connect()
-      .then(() => client.query(`LISTEN ${ident(options.channel)}`))
+      .then(() => client.query(`LISTEN ${ident(options.channel)}; LISTEN ${ident(this.#heartbeatChannel)}`))
       .then(
         () => {
           if (failed || this.#client !== client) return;
@@ -108,26 +118,42 @@ export class ChannelListener {
       );
   }
 
+  /**
+   * The NOTIFY goes out on this same connection and must come back on it: that proves both directions of its
+   * socket and the server's delivery of notifications to it, which a query on a pooled connection would not.
+   */
   #startHeartbeat(client: Client, fail: (error: Error) => void): void {
-    if (this.#options.heartbeatMs === 0) return;
-    let pending = false;
-    this.#heartbeatTimer = setInterval(() => {
-      if (pending) return;
-      pending = true;
-      client.query('SELECT 1').then(
-        () => {
-          pending = false;
-        },
-        (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))),
-      );
-    }, this.#options.heartbeatMs);
-    this.#heartbeatTimer.unref?.();
+    const { heartbeatMs, heartbeatTimeoutMs } = this.#options;
+    if (heartbeatMs === 0) return;
+    const current = () => this.#client === client && !this.#closed;
+    this.#heartbeat = new Heartbeat({
+      intervalMs: heartbeatMs,
+      timeoutMs: heartbeatTimeoutMs,
+      send: (payload) =>
+        client.query('SELECT pg_notify($1, $2)', [this.#heartbeatChannel, payload]).then(
+          () => undefined,
+          (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))),
+        ),
+      onSilent: () => {
+        if (!current() || !this.#live) return;
+        this.#live = false;
+        this.#handlers.live(false);
+      },
+      onHeard: () => {
+        if (!current() || this.#live) return;
+        // Heard again on the same connection: listening all along, but what it said while silent may be late.
+        this.#live = true;
+        this.#handlers.live(true);
+      },
+      onLost: () => fail(new Error(`no heartbeat heard back for ${2 * heartbeatTimeoutMs} ms`)),
+    });
+    this.#heartbeat.start();
   }
 
   /** Detaches from a connection being given up: its late events must not touch the state of its successor. */
   #drop(client: Client | undefined): void {
-    clearInterval(this.#heartbeatTimer);
-    this.#heartbeatTimer = undefined;
+    this.#heartbeat?.stop();
+    this.#heartbeat = undefined;
     if (!client) return;
     client.removeAllListeners('notification');
     client.removeAllListeners('end');

@@ -37,11 +37,18 @@ export interface PostgresKeyStoreOptions {
   /** Longest wait between LISTEN reconnection attempts, in ms. Default: 5,000. */
   reconnectMaxMs?: number;
   /**
-   * How often the LISTEN connection is checked with a `SELECT 1`, in ms, so a connection that silently stopped
-   * answering is replaced (and caches stop being trusted) instead of waiting for TCP to notice. 0 turns it off.
-   * Default: 10,000.
+   * How often, in ms, the LISTEN connection sends a NOTIFY (a few bytes, on a channel of this instance's own) that
+   * it must hear back: proof that notifications still reach it, where a connection that silently stopped
+   * answering would otherwise be trusted until TCP noticed. 0 turns it off (and with it the bound below). Default: 250.
    */
   heartbeatMs?: number;
+  /**
+   * When no heartbeat sent in the last this-many ms has been heard back, the channel is treated as down: the
+   * authenticators stop trusting their caches (`reset`, `live: false`) until one is heard again (`live: true`,
+   * which clears them). After twice this long the LISTEN connection is replaced. This is the longest a cached
+   * answer is trusted during a silent network partition. Must exceed `heartbeatMs`. Default: 1,000.
+   */
+  heartbeatTimeoutMs?: number;
   /**
    * Told of connection faults the store recovers from by itself: an idle pooled connection that died, the LISTEN
    * connection lost or failing to reconnect. Errors never carry a key. Default: none (they are dropped).
@@ -63,6 +70,7 @@ export interface ResolvedOptions {
   reconnectMinMs: number;
   reconnectMaxMs: number;
   heartbeatMs: number;
+  heartbeatTimeoutMs: number;
   onError: (error: Error) => void;
 }
 
@@ -109,6 +117,13 @@ export function resolveOptions(options: PostgresKeyStoreOptions): ResolvedOption
   if (reconnectMaxMs < reconnectMinMs) {
     throw new TypeError('finora-auth: PostgresKeyStore option reconnectMaxMs must be >= reconnectMinMs');
   }
+  const heartbeatMs = wholeNumber(options.heartbeatMs, 250, 'heartbeatMs', 0);
+  const heartbeatTimeoutMs = wholeNumber(options.heartbeatTimeoutMs, 1_000, 'heartbeatTimeoutMs', 1);
+  if (heartbeatMs > 0 && heartbeatTimeoutMs <= heartbeatMs) {
+    throw new TypeError(
+      `finora-auth: PostgresKeyStore option heartbeatTimeoutMs (${heartbeatTimeoutMs}) must be greater than heartbeatMs (${heartbeatMs})`,
+    );
+  }
   const onError = options.onError;
   return {
     connectionString,
@@ -123,7 +138,8 @@ export function resolveOptions(options: PostgresKeyStoreOptions): ResolvedOption
     applicationName,
     reconnectMinMs,
     reconnectMaxMs,
-    heartbeatMs: wholeNumber(options.heartbeatMs, 10_000, 'heartbeatMs', 0),
+    heartbeatMs,
+    heartbeatTimeoutMs,
     onError: (error) => {
       try {
         onError?.(error);
