@@ -103,8 +103,10 @@ export async function forwardAuth(authenticator: Authenticator, req: IncomingMes
     [IDENTITY_HEADERS.accountId]: context.accountId,
     [IDENTITY_HEADERS.keyId]: context.keyId,
     [IDENTITY_HEADERS.environment]: context.environment,
+    // Always sent, empty for no module: Caddy 2.6's copy_headers passes a header the answer lacks on as the
+    // literal text of its placeholder; nginx and Caddy send no header for an empty value.
+    [IDENTITY_HEADERS.module]: module ?? '',
     [SCOPES_HEADER]: context.scopes.join(' '),
   };
-  if (module !== undefined) headers[IDENTITY_HEADERS.module] = module;
   return { status: 200, headers, body: '', result, method, ...judged };
 }
