@@ -179,6 +179,21 @@ for (const proxy of PROXIES) {
       expect(seen).toHaveLength(0);
     });
 
+    it('ignores describing headers a client forges', async () => {
+      seen.length = 0;
+      const forged = {
+        ...bearer(keys.retail),
+        'x-forwarded-method': 'GET',
+        'x-forwarded-uri': '/v1/invoices',
+        'x-original-method': 'GET',
+        'x-original-uri': '/v1/invoices',
+      };
+      const reply = await send(origin(), '/v1/payments', forged, 'POST');
+      expect(reply.status).toBe(403);
+      expect(JSON.parse(reply.text).error.code).toBe('ENTERPRISE_ONLY');
+      expect(seen).toHaveLength(0);
+    });
+
     it('judges the client’s method, not the one the proxy asks with', async () => {
       decisions.length = 0;
       const reply = await send(origin(), '/v1/invoices', bearer(keys.retail), 'DELETE');
