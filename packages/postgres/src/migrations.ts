@@ -45,6 +45,41 @@ const MIGRATIONS: readonly Migration[] = [
       `;
     },
   },
+  {
+    version: 2,
+    name: 'key scopes, service accounts, signing keys',
+    sql: (schema) => {
+      const s = ident(schema);
+      // scopes NULL is full access: every key a v1 schema holds keeps meaning what it meant.
+      return `
+        ALTER TABLE ${s}.api_keys ADD COLUMN scopes text[];
+        CREATE TABLE ${s}.service_accounts (
+          client_id text PRIMARY KEY,
+          account_id text NOT NULL REFERENCES ${s}.accounts (id),
+          secret_hash text NOT NULL CHECK (secret_hash ~ '^[0-9a-f]{64}$'),
+          secret_hint text NOT NULL,
+          environment text NOT NULL CHECK (environment IN ('live', 'test')),
+          name text,
+          scopes text[],
+          created_at timestamptz(3) NOT NULL,
+          secret_created_at timestamptz(3) NOT NULL,
+          expires_at timestamptz(3) NOT NULL,
+          revoked_at timestamptz(3)
+        );
+        COMMENT ON COLUMN ${s}.service_accounts.secret_hash IS 'SHA-256 of the client secret, lowercase hex; the secret itself is never stored';
+        CREATE INDEX service_accounts_account_created_idx ON ${s}.service_accounts (account_id, created_at);
+        CREATE TABLE ${s}.signing_keys (
+          kid text PRIMARY KEY,
+          alg text NOT NULL,
+          public_jwk text NOT NULL,
+          encrypted_private_key text NOT NULL,
+          created_at timestamptz(3) NOT NULL,
+          retired_at timestamptz(3)
+        );
+        COMMENT ON COLUMN ${s}.signing_keys.encrypted_private_key IS 'encrypted by the issuer under a secret this database never sees';
+      `;
+    },
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -88,7 +123,13 @@ export async function schemaVersion(pool: Pool, schema: string): Promise<number>
  * advisory lock keyed by the schema name, and each one re-reads the version once it holds the lock, so a
  * migration runs exactly once; the lock goes with the transaction, even if this process dies mid-way.
  */
-export async function runMigrations(pool: Pool, schema: string, onError: (error: Error) => void): Promise<void> {
+export async function runMigrations(
+  pool: Pool,
+  schema: string,
+  onError: (error: Error) => void,
+  /** @internal Stops at this version: tests make an older schema with it. */
+  upTo = LATEST_VERSION,
+): Promise<void> {
   const client: PoolClient = await pool.connect();
   // A checked-out client without an error listener would crash the process if its connection died between queries.
   client.on('error', onError);
@@ -105,7 +146,7 @@ export async function runMigrations(pool: Pool, schema: string, onError: (error:
     );
     const current = rows[0]?.version ?? 0;
     for (const migration of MIGRATIONS) {
-      if (migration.version <= current) continue;
+      if (migration.version <= current || migration.version > upTo) continue;
       await client.query(migration.sql(schema));
       await client.query(`INSERT INTO ${migrationsTable(schema)} (version, name) VALUES ($1, $2)`, [
         migration.version,

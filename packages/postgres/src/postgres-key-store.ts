@@ -2,7 +2,19 @@
 
 import { randomUUID } from 'node:crypto';
 import { Pool, type QueryConfig, type QueryResultRow } from 'pg';
-import { StoreEvents, type Account, type KeyRecord, type KeyStore, type StoreListener, type StoredKey } from '@finora-auth/core';
+import {
+  StoreEvents,
+  type Account,
+  type AccountPatch,
+  type KeyRecord,
+  type KeyStore,
+  type ServiceAccountRecord,
+  type ServiceAccountSecret,
+  type StoreListener,
+  type StoredKey,
+  type StoredServiceAccount,
+  type StoredSigningKey,
+} from '@finora-auth/core';
 import { ChannelListener } from './listener';
 import { LATEST_VERSION, ident, runMigrations, schemaVersion } from './migrations';
 import { resolveOptions, type PostgresKeyStoreOptions, type ResolvedOptions } from './options';
@@ -24,6 +36,8 @@ interface KeyRow extends QueryResultRow {
   created_at: number;
   expires_at: number;
   revoked_at: number | null;
+  /** NULL: full access. */
+  scopes: string[] | null;
 }
 
 interface KeyAccountRow extends KeyRow {
@@ -31,8 +45,39 @@ interface KeyAccountRow extends KeyRow {
   enterprise: boolean;
 }
 
-/** What travels in a NOTIFY payload: the writing instance, then what changed. Never a key, only its digest. */
-type Notice = { o: string; t: 'k'; h: string } | { o: string; t: 'a'; a: string };
+interface ServiceAccountRow extends QueryResultRow {
+  client_id: string;
+  account_id: string;
+  secret_hash: string;
+  secret_hint: string;
+  environment: StoredServiceAccount['environment'];
+  name: string | null;
+  scopes: string[] | null;
+  created_at: number;
+  secret_created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+interface ServiceAccountAccountRow extends ServiceAccountRow {
+  tier: Account['tier'];
+  enterprise: boolean;
+}
+
+interface SigningKeyRow extends QueryResultRow {
+  kid: string;
+  alg: string;
+  public_jwk: string;
+  encrypted_private_key: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+/**
+ * What travels in a NOTIFY payload: the writing instance, then what changed. Never a key or a secret: a key's
+ * digest, an account id, a service account's client id.
+ */
+type Notice = { o: string; t: 'k'; h: string } | { o: string; t: 'a'; a: string } | { o: string; t: 's'; c: string };
 
 // Epoch ms <-> timestamptz(3). `round` keeps the result whole whether extract() gives numeric (PG 14+) or double.
 const toTime = (param: string) => `to_timestamp(${param}::float8 / 1000)`;
@@ -49,12 +94,41 @@ const keyColumns = (k: string) =>
     fromTime(`${k}.created_at`, 'created_at'),
     fromTime(`${k}.expires_at`, 'expires_at'),
     fromTime(`${k}.revoked_at`, 'revoked_at'),
+    `${k}.scopes`,
+  ].join(', ');
+const serviceAccountColumns = (sa: string) =>
+  [
+    `${sa}.client_id`,
+    `${sa}.account_id`,
+    `${sa}.secret_hash`,
+    `${sa}.secret_hint`,
+    `${sa}.environment`,
+    `${sa}.name`,
+    `${sa}.scopes`,
+    fromTime(`${sa}.created_at`, 'created_at'),
+    fromTime(`${sa}.secret_created_at`, 'secret_created_at'),
+    fromTime(`${sa}.expires_at`, 'expires_at'),
+    fromTime(`${sa}.revoked_at`, 'revoked_at'),
+  ].join(', ');
+const signingKeyColumns = (sk: string) =>
+  [
+    `${sk}.kid`,
+    `${sk}.alg`,
+    `${sk}.public_jwk`,
+    `${sk}.encrypted_private_key`,
+    fromTime(`${sk}.created_at`, 'created_at'),
+    fromTime(`${sk}.retired_at`, 'retired_at'),
   ].join(', ');
 
 function statements(schema: string) {
   const s = ident(schema);
   const keys = `${s}.api_keys`;
   const accounts = `${s}.accounts`;
+  const serviceAccounts = `${s}.service_accounts`;
+  const signingKeys = `${s}.signing_keys`;
+  /** The NOTIFY of a service-account write, its channel and origin taken from the statement's parameters. */
+  const notifyServiceAccount = (row: string, channel: string, origin: string) =>
+    `pg_notify(${channel}, json_build_object('o', ${origin}::text, 't', 's', 'c', ${row}.client_id)::text)::text AS notified`;
   const named = (name: string, text: string) => ({ name: `finora-auth:${schema}:${name}`, text });
   return {
     // One round trip for the hot path: the key and its account together.
@@ -78,11 +152,60 @@ function statements(schema: string) {
         `ON CONFLICT (id) DO UPDATE SET tier = EXCLUDED.tier, enterprise = EXCLUDED.enterprise, updated_at = now() RETURNING id) ` +
         `SELECT pg_notify($4, json_build_object('o', $5::text, 't', 'a', 'a', saved.id)::text) FROM saved`,
     ),
+    // Only the named fields are written (a NULL parameter leaves its column as it is), in one statement: a
+    // concurrent update of the other field is never read and written back.
+    updateAccount: named(
+      'update-account',
+      `WITH updated AS (UPDATE ${accounts} SET tier = coalesce($2::text, tier), enterprise = coalesce($3::boolean, enterprise), ` +
+        `updated_at = now() WHERE id = $1 RETURNING id, tier, enterprise) ` +
+        `SELECT updated.*, pg_notify($4, json_build_object('o', $5::text, 't', 'a', 'a', updated.id)::text)::text AS notified FROM updated`,
+    ),
     insertKey: named(
       'insert-key',
-      `WITH inserted AS (INSERT INTO ${keys} (id, account_id, key_hash, hint, environment, surface, name, created_at, expires_at, revoked_at) ` +
-        `VALUES ($1, $2, $3, $4, $5, $6, $7, ${toTime('$8')}, ${toTime('$9')}, ${toTime('$10')}) RETURNING key_hash) ` +
+      `WITH inserted AS (INSERT INTO ${keys} (id, account_id, key_hash, hint, environment, surface, name, created_at, expires_at, revoked_at, scopes) ` +
+        `VALUES ($1, $2, $3, $4, $5, $6, $7, ${toTime('$8')}, ${toTime('$9')}, ${toTime('$10')}, $13::text[]) RETURNING key_hash) ` +
         `SELECT pg_notify($11, json_build_object('o', $12::text, 't', 'k', 'h', inserted.key_hash)::text) FROM inserted`,
+    ),
+    findServiceAccount: named(
+      'find-service-account',
+      `SELECT ${serviceAccountColumns('sa')}, a.tier, a.enterprise FROM ${serviceAccounts} sa ` +
+        `JOIN ${accounts} a ON a.id = sa.account_id WHERE sa.client_id = $1`,
+    ),
+    getServiceAccount: named('get-service-account', `SELECT ${serviceAccountColumns('sa')} FROM ${serviceAccounts} sa WHERE sa.client_id = $1`),
+    listServiceAccounts: named(
+      'list-service-accounts',
+      `SELECT ${serviceAccountColumns('sa')} FROM ${serviceAccounts} sa WHERE sa.account_id = $1 ORDER BY sa.created_at, sa.client_id`,
+    ),
+    insertServiceAccount: named(
+      'insert-service-account',
+      `WITH inserted AS (INSERT INTO ${serviceAccounts} (client_id, account_id, secret_hash, secret_hint, environment, name, scopes, ` +
+        `created_at, secret_created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7::text[], ` +
+        `${toTime('$8')}, ${toTime('$9')}, ${toTime('$10')}, ${toTime('$11')}) RETURNING client_id) ` +
+        `SELECT ${notifyServiceAccount('inserted', '$12', '$13')} FROM inserted`,
+    ),
+    replaceServiceAccountSecret: named(
+      'replace-service-account-secret',
+      `WITH replaced AS (UPDATE ${serviceAccounts} AS sa SET secret_hash = $2, secret_hint = $3, secret_created_at = ${toTime('$4')}, ` +
+        `expires_at = ${toTime('$5')} WHERE sa.client_id = $1 AND sa.revoked_at IS NULL RETURNING ${serviceAccountColumns('sa')}) ` +
+        `SELECT replaced.*, ${notifyServiceAccount('replaced', '$6', '$7')} FROM replaced`,
+    ),
+    revokeServiceAccount: named(
+      'revoke-service-account',
+      `WITH revoked AS (UPDATE ${serviceAccounts} AS sa SET revoked_at = ${toTime('$2')} WHERE sa.client_id = $1 AND sa.revoked_at IS NULL ` +
+        `RETURNING ${serviceAccountColumns('sa')}) ` +
+        `SELECT revoked.*, ${notifyServiceAccount('revoked', '$3', '$4')} FROM revoked`,
+    ),
+    listSigningKeys: named('list-signing-keys', `SELECT ${signingKeyColumns('sk')} FROM ${signingKeys} sk ORDER BY sk.created_at, sk.kid`),
+    getSigningKey: named('get-signing-key', `SELECT ${signingKeyColumns('sk')} FROM ${signingKeys} sk WHERE sk.kid = $1`),
+    insertSigningKey: named(
+      'insert-signing-key',
+      `INSERT INTO ${signingKeys} (kid, alg, public_jwk, encrypted_private_key, created_at, retired_at) ` +
+        `VALUES ($1, $2, $3, $4, ${toTime('$5')}, ${toTime('$6')})`,
+    ),
+    retireSigningKey: named(
+      'retire-signing-key',
+      `UPDATE ${signingKeys} AS sk SET retired_at = ${toTime('$2')} WHERE sk.kid = $1 AND sk.retired_at IS NULL ` +
+        `RETURNING ${signingKeyColumns('sk')}`,
     ),
     revokeKey: named(
       'revoke-key',
@@ -106,6 +229,36 @@ function toStoredKey(row: KeyRow): StoredKey {
   };
   if (row.name !== null) key.name = row.name;
   if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
+  if (row.scopes !== null) key.scopes = row.scopes;
+  return key;
+}
+
+function toStoredServiceAccount(row: ServiceAccountRow): StoredServiceAccount {
+  const sa: StoredServiceAccount = {
+    clientId: row.client_id,
+    accountId: row.account_id,
+    secretHash: row.secret_hash,
+    secretHint: row.secret_hint,
+    environment: row.environment,
+    createdAt: row.created_at,
+    secretCreatedAt: row.secret_created_at,
+    expiresAt: row.expires_at,
+  };
+  if (row.name !== null) sa.name = row.name;
+  if (row.scopes !== null) sa.scopes = row.scopes;
+  if (row.revoked_at !== null) sa.revokedAt = row.revoked_at;
+  return sa;
+}
+
+function toStoredSigningKey(row: SigningKeyRow): StoredSigningKey {
+  const key: StoredSigningKey = {
+    kid: row.kid,
+    alg: row.alg,
+    publicJwk: row.public_jwk,
+    encryptedPrivateKey: row.encrypted_private_key,
+    createdAt: row.created_at,
+  };
+  if (row.retired_at !== null) key.retiredAt = row.retired_at;
   return key;
 }
 
@@ -206,6 +359,21 @@ export class PostgresKeyStore implements KeyStore {
     this.#events.emit({ type: 'account-changed', accountId: account.id });
   }
 
+  async updateAccount(accountId: string, patch: AccountPatch): Promise<Account | null> {
+    const { channel } = this.#options;
+    const rows = await this.#write<Account & QueryResultRow>(this.#sql.updateAccount, [
+      accountId,
+      patch?.tier ?? null,
+      patch?.enterprise ?? null,
+      channel,
+      this.#origin,
+    ]);
+    const row = rows[0];
+    if (!row) return null;
+    this.#events.emit({ type: 'account-changed', accountId });
+    return { id: row.id, tier: row.tier, enterprise: row.enterprise };
+  }
+
   async getKey(keyId: string): Promise<StoredKey | null> {
     const rows = await this.#read<KeyRow>(this.#sql.getKey, [keyId]);
     return rows[0] ? toStoredKey(rows[0]) : null;
@@ -225,6 +393,7 @@ export class PostgresKeyStore implements KeyStore {
       key.revokedAt ?? null,
       this.#options.channel,
       this.#origin,
+      key.scopes ?? null,
     ]);
     this.#events.emit({ type: 'key-changed', keyHash: key.hash });
   }
@@ -247,6 +416,95 @@ export class PostgresKeyStore implements KeyStore {
 
   async listExpiring(after: number, until: number): Promise<StoredKey[]> {
     return (await this.#read<KeyRow>(this.#sql.listExpiring, [after, until])).map(toStoredKey);
+  }
+
+  async findServiceAccount(clientId: string, options?: { signal?: AbortSignal }): Promise<ServiceAccountRecord | null> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const rows = await abortable(this.#read<ServiceAccountAccountRow>(this.#sql.findServiceAccount, [clientId], signal), signal);
+    const row = rows[0];
+    if (!row) return null;
+    return { serviceAccount: toStoredServiceAccount(row), account: { id: row.account_id, tier: row.tier, enterprise: row.enterprise } };
+  }
+
+  async insertServiceAccount(serviceAccount: StoredServiceAccount): Promise<void> {
+    const sa = serviceAccount;
+    await this.#write(this.#sql.insertServiceAccount, [
+      sa.clientId,
+      sa.accountId,
+      sa.secretHash,
+      sa.secretHint,
+      sa.environment,
+      sa.name ?? null,
+      sa.scopes ?? null,
+      sa.createdAt,
+      sa.secretCreatedAt,
+      sa.expiresAt,
+      sa.revokedAt ?? null,
+      this.#options.channel,
+      this.#origin,
+    ]);
+    this.#events.emit({ type: 'service-account-changed', clientId: sa.clientId });
+  }
+
+  async replaceServiceAccountSecret(clientId: string, secret: ServiceAccountSecret): Promise<StoredServiceAccount | null> {
+    const rows = await this.#write<ServiceAccountRow>(this.#sql.replaceServiceAccountSecret, [
+      clientId,
+      secret.secretHash,
+      secret.secretHint,
+      secret.secretCreatedAt,
+      secret.expiresAt,
+      this.#options.channel,
+      this.#origin,
+    ]);
+    const row = rows[0];
+    // Unknown or revoked: nothing changed, no one is told.
+    if (!row) return null;
+    this.#events.emit({ type: 'service-account-changed', clientId });
+    return toStoredServiceAccount(row);
+  }
+
+  async revokeServiceAccount(clientId: string, revokedAt: number): Promise<StoredServiceAccount | null> {
+    const rows = await this.#write<ServiceAccountRow>(this.#sql.revokeServiceAccount, [
+      clientId,
+      revokedAt,
+      this.#options.channel,
+      this.#origin,
+    ]);
+    const row = rows[0];
+    if (row) {
+      this.#events.emit({ type: 'service-account-changed', clientId });
+      return toStoredServiceAccount(row);
+    }
+    const current = await this.#read<ServiceAccountRow>(this.#sql.getServiceAccount, [clientId]);
+    return current[0] ? toStoredServiceAccount(current[0]) : null;
+  }
+
+  async listServiceAccounts(accountId: string): Promise<StoredServiceAccount[]> {
+    return (await this.#read<ServiceAccountRow>(this.#sql.listServiceAccounts, [accountId])).map(toStoredServiceAccount);
+  }
+
+  async listSigningKeys(): Promise<StoredSigningKey[]> {
+    return (await this.#read<SigningKeyRow>(this.#sql.listSigningKeys, [])).map(toStoredSigningKey);
+  }
+
+  /** No event: authenticators cache nothing about signing keys; each issuer reads them when it needs them. */
+  async insertSigningKey(key: StoredSigningKey): Promise<void> {
+    await this.#write(this.#sql.insertSigningKey, [
+      key.kid,
+      key.alg,
+      key.publicJwk,
+      key.encryptedPrivateKey,
+      key.createdAt,
+      key.retiredAt ?? null,
+    ]);
+  }
+
+  async retireSigningKey(kid: string, retiredAt: number): Promise<StoredSigningKey | null> {
+    const rows = await this.#write<SigningKeyRow>(this.#sql.retireSigningKey, [kid, retiredAt]);
+    if (rows[0]) return toStoredSigningKey(rows[0]);
+    const current = await this.#read<SigningKeyRow>(this.#sql.getSigningKey, [kid]);
+    return current[0] ? toStoredSigningKey(current[0]) : null;
   }
 
   /** Listening starts the LISTEN connection; until it is listening, a new listener is told `reset` with `live: false`. */
@@ -342,6 +600,8 @@ export class PostgresKeyStore implements KeyStore {
       this.#events.emit({ type: 'key-changed', keyHash: notice.h });
     } else if (notice?.t === 'a' && typeof notice.a === 'string') {
       this.#events.emit({ type: 'account-changed', accountId: notice.a });
+    } else if (notice?.t === 's' && typeof notice.c === 'string') {
+      this.#events.emit({ type: 'service-account-changed', clientId: notice.c });
     } else {
       // A notice this version cannot read (another writer on the channel): forget everything rather than guess.
       this.#events.emit({ type: 'reset', live: this.#listener.live });

@@ -1,8 +1,10 @@
 // PostgresKeyStore specifics: options, migrations, the events it sends, and a database that is down or stops answering.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAuthenticator, createKeyManager, type StoreEvent } from '@finora-auth/core';
+import { Pool } from 'pg';
+import { createAuthenticator, createKeyManager, generateApiKey, keyHint, sha256Hex, type StoreEvent } from '@finora-auth/core';
 import { PostgresKeyStore, PostgresSchemaError, migrationSql } from '@finora-auth/postgres';
+import { runMigrations } from '../src/migrations';
 import {
   POSTGRES_URL,
   TcpProxy,
@@ -60,6 +62,9 @@ describe('PostgresKeyStore options', () => {
     expect(sql).toContain('CREATE SCHEMA IF NOT EXISTS "billing_auth"');
     expect(sql).toContain('CREATE UNIQUE INDEX api_keys_key_hash_key ON "billing_auth".api_keys (key_hash)');
     expect(sql).toContain('INSERT INTO "billing_auth".schema_migrations');
+    expect(sql).toContain('ALTER TABLE "billing_auth".api_keys ADD COLUMN scopes text[]');
+    expect(sql).toContain('CREATE TABLE "billing_auth".service_accounts');
+    expect(sql).toContain('CREATE TABLE "billing_auth".signing_keys');
   });
 });
 
@@ -90,13 +95,53 @@ describe.runIf(available)('PostgresKeyStore on PostgreSQL', () => {
     const results = await Promise.allSettled(racers.map((store) => store.getAccount('nobody')));
     expect(results.map((r) => r.status)).toEqual(Array(6).fill('fulfilled'));
     const versions = await withAdmin((c) => c.query(`SELECT version FROM "${schema}".schema_migrations`));
-    expect(versions.rows).toEqual([{ version: 1 }]);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
     const indexes = await withAdmin((c) =>
       c.query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname`, [schema]),
     );
     const defs = indexes.rows.map((r) => r.indexdef).join('\n');
     expect(defs).toMatch(/UNIQUE INDEX api_keys_key_hash_key .* \(key_hash\)/);
     expect(defs).toMatch(/INDEX api_keys_expiring_idx .* \(expires_at\) WHERE \(revoked_at IS NULL\)/);
+  });
+
+  it('migrates a v1 schema in place: its keys keep full access, and the v2 tables work', async () => {
+    const schema = schemaFor('v1');
+    const apiKey = generateApiKey('live');
+    const pool = new Pool({ connectionString: POSTGRES_URL, max: 1 });
+    try {
+      await runMigrations(pool, schema, () => undefined, 1);
+      await pool.query(`INSERT INTO "${schema}".accounts (id, tier, enterprise) VALUES ('acct-v1', 'premium', true)`);
+      await pool.query(
+        `INSERT INTO "${schema}".api_keys (id, account_id, key_hash, hint, environment, surface, name, created_at, expires_at)
+         VALUES ('key_from_v1', 'acct-v1', $1, $2, 'live', 'enterprise', 'from v1', now(), now() + interval '30 days')`,
+        [await sha256Hex(apiKey), keyHint(apiKey)],
+      );
+    } finally {
+      await pool.end();
+    }
+    const before = await withAdmin((c) => c.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`));
+    expect(before.rows).toEqual([{ version: 1 }]);
+
+    const store = open({ schema });
+    const authenticator = createAuthenticator({ store });
+    try {
+      const manager = createKeyManager({ store });
+      expect((await manager.list('acct-v1')).map((k) => [k.id, k.name, k.scopes])).toEqual([['key_from_v1', 'from v1', ['write']]]);
+      expect((await store.findByHash(await sha256Hex(apiKey)))?.key).not.toHaveProperty('scopes');
+      const allowed = await authenticator.authenticate({ authorization: `Bearer ${apiKey}`, module: 'payments', method: 'DELETE' });
+      expect(allowed.ok).toBe(true);
+      expect(await store.updateAccount('acct-v1', { tier: 'accountant_pro' })).toEqual({ id: 'acct-v1', tier: 'accountant_pro', enterprise: true });
+      const secret = generateApiKey('live').replace('_sk_', '_cs_');
+      await store.insertServiceAccount({
+        clientId: 'sa_from_v2', accountId: 'acct-v1', secretHash: await sha256Hex(secret), secretHint: keyHint(secret),
+        environment: 'live', createdAt: 1, secretCreatedAt: 1, expiresAt: 2,
+      });
+      expect((await store.findServiceAccount('sa_from_v2'))?.account.tier).toBe('accountant_pro');
+    } finally {
+      await authenticator.close();
+    }
+    const after = await withAdmin((c) => c.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`));
+    expect(after.rows).toEqual([{ version: 1 }, { version: 2 }]);
   });
 
   it('with migrate off, refuses a missing schema with an error naming it, and works on one migrated by hand', async () => {
