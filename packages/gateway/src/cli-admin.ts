@@ -50,6 +50,25 @@ async function administer<T>(
   }
 }
 
+/**
+ * The scopes `--scope` (repeatable, or comma-separated) and `--read-only` ask for; `undefined` is full access.
+ * Both together is a usage error rather than one silently narrowing the other: the operator meant one of them.
+ */
+function requestedScopes(parsed: Parsed, command: string): string[] | undefined {
+  const scopes = (parsed.lists.scope ?? []).flatMap((item) => item.split(',')).map((item) => item.trim()).filter(Boolean);
+  const readOnly = parsed.values['read-only'] === true;
+  if (readOnly && scopes.length > 0) {
+    throw new UsageError(
+      `"${command}" takes --read-only or --scope, not both: --read-only is --scope read; for some modules only, give --scope MODULE:read for each`,
+    );
+  }
+  if (readOnly) return ['read'];
+  if ((parsed.lists.scope ?? []).length > 0 && scopes.length === 0) {
+    throw new UsageError(`--scope needs a scope: read, write, MODULE:read or MODULE:write (see: finora-auth ${command} --help)`);
+  }
+  return scopes.length > 0 ? scopes : undefined;
+}
+
 function printJson(io: Io, value: unknown): void {
   io.out(`${JSON.stringify(value, null, 2)}\n`);
 }
@@ -73,14 +92,24 @@ export async function accountsCommand(sub: string | undefined, args: string[], i
   const tier = oneOf(requireValue(parsed, 'tier', name), TIERS, '--tier');
   const enterprise = parsed.values.enterprise as boolean | undefined;
   const spec = storeSpec(parsed.values.store, io.env, io.cwd);
-  const account = await administer(
-    spec,
-    (manager) => manager.putAccount(enterprise === undefined ? { id, tier } : { id, tier, enterprise }),
-    id,
-  );
+  const account = await administer(spec, (manager) => saveAccount(manager, id, tier, enterprise), id);
   if (parsed.values.json) printJson(io, account);
   else io.out(`Saved ${describeAccount(account)}.\n`);
   return 0;
+}
+
+/**
+ * An existing account changes through `updateAccount`, which changes only the fields named, atomically: two
+ * operators (or an operator and the console) writing at once never undo each other. A new one is created.
+ */
+async function saveAccount(manager: KeyManager, id: string, tier: (typeof TIERS)[number], enterprise: boolean | undefined) {
+  const patch = enterprise === undefined ? { tier } : { tier, enterprise };
+  try {
+    return await manager.updateAccount(id, patch);
+  } catch (error) {
+    if (!(error instanceof KeyManagerError) || error.code !== 'ACCOUNT_NOT_FOUND') throw error;
+    return manager.putAccount({ id, ...patch });
+  }
 }
 
 export async function keysCommand(sub: string | undefined, args: string[], io: Io): Promise<number> {
@@ -101,17 +130,26 @@ export async function keysCommand(sub: string | undefined, args: string[], io: I
         env: { type: 'string' },
         surface: { type: 'string' },
         name: { type: 'string' },
+        scope: { type: 'string', multiple: true },
+        'read-only': { type: 'boolean' },
       });
       if (help(io, name, parsed)) return 0;
       const accountId = requireValue(parsed, 'account', name);
       const environment = oneOf(requireValue(parsed, 'env', name), ENVIRONMENTS, '--env');
       const surface = oneOf((parsed.values.surface as string | undefined) ?? 'retail', SURFACES, '--surface');
       const keyName = parsed.values.name as string | undefined;
+      const scopes = requestedScopes(parsed, name);
       const spec = storeSpec(parsed.values.store, io.env, io.cwd);
       const issued = await administer(
         spec,
         (manager) =>
-          manager.issue(keyName === undefined ? { accountId, environment, surface } : { accountId, environment, surface, name: keyName }),
+          manager.issue({
+            accountId,
+            environment,
+            surface,
+            ...(keyName === undefined ? {} : { name: keyName }),
+            ...(scopes === undefined ? {} : { scopes }),
+          }),
         accountId,
       );
       if (parsed.values.json) printJson(io, issued);

@@ -16,6 +16,8 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 export interface Parsed {
   values: Record<string, string | boolean | undefined>;
+  /** Options declared `multiple: true` (`--scope a --scope b`), each as the list given; absent when not given. */
+  lists: Record<string, string[]>;
   positionals: string[];
   help: boolean;
 }
@@ -43,12 +45,19 @@ export function parse(command: string, args: string[], options: Options, maxPosi
     }
     throw new UsageError(`${message.split('\n')[0]} (see: finora-auth ${command} --help)`);
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const values = { ...parsed.values } as Record<string, string | boolean | undefined>;
+  const lists: Record<string, string[]> = {};
+  for (const [name, option] of Object.entries(options)) {
+    const given = (parsed.values as Record<string, unknown>)[name];
+    if (!option.multiple) continue;
+    delete values[name];
+    if (Array.isArray(given)) lists[name] = given.filter((item): item is string => typeof item === 'string');
+  }
   const help = values.help === true;
   if (!help && parsed.positionals.length > maxPositionals) {
     throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[maxPositionals])} for "${command}" (see: finora-auth ${command} --help)`);
   }
-  return { values, positionals: parsed.positionals, help };
+  return { values, lists, positionals: parsed.positionals, help };
 }
 
 export function requireValue(parsed: Parsed, name: string, command: string): string {

@@ -1,6 +1,6 @@
 // The `finora-auth` command line: dispatches to a command, and turns every failure into one line and an exit status.
 
-import { KeyManagerError } from '@finora-auth/core';
+import { ENTERPRISE_MODULES, KeyManagerError, RETAIL_MODULES } from '@finora-auth/core';
 import { accountsCommand, AdminError, keysCommand } from './cli-admin';
 import { CommandError, UsageError } from './cli-args';
 import type { ServeIo } from './cli-serve';
@@ -12,6 +12,8 @@ const HINTS: Partial<Record<KeyManagerError['code'], (account: string) => string
   ACCOUNT_NOT_FOUND: (account) => ` (create it with: finora-auth accounts set ${account} --tier premium)`,
   PREMIUM_REQUIRED: (account) => ` (the account is on the free tier: finora-auth accounts set ${account} --tier premium)`,
   ENTERPRISE_ONLY: (account) => ` (provision it with: finora-auth accounts set ${account} --tier premium --enterprise)`,
+  INVALID_SCOPE: () => ` (MODULE is one of: ${RETAIL_MODULES.join(', ')}; enterprise: ${ENTERPRISE_MODULES.join(', ')})`,
+  KEY_REVOKED: () => ' (finora-auth keys create --account ACCOUNT_ID --env live|test)',
 };
 
 /** Account ids are 1-128 of letters, digits and . _ : @ -; anything else is not echoed into a command line. */

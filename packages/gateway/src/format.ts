@@ -26,7 +26,7 @@ export function table(header: string[], rows: string[][]): string {
 }
 
 export function keysTable(keys: KeyInfo[], now: number, withAccount = false): string {
-  const header = [...(withAccount ? ['ACCOUNT'] : []), 'KEY ID', 'ENV', 'SURFACE', 'HINT', 'NAME', 'CREATED', 'EXPIRES', 'STATUS'];
+  const header = [...(withAccount ? ['ACCOUNT'] : []), 'KEY ID', 'ENV', 'SURFACE', 'HINT', 'NAME', 'SCOPES', 'CREATED', 'EXPIRES', 'STATUS'];
   const rows = keys.map((key) => [
     ...(withAccount ? [key.accountId] : []),
     key.id,
@@ -34,11 +34,23 @@ export function keysTable(keys: KeyInfo[], now: number, withAccount = false): st
     key.surface,
     key.hint,
     key.name ?? '-',
+    scopesText(key.scopes),
     day(key.createdAt),
     day(key.expiresAt),
     keyStatus(key, now),
   ]);
   return table(header, rows);
+}
+
+/** Scopes as one cell: `write` (full access), `read`, or a comma-separated list. */
+export function scopesText(scopes: readonly string[] | undefined): string {
+  return scopes === undefined || scopes.length === 0 ? 'write' : scopes.join(',');
+}
+
+/** `, scopes …` for a limited credential, nothing for a full-access one (which is what a v1 key always was). */
+function limitedScopes(scopes: readonly string[] | undefined): string {
+  const text = scopesText(scopes);
+  return text === 'write' ? '' : `, scopes ${text}`;
 }
 
 export function describeAccount(account: Account): string {
@@ -48,7 +60,7 @@ export function describeAccount(account: Account): string {
 /** The once-only display of a new key, with the warning that it will not be shown again. */
 export function issuedKeyText(apiKey: string, key: KeyInfo, verb: 'Created' | 'Rotated', oldKeyId?: string): string {
   const lines = [
-    `${verb} key ${key.id} for account ${key.accountId} (${key.environment}, ${key.surface}${key.name ? `, "${key.name}"` : ''}), expires ${day(key.expiresAt)}.`,
+    `${verb} key ${key.id} for account ${key.accountId} (${key.environment}, ${key.surface}${key.name ? `, "${key.name}"` : ''}${limitedScopes(key.scopes)}), expires ${day(key.expiresAt)}.`,
     '',
     `    ${apiKey}`,
     '',

@@ -9,7 +9,8 @@ export const HELP: Record<string, string> = {
 Usage:
   finora-auth serve [--port 8787] [--store URL] [--upstream URL]
   finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise]
-  finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME] [--json]
+  finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME]
+                          [--scope SCOPE]... [--read-only] [--json]
   finora-auth keys list --account ACCOUNT_ID [--json]
   finora-auth keys revoke KEY_ID
   finora-auth keys rotate KEY_ID [--json]
@@ -62,7 +63,8 @@ Usage:
 
 Only premium and accountant_pro accounts can hold keys. --enterprise provisions the account for enterprise
 modules; when neither flag is given an existing account keeps its provisioning (a new one is not provisioned).
-A running gateway on the same store honours the change within a second.
+An existing account changes only in the fields given, atomically, so administrators working at the same
+time never undo each other's changes. A running gateway on the same store honours the change within a second.
 
 Options:
   --tier TIER              free, premium or accountant_pro (required)
@@ -75,7 +77,8 @@ ${STORE}
   keys: `finora-auth keys: manage API keys
 
 Usage:
-  finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME] [--json]
+  finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME]
+                          [--scope SCOPE]... [--read-only] [--json]
   finora-auth keys list --account ACCOUNT_ID [--json]
   finora-auth keys revoke KEY_ID
   finora-auth keys rotate KEY_ID [--json]
@@ -87,15 +90,21 @@ Run "finora-auth keys <command> --help" for details.
   'keys create': `finora-auth keys create: issue a new API key
 
 Usage:
-  finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME] [--json]
+  finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME]
+                          [--scope SCOPE]... [--read-only] [--json]
 
 The key is printed once and never stored: only its SHA-256 digest is kept. It expires in 90 days.
+Without --scope or --read-only the key has full access within its surface (scope write).
 
 Options:
   --account ID             the account (premium or accountant_pro) (required)
   --env ENV                live (real, billable data) or test (staging data) (required)
   --surface SURFACE        retail (default) or enterprise (needs an enterprise-provisioned account)
   --name NAME              a label, e.g. the integration that will hold the key
+  --scope SCOPE            limit what the key may do; repeat it, or separate scopes with commas. A scope is
+                           read or write (every module), MODULE:read or MODULE:write (one catalog module);
+                           write includes read. GET, HEAD and OPTIONS need read, every other method write.
+  --read-only              the same as --scope read; not together with --scope (use MODULE:read scopes instead)
   --json                   print {"apiKey": …, "key": …} as JSON
 ${STORE}
 `,
@@ -104,6 +113,8 @@ ${STORE}
 
 Usage:
   finora-auth keys list --account ACCOUNT_ID [--json]
+
+Each key is shown with its scopes (write: full access).
 
 Options:
   --account ID             the account (required)
@@ -129,8 +140,9 @@ ${STORE}
 Usage:
   finora-auth keys rotate KEY_ID [--json]
 
-The new key has the same account, environment, surface and name. The old key keeps working until you
-revoke it, so both can be deployed side by side during the cutover.
+The new key has the same account, environment, surface, name and scopes. The old key keeps working until
+you revoke it, so both can be deployed side by side during the cutover. A revoked key cannot be rotated:
+create a new key instead.
 
 Options:
   --json                   print {"apiKey": …, "key": …} as JSON
