@@ -426,7 +426,10 @@ export function describeKeyStoreConformance(name: string, setup: () => Promise<S
         const id = accountId('sa-fleet');
         const heard = (event: StoreEvent, withinMs: number) =>
           eventually(() => events.some((e) => JSON.stringify(e) === JSON.stringify(event)), withinMs);
-        // Another instance's channel may still be connecting: wait until it carries an event before timing one.
+        // A channel still connecting says so at once (`reset`, not live) and says when it listens (`reset`, live):
+        // wait for that, then for one event to come through, before timing any.
+        const isReset = (live: boolean) => (e: StoreEvent) => e.type === 'reset' && e.live === live;
+        if (events.some(isReset(false))) expect(await eventually(() => events.some(isReset(true)), 10_000)).toBe(true);
         await s.putAccount({ id, tier: 'premium', enterprise: true });
         expect(await heard({ type: 'account-changed', accountId: id }, 10_000)).toBe(true);
 
