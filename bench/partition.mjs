@@ -121,18 +121,22 @@ async function round(name) {
   const partitioned = kind.open(proxy.url);
   const direct = kind.open(kind.url);
   const resets = [];
+  let keysCreated = 0;
   partitioned.subscribe((event) => {
     if (event.type === 'reset') resets.push({ live: event.live, at: performance.now() });
+    if (event.type === 'key-changed') keysCreated++;
   });
   // Store and authenticator defaults, but a cache that would hold the key for the whole run.
   const authenticator = createAuthenticator({ store: partitioned, cache: { ttlMs: 600_000 } });
   const manager = createKeyManager({ store: direct });
   try {
+    await waitFor(() => resets.some((reset) => reset.live), 10_000, 'the channel to be live');
     await manager.putAccount({ id: 'acct-partition', tier: 'premium' });
     const revoked = await manager.issue({ accountId: 'acct-partition', environment: 'live' });
     const kept = await manager.issue({ accountId: 'acct-partition', environment: 'live' });
     const ask = (apiKey) => authenticator.authenticate({ authorization: `Bearer ${apiKey}` });
-    await waitFor(() => resets.some((reset) => reset.live), 10_000, 'the channel to be live');
+    // Both keys' creation heard first: a late "key created" would drop the entry cached below.
+    await waitFor(() => keysCreated >= 2, 10_000, 'the keys to be created');
     await ask(revoked.apiKey);
     await ask(kept.apiKey);
 

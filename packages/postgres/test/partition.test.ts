@@ -42,12 +42,16 @@ describe.runIf(available)('PostgresKeyStore in a silent partition', () => {
       onDecision: (decision) => cacheOutcomes.push(decision.cache),
     });
     cleanups.push(() => authenticator.close());
+    // Listening before the keys exist, so their creation is heard.
+    expect(await eventually(() => events.some((e) => e.type === 'reset' && e.live), 10_000)).toBe(true);
     const manager = createKeyManager({ store: direct });
     await manager.putAccount({ id: 'acct-partition', tier: 'premium' });
     const revoked = await manager.issue({ accountId: 'acct-partition', environment: 'live' });
     const kept = await manager.issue({ accountId: 'acct-partition', environment: 'live' });
     const ask = (apiKey: string) => authenticator.authenticate({ authorization: `Bearer ${apiKey}` });
-    expect(await eventually(() => events.some((e) => e.type === 'reset' && e.live), 10_000)).toBe(true);
+    // Both keys' creation heard first: a late "key created" would drop the entry cached below.
+    const created = () => events.filter((e) => e.type === 'key-changed').length >= 2;
+    expect(await eventually(created, 5_000)).toBe(true);
     for (const { apiKey } of [revoked, kept]) {
       expect((await ask(apiKey)).ok).toBe(true);
       expect((await ask(apiKey)).ok).toBe(true);
