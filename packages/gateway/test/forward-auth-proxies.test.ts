@@ -296,5 +296,11 @@ for (const proxy of PROXIES) {
       if (code === 'RATE_LIMITED') expect(reply.headers['retry-after']).toBe('7');
       if (code === 'AUTH_UNAVAILABLE') expect(reply.headers['retry-after']).toBe('1');
     });
+
+    it('shows INVALID_REQUEST as 400 with the JSON body', async () => {
+      const reply = await send(running.url, '/v1/payments;x=1', { authorization: 'Bearer refuse-ENTERPRISE_ONLY' });
+      expect(reply.status).toBe(400);
+      expect(JSON.parse(reply.text).error.code).toBe('INVALID_REQUEST');
+    });
   });
 }
