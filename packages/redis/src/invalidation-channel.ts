@@ -141,6 +141,8 @@ export class InvalidationChannel {
       this.#events.emit({ type: 'key-changed', keyHash: body });
     } else if (message.startsWith('a:') && body.length > 0) {
       this.#events.emit({ type: 'account-changed', accountId: body });
+    } else if (message.startsWith('s:') && body.length > 0) {
+      this.#events.emit({ type: 'service-account-changed', clientId: body });
     } else if (this.#live) {
       // A message this version cannot read (a newer writer?) still means something changed: forget everything.
       this.#events.emit({ type: 'reset', live: true });
