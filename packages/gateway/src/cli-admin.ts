@@ -15,11 +15,11 @@ export interface Io {
   now(): number;
 }
 
-const STORE_OPTION = { store: { type: 'string' } } as const;
-const JSON_OPTION = { json: { type: 'boolean' } } as const;
+export const STORE_OPTION = { store: { type: 'string' } } as const;
+export const JSON_OPTION = { json: { type: 'boolean' } } as const;
 
 const TIERS = ['free', 'premium', 'accountant_pro'] as const;
-const ENVIRONMENTS = ['live', 'test'] as const;
+export const ENVIRONMENTS = ['live', 'test'] as const;
 const SURFACES = ['retail', 'enterprise'] as const;
 
 /** A key manager refusal, with the account it was about when the command knows it (for the hint). */
@@ -34,7 +34,7 @@ export class AdminError extends Error {
 }
 
 /** The key manager's own refusals (unknown account, free tier…) pass through as one line; anything else is the store failing. */
-async function administer<T>(
+export async function administer<T>(
   spec: StoreSpec,
   work: (manager: KeyManager, store: KeyStore) => Promise<T>,
   accountId?: string,
@@ -54,7 +54,7 @@ async function administer<T>(
  * The scopes `--scope` (repeatable, or comma-separated) and `--read-only` ask for; `undefined` is full access.
  * Both together is a usage error rather than one silently narrowing the other: the operator meant one of them.
  */
-function requestedScopes(parsed: Parsed, command: string): string[] | undefined {
+export function requestedScopes(parsed: Parsed, command: string): string[] | undefined {
   const scopes = (parsed.lists.scope ?? []).flatMap((item) => item.split(',')).map((item) => item.trim()).filter(Boolean);
   const readOnly = parsed.values['read-only'] === true;
   if (readOnly && scopes.length > 0) {
@@ -69,11 +69,11 @@ function requestedScopes(parsed: Parsed, command: string): string[] | undefined 
   return scopes.length > 0 ? scopes : undefined;
 }
 
-function printJson(io: Io, value: unknown): void {
+export function printJson(io: Io, value: unknown): void {
   io.out(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-function help(io: Io, name: string, parsed: Parsed): boolean {
+export function help(io: Io, name: string, parsed: Parsed): boolean {
   if (parsed.help) io.out(HELP[name] ?? HELP.main ?? '');
   return parsed.help;
 }

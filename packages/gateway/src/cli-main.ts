@@ -3,6 +3,7 @@
 import { ENTERPRISE_MODULES, KeyManagerError, RETAIL_MODULES } from '@finora-auth/core';
 import { accountsCommand, AdminError, keysCommand } from './cli-admin';
 import { CommandError, UsageError } from './cli-args';
+import { serviceAccountsCommand } from './cli-service-accounts';
 import type { ServeIo } from './cli-serve';
 import { version } from '../package.json';
 import { HELP } from './help';
@@ -14,6 +15,8 @@ const HINTS: Partial<Record<KeyManagerError['code'], (account: string) => string
   ENTERPRISE_ONLY: (account) => ` (provision it with: finora-auth accounts set ${account} --tier premium --enterprise)`,
   INVALID_SCOPE: () => ` (MODULE is one of: ${RETAIL_MODULES.join(', ')}; enterprise: ${ENTERPRISE_MODULES.join(', ')})`,
   KEY_REVOKED: () => ' (finora-auth keys create --account ACCOUNT_ID --env live|test)',
+  SERVICE_ACCOUNT_NOT_FOUND: (account) => ` (list them with: finora-auth service-accounts list --account ${account})`,
+  SERVICE_ACCOUNT_REVOKED: (account) => ` (finora-auth service-accounts create --account ${account} --env live|test)`,
 };
 
 /** Account ids are 1-128 of letters, digits and . _ : @ -; anything else is not echoed into a command line. */
@@ -49,6 +52,8 @@ export async function main(argv: string[], io: ServeIo): Promise<number> {
         return await accountsCommand(sub, rest, io);
       case 'keys':
         return await keysCommand(sub, rest, io);
+      case 'service-accounts':
+        return await serviceAccountsCommand(sub, rest, io);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)} (see: finora-auth --help)`);
     }

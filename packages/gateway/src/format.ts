@@ -1,12 +1,13 @@
 // How commands show accounts and keys to people: aligned tables, dates as days, statuses in words.
 
-import type { Account, KeyInfo } from '@finora-auth/core';
+import type { Account, KeyInfo, ServiceAccountInfo } from '@finora-auth/core';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 const day = (date: Date) => date.toISOString().slice(0, 10);
 
-export function keyStatus(key: KeyInfo, now: number): string {
+/** Of a key or a service account: revoked, expired, expiring within 14 days, or active. */
+export function keyStatus(key: { revokedAt?: Date; expiresAt: Date }, now: number): string {
   if (key.revokedAt) return `revoked ${day(key.revokedAt)}`;
   const left = key.expiresAt.getTime() - now;
   if (left <= 0) return 'expired';
@@ -69,5 +70,36 @@ export function issuedKeyText(apiKey: string, key: KeyInfo, verb: 'Created' | 'R
   if (oldKeyId) {
     lines.push(`The old key ${oldKeyId} still works: deploy the new one, then run: finora-auth keys revoke ${oldKeyId}`);
   }
+  return lines.join('\n');
+}
+
+export function serviceAccountsTable(serviceAccounts: ServiceAccountInfo[], now: number): string {
+  const header = ['CLIENT ID', 'ENV', 'SECRET', 'NAME', 'SCOPES', 'CREATED', 'EXPIRES', 'STATUS'];
+  const rows = serviceAccounts.map((sa) => [
+    sa.clientId,
+    sa.environment,
+    sa.secretHint,
+    sa.name ?? '-',
+    scopesText(sa.scopes),
+    day(sa.createdAt),
+    day(sa.expiresAt),
+    keyStatus(sa, now),
+  ]);
+  return table(header, rows);
+}
+
+/** The once-only display of a service account's new client secret, with the warning that it will not be shown again. */
+export function issuedSecretText(clientSecret: string, sa: ServiceAccountInfo, verb: 'Created' | 'Rotated'): string {
+  const what = verb === 'Created' ? 'service account' : 'the secret of service account';
+  const lines = [
+    `${verb} ${what} ${sa.clientId} for account ${sa.accountId} (${sa.environment}${sa.name ? `, "${sa.name}"` : ''}${limitedScopes(sa.scopes)}), secret expires ${day(sa.expiresAt)}.`,
+    '',
+    `    client id:      ${sa.clientId}`,
+    `    client secret:  ${clientSecret}`,
+    '',
+    'Store this secret now: it is shown only this once, and finora-auth keeps only its SHA-256 digest.',
+  ];
+  if (verb === 'Rotated') lines.push('The old secret no longer works, and tokens issued under it are refused from now on.');
+  lines.push('Get a token with: POST /oauth/token, grant_type=client_credentials, the client id and secret as HTTP Basic credentials.');
   return lines.join('\n');
 }

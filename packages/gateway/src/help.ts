@@ -15,6 +15,10 @@ Usage:
   finora-auth keys revoke KEY_ID
   finora-auth keys rotate KEY_ID [--json]
   finora-auth keys expiring [--within DAYS] [--json]
+  finora-auth service-accounts create --account ACCOUNT_ID --env live|test [--name NAME] [--scope SCOPE]... [--json]
+  finora-auth service-accounts list --account ACCOUNT_ID [--json]
+  finora-auth service-accounts rotate CLIENT_ID [--json]
+  finora-auth service-accounts revoke CLIENT_ID [--json]
 
 Every command takes --store URL and --help; finora-auth --version prints the version. Start with: finora-auth serve
 `,
@@ -157,6 +161,73 @@ Usage:
 Options:
   --within DAYS            how far ahead to look (default: 14)
   --json                   print a JSON array
+${STORE}
+`,
+
+  'service-accounts': `finora-auth service-accounts: manage OAuth 2.0 service accounts (client credentials)
+
+Usage:
+  finora-auth service-accounts create --account ACCOUNT_ID --env live|test [--name NAME] [--scope SCOPE]... [--json]
+  finora-auth service-accounts list --account ACCOUNT_ID [--json]
+  finora-auth service-accounts rotate CLIENT_ID [--json]
+  finora-auth service-accounts revoke CLIENT_ID [--json]
+
+A service account lets an enterprise integration exchange a client id and secret for short-lived tokens
+(POST /oauth/token) instead of holding a long-lived key. Only enterprise-provisioned Premium or Accountant Pro
+accounts may have them. Run "finora-auth service-accounts <command> --help" for details.
+`,
+
+  'service-accounts create': `finora-auth service-accounts create: create a service account and its client secret
+
+Usage:
+  finora-auth service-accounts create --account ACCOUNT_ID --env live|test [--name NAME] [--scope SCOPE]... [--json]
+
+The client secret is printed once and never stored: only its SHA-256 digest is kept. It expires in 90 days.
+The account must be enterprise-provisioned (finora-auth accounts set ACCOUNT_ID --tier premium --enterprise).
+
+Options:
+  --account ID             the account (premium or accountant_pro, enterprise-provisioned) (required)
+  --env ENV                live (real, billable data) or test (staging data) (required)
+  --name NAME              a label, e.g. the integration that will hold the secret
+  --scope SCOPE            limit what its tokens may do, as for keys create: read, write, MODULE:read or
+                           MODULE:write; repeat it or separate with commas (default: full access, write)
+  --json                   print {"clientId": …, "clientSecret": …, "serviceAccount": …} as JSON
+${STORE}
+`,
+
+  'service-accounts list': `finora-auth service-accounts list: list an account's service accounts (never their secrets)
+
+Usage:
+  finora-auth service-accounts list --account ACCOUNT_ID [--json]
+
+Options:
+  --account ID             the account (required)
+  --json                   print a JSON array
+${STORE}
+`,
+
+  'service-accounts rotate': `finora-auth service-accounts rotate: give a service account a new client secret
+
+Usage:
+  finora-auth service-accounts rotate CLIENT_ID [--json]
+
+The new secret is printed once. The old secret stops working at once, and so does every token issued under
+it, so deploy the new secret right away: until then the integration cannot get tokens.
+
+Options:
+  --json                   print {"clientSecret": …, "serviceAccount": …} as JSON
+${STORE}
+`,
+
+  'service-accounts revoke': `finora-auth service-accounts revoke: revoke a service account at once
+
+Usage:
+  finora-auth service-accounts revoke CLIENT_ID [--json]
+
+Its secret and every token already issued to it are refused from now on.
+
+Options:
+  --json                   print {"revoked": CLIENT_ID} as JSON
 ${STORE}
 `,
 };
