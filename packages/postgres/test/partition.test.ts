@@ -97,6 +97,13 @@ describe.runIf(available)('PostgresKeyStore in a silent partition', () => {
     expect(await eventually(async () => (await ask(kept.apiKey)).ok, 5_000)).toBe(true);
   });
 
+  it('validates the heartbeat options, naming them; heartbeatMs 0 turns the heartbeat off', () => {
+    const connectionString = POSTGRES_URL;
+    expect(() => new PostgresKeyStore({ connectionString, heartbeatTimeoutMs: 0 })).toThrow(/heartbeatTimeoutMs/);
+    expect(() => new PostgresKeyStore({ connectionString, heartbeatMs: 1_000 })).toThrow(/heartbeatTimeoutMs \(1000\) must be greater than heartbeatMs/);
+    expect(() => new PostgresKeyStore({ connectionString, heartbeatMs: 0 })).not.toThrow();
+  });
+
   it('beats on the LISTEN connection itself: no pooled connection is opened for it, and it never goes silent', async () => {
     const applicationName = uniqueApplicationName('heartbeat');
     const store = new PostgresKeyStore({ connectionString: POSTGRES_URL, schema, applicationName, heartbeatMs: 100 });

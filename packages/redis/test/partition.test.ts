@@ -99,6 +99,12 @@ describe.runIf(available)('RedisKeyStore in a silent partition', () => {
     expect(await eventually(async () => (await ask(kept.apiKey)).ok, 5_000)).toBe(true);
   });
 
+  it('validates the heartbeat options, naming them', () => {
+    expect(() => new RedisKeyStore({ url: REDIS_URL, heartbeatMs: 0 })).toThrow(/heartbeatMs/);
+    expect(() => new RedisKeyStore({ url: REDIS_URL, heartbeatTimeoutMs: 2.5 })).toThrow(/heartbeatTimeoutMs/);
+    expect(() => new RedisKeyStore({ url: REDIS_URL, heartbeatMs: 1_000 })).toThrow(/heartbeatTimeoutMs \(1000\) must be greater than heartbeatMs/);
+  });
+
   it('costs one heartbeat PUBLISH per interval, on a channel of its own', async () => {
     const store = new RedisKeyStore({ url: REDIS_URL, prefix: costPrefix, heartbeatMs: 100 });
     cleanups.push(() => store.close());
