@@ -1,6 +1,7 @@
-// Turns keys and accounts into Redis hash fields and back; anything unreadable is a store fault, never a guess.
+// Turns keys, accounts, service accounts and signing keys into Redis hash fields and back; anything unreadable is a
+// store fault, never a guess.
 
-import type { Account, StoredKey } from '@finora-auth/core';
+import type { Account, StoredKey, StoredServiceAccount, StoredSigningKey } from '@finora-auth/core';
 
 type Fields = string[];
 
@@ -24,8 +25,24 @@ export function encodeKey(key: StoredKey): string[] {
   ];
   if (key.name !== undefined) fields.push('name', key.name);
   if (key.revokedAt !== undefined) fields.push('revokedAt', String(key.revokedAt));
+  if (key.scopes !== undefined) fields.push('scopes', JSON.stringify(key.scopes));
   return fields;
 }
+
+/**
+ * Scopes as stored (JSON text). Text that does not parse is handed on as it is, which no check accepts as a list
+ * of scopes: a garbled value is a fault, never full access.
+ */
+function decodeScopes(text: string): string[] {
+  try {
+    return JSON.parse(text) as string[];
+  } catch {
+    return text as unknown as string[];
+  }
+}
+
+const isScopeList = (value: unknown) =>
+  Array.isArray(value) && value.every((scope) => typeof scope === 'string' && scope.length > 0);
 
 /**
  * Reads a key hash as written by {@link encodeKey}. Malformed values pass through as they are (a missing number
@@ -47,6 +64,74 @@ export function decodeKey(fields: Fields): StoredKey {
   if (name !== undefined) key.name = name;
   const revokedAt = map.get('revokedAt');
   if (revokedAt !== undefined) key.revokedAt = Number(revokedAt);
+  const scopes = map.get('scopes');
+  if (scopes !== undefined) key.scopes = decodeScopes(scopes);
+  return key;
+}
+
+/** A service account as HSET arguments: only the secret's digest and hint. */
+export function encodeServiceAccount(sa: StoredServiceAccount): string[] {
+  const fields = [
+    'clientId', sa.clientId,
+    'accountId', sa.accountId,
+    'secretHash', sa.secretHash,
+    'secretHint', sa.secretHint,
+    'environment', sa.environment,
+    'createdAt', String(sa.createdAt),
+    'secretCreatedAt', String(sa.secretCreatedAt),
+    'expiresAt', String(sa.expiresAt),
+  ];
+  if (sa.name !== undefined) fields.push('name', sa.name);
+  if (sa.scopes !== undefined) fields.push('scopes', JSON.stringify(sa.scopes));
+  if (sa.revokedAt !== undefined) fields.push('revokedAt', String(sa.revokedAt));
+  return fields;
+}
+
+/** Reads a service-account hash; like {@link decodeKey}, malformed values pass through for the caller to judge. */
+export function decodeServiceAccount(fields: Fields): StoredServiceAccount {
+  const map = toMap(fields);
+  const sa = {
+    clientId: map.get('clientId'),
+    accountId: map.get('accountId'),
+    secretHash: map.get('secretHash'),
+    secretHint: map.get('secretHint'),
+    environment: map.get('environment'),
+    createdAt: Number(map.get('createdAt')),
+    secretCreatedAt: Number(map.get('secretCreatedAt')),
+    expiresAt: Number(map.get('expiresAt')),
+  } as StoredServiceAccount;
+  const name = map.get('name');
+  if (name !== undefined) sa.name = name;
+  const scopes = map.get('scopes');
+  if (scopes !== undefined) sa.scopes = decodeScopes(scopes);
+  const revokedAt = map.get('revokedAt');
+  if (revokedAt !== undefined) sa.revokedAt = Number(revokedAt);
+  return sa;
+}
+
+export function encodeSigningKey(key: StoredSigningKey): string[] {
+  const fields = [
+    'kid', key.kid,
+    'alg', key.alg,
+    'publicJwk', key.publicJwk,
+    'encryptedPrivateKey', key.encryptedPrivateKey,
+    'createdAt', String(key.createdAt),
+  ];
+  if (key.retiredAt !== undefined) fields.push('retiredAt', String(key.retiredAt));
+  return fields;
+}
+
+export function decodeSigningKey(fields: Fields): StoredSigningKey {
+  const map = toMap(fields);
+  const key = {
+    kid: map.get('kid'),
+    alg: map.get('alg'),
+    publicJwk: map.get('publicJwk'),
+    encryptedPrivateKey: map.get('encryptedPrivateKey'),
+    createdAt: Number(map.get('createdAt')),
+  } as StoredSigningKey;
+  const retiredAt = map.get('retiredAt');
+  if (retiredAt !== undefined) key.retiredAt = Number(retiredAt);
   return key;
 }
 
@@ -75,8 +160,38 @@ export function assertKey(key: StoredKey): StoredKey {
     (key.surface === 'retail' || key.surface === 'enterprise') &&
     isTime(key.createdAt) &&
     isTime(key.expiresAt) &&
-    (key.revokedAt === undefined || isTime(key.revokedAt));
+    (key.revokedAt === undefined || isTime(key.revokedAt)) &&
+    (key.scopes === undefined || isScopeList(key.scopes));
   if (!whole) throw new Error('finora-auth: RedisKeyStore read a garbled key record');
+  return key;
+}
+
+export function assertServiceAccount(sa: StoredServiceAccount): StoredServiceAccount {
+  const whole =
+    isText(sa.clientId) &&
+    isText(sa.accountId) &&
+    typeof sa.secretHash === 'string' &&
+    /^[0-9a-f]{64}$/.test(sa.secretHash) &&
+    isText(sa.secretHint) &&
+    (sa.environment === 'live' || sa.environment === 'test') &&
+    isTime(sa.createdAt) &&
+    isTime(sa.secretCreatedAt) &&
+    isTime(sa.expiresAt) &&
+    (sa.revokedAt === undefined || isTime(sa.revokedAt)) &&
+    (sa.scopes === undefined || isScopeList(sa.scopes));
+  if (!whole) throw new Error('finora-auth: RedisKeyStore read a garbled service-account record');
+  return sa;
+}
+
+export function assertSigningKey(key: StoredSigningKey): StoredSigningKey {
+  const whole =
+    isText(key.kid) &&
+    isText(key.alg) &&
+    isText(key.publicJwk) &&
+    isText(key.encryptedPrivateKey) &&
+    isTime(key.createdAt) &&
+    (key.retiredAt === undefined || isTime(key.retiredAt));
+  if (!whole) throw new Error('finora-auth: RedisKeyStore read a garbled signing-key record');
   return key;
 }
 

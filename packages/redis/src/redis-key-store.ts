@@ -4,13 +4,30 @@
 import {
   StoreEvents,
   type Account,
+  type AccountPatch,
   type KeyRecord,
   type KeyStore,
+  type ServiceAccountRecord,
+  type ServiceAccountSecret,
   type StoredKey,
+  type StoredServiceAccount,
+  type StoredSigningKey,
   type StoreListener,
 } from '@finora-auth/core';
 import type { Redis } from 'ioredis';
-import { assertAccount, assertKey, decodeAccount, decodeKey, encodeKey } from './codec';
+import {
+  assertAccount,
+  assertKey,
+  assertServiceAccount,
+  assertSigningKey,
+  decodeAccount,
+  decodeKey,
+  decodeServiceAccount,
+  decodeSigningKey,
+  encodeKey,
+  encodeServiceAccount,
+  encodeSigningKey,
+} from './codec';
 import { openCommandConnection, reconnectNow } from './connection';
 import { InvalidationChannel } from './invalidation-channel';
 import { resolveOptions, type RedisKeyStoreOptions, type ResolvedOptions } from './options';
@@ -80,6 +97,22 @@ export class RedisKeyStore implements KeyStore {
     this.#events.emit({ type: 'account-changed', accountId: account.id });
   }
 
+  /** One script: only the named fields are written (HSET), so a concurrent change to another field stays. */
+  async updateAccount(accountId: string, patch: AccountPatch): Promise<Account | null> {
+    const fields: string[] = [];
+    if (patch?.tier !== undefined) fields.push('tier', patch.tier);
+    if (patch?.enterprise !== undefined) fields.push('enterprise', patch.enterprise ? '1' : '0');
+    const reply = await this.#client().finoraUpdateAccount(
+      this.#name('account:', accountId),
+      accountId,
+      this.#config.channel,
+      ...fields,
+    );
+    if (!reply) return null;
+    this.#events.emit({ type: 'account-changed', accountId });
+    return assertAccount(decodeAccount(reply));
+  }
+
   async getKey(keyId: string): Promise<StoredKey | null> {
     const fields = await this.#client().finoraGetKey(this.#name('key-id:', keyId), this.#config.prefix);
     return fields ? assertKey(decodeKey(fields)) : null;
@@ -124,15 +157,104 @@ export class RedisKeyStore implements KeyStore {
   }
 
   async listKeys(accountId: string): Promise<StoredKey[]> {
-    const rows = await this.#client().finoraListKeys(this.#name('account-keys:', accountId), '-inf', '+inf', this.#config.prefix);
+    const rows = await this.#client().finoraList(this.#name('account-keys:', accountId), '-inf', '+inf', this.#name('key:'));
     return rows.map((fields) => assertKey(decodeKey(fields)));
   }
 
   async listExpiring(after: number, until: number): Promise<StoredKey[]> {
     if (!(until > after)) return [];
     const score = (value: number) => (value === Infinity ? '+inf' : value === -Infinity ? '-inf' : String(value));
-    const rows = await this.#client().finoraListKeys(this.#name('expiring'), `(${score(after)}`, score(until), this.#config.prefix);
+    const rows = await this.#client().finoraList(this.#name('expiring'), `(${score(after)}`, score(until), this.#name('key:'));
     return rows.map((fields) => assertKey(decodeKey(fields))).filter((key) => key.revokedAt === undefined);
+  }
+
+  async findServiceAccount(clientId: string, options?: { signal?: AbortSignal }): Promise<ServiceAccountRecord | null> {
+    const reply = await abortable(
+      this.#client().finoraFindServiceAccount(this.#name('sa:', clientId), this.#config.prefix),
+      options?.signal,
+    );
+    if (!reply) return null;
+    // Not validated here: the core checks every record and reports a malformed one as a garbled answer.
+    return { serviceAccount: decodeServiceAccount(reply[0]), account: decodeAccount(reply[1]) };
+  }
+
+  async insertServiceAccount(serviceAccount: StoredServiceAccount): Promise<void> {
+    const { clientId } = serviceAccount;
+    try {
+      await this.#client().finoraInsertServiceAccount(
+        this.#name('sa:', clientId),
+        this.#name('account-sas:', serviceAccount.accountId),
+        clientId,
+        String(serviceAccount.createdAt),
+        this.#config.channel,
+        ...encodeServiceAccount(serviceAccount),
+      );
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith('FINORA_DUPLICATE')) {
+        throw new Error(`finora-auth: service account ${clientId} is already stored`);
+      }
+      throw error;
+    }
+    this.#events.emit({ type: 'service-account-changed', clientId });
+  }
+
+  async replaceServiceAccountSecret(clientId: string, secret: ServiceAccountSecret): Promise<StoredServiceAccount | null> {
+    const reply = await this.#client().finoraReplaceServiceAccountSecret(
+      this.#name('sa:', clientId),
+      clientId,
+      this.#config.channel,
+      secret.secretHash,
+      secret.secretHint,
+      String(secret.secretCreatedAt),
+      String(secret.expiresAt),
+    );
+    if (!reply) return null;
+    this.#events.emit({ type: 'service-account-changed', clientId });
+    return assertServiceAccount(decodeServiceAccount(reply));
+  }
+
+  async revokeServiceAccount(clientId: string, revokedAt: number): Promise<StoredServiceAccount | null> {
+    const reply = await this.#client().finoraRevokeServiceAccount(
+      this.#name('sa:', clientId),
+      clientId,
+      this.#config.channel,
+      String(revokedAt),
+    );
+    if (!reply) return null;
+    if (reply[0] === 1) this.#events.emit({ type: 'service-account-changed', clientId });
+    return assertServiceAccount(decodeServiceAccount(reply[1]));
+  }
+
+  async listServiceAccounts(accountId: string): Promise<StoredServiceAccount[]> {
+    const rows = await this.#client().finoraList(this.#name('account-sas:', accountId), '-inf', '+inf', this.#name('sa:'));
+    return rows.map((fields) => assertServiceAccount(decodeServiceAccount(fields)));
+  }
+
+  async listSigningKeys(): Promise<StoredSigningKey[]> {
+    const rows = await this.#client().finoraList(this.#name('signing-keys'), '-inf', '+inf', this.#name('signing-key:'));
+    return rows.map((fields) => assertSigningKey(decodeSigningKey(fields)));
+  }
+
+  async insertSigningKey(key: StoredSigningKey): Promise<void> {
+    try {
+      await this.#client().finoraInsertSigningKey(
+        this.#name('signing-key:', key.kid),
+        this.#name('signing-keys'),
+        key.kid,
+        String(key.createdAt),
+        ...encodeSigningKey(key),
+      );
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith('FINORA_DUPLICATE')) {
+        throw new Error(`finora-auth: signing key ${key.kid} is already stored`);
+      }
+      throw error;
+    }
+  }
+
+  async retireSigningKey(kid: string, retiredAt: number): Promise<StoredSigningKey | null> {
+    const reply = await this.#client().finoraRetireSigningKey(this.#name('signing-key:', kid), String(retiredAt));
+    return reply ? assertSigningKey(decodeSigningKey(reply)) : null;
   }
 
   /**

@@ -3,12 +3,20 @@
 // Layout under the prefix P (which holds a `{…}` hash tag, so every name below is in one Redis Cluster slot;
 // that is what lets a script reach a key it learns while running, such as the account of a key it just read):
 //   P key:<sha256>           hash  the stored key (id, accountId, hash, hint, environment, surface, name?,
-//                                  createdAt, expiresAt, revokedAt?); never the plaintext
+//                                  createdAt, expiresAt, revokedAt?, scopes? as JSON; absent = full access);
+//                                  never the plaintext
 //   P key-id:<id>            string  the key's hash, to find a key by id
 //   P account:<id>           hash  id, tier, enterprise ('1' | '0')
 //   P account-keys:<id>      zset  the account's key hashes, scored by createdAt
 //   P expiring               zset  hashes of unrevoked keys, scored by expiresAt
-//   P events                 pub/sub channel: 'k:<sha256>' (key changed), 'a:<account id>' (account changed)
+//   P sa:<client id>         hash  (v2) a service account (clientId, accountId, secretHash, secretHint, environment,
+//                                  name?, scopes? as JSON, createdAt, secretCreatedAt, expiresAt, revokedAt?);
+//                                  never the client secret
+//   P account-sas:<id>       zset  (v2) the account's client ids, scored by createdAt
+//   P signing-key:<kid>      hash  (v2) kid, alg, publicJwk, encryptedPrivateKey (opaque to the store), createdAt, retiredAt?
+//   P signing-keys           zset  (v2) every kid, scored by createdAt
+//   P events                 pub/sub channel: 'k:<sha256>' (key changed), 'a:<account id>' (account changed),
+//                                  (v2) 's:<client id>' (service account changed)
 // Each write publishes its invalidation inside the script, so no reader can see the change without it being sent.
 
 /** A command defined on an ioredis client with `defineCommand`: EVALSHA, falling back to EVAL after a restart. */
@@ -82,15 +90,97 @@ redis.call('PUBLISH', ARGV[4], 'a:' .. ARGV[1])
 return 1
 `;
 
-/** KEYS: a zset of key hashes. ARGV: min score, max score (ZRANGEBYSCORE syntax), prefix. Returns each key's fields, in score order. */
-const listKeys = `
-local hashes = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
+/**
+ * KEYS: account:<id>. ARGV: id, channel, then field, value, field, value… (only the fields the patch names).
+ * Returns the account's fields, or nil when there is no such account (nothing is created).
+ */
+const updateAccount = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+redis.call('PUBLISH', ARGV[2], 'a:' .. ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+`;
+
+/**
+ * KEYS: a zset of members. ARGV: min score, max score (ZRANGEBYSCORE syntax), the name prefix of the members'
+ * hashes (P key:, P sa:, P signing-key:). Returns each hash's fields, in score order.
+ */
+const list = `
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
 local out = {}
-for _, hash in ipairs(hashes) do
-  local key = redis.call('HGETALL', ARGV[3] .. 'key:' .. hash)
-  if #key > 0 then out[#out + 1] = key end
+for _, member in ipairs(members) do
+  local fields = redis.call('HGETALL', ARGV[3] .. member)
+  if #fields > 0 then out[#out + 1] = fields end
 end
 return out
+`;
+
+/** KEYS: sa:<client id>. ARGV: prefix. Returns {service account fields, account fields}, or nil when either is missing. */
+const findServiceAccount = `
+local sa = redis.call('HGETALL', KEYS[1])
+if #sa == 0 then return false end
+local accountId
+for i = 1, #sa, 2 do
+  if sa[i] == 'accountId' then accountId = sa[i + 1] end
+end
+if not accountId then return {sa, {}} end
+local account = redis.call('HGETALL', ARGV[1] .. 'account:' .. accountId)
+if #account == 0 then return false end
+return {sa, account}
+`;
+
+/** KEYS: sa:<client id>, account-sas:<accountId>. ARGV: client id, createdAt, channel, then field, value… */
+const insertServiceAccount = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.error_reply('FINORA_DUPLICATE a service account with this client id is already stored')
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('PUBLISH', ARGV[3], 's:' .. ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: sa:<client id>. ARGV: client id, channel, secretHash, secretHint, secretCreatedAt, expiresAt.
+ * Returns the service account's fields after the change, or nil when it is unknown or revoked (nothing changes).
+ */
+const replaceServiceAccountSecret = `
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'revokedAt') == 1 then return false end
+redis.call('HSET', KEYS[1], 'secretHash', ARGV[3], 'secretHint', ARGV[4], 'secretCreatedAt', ARGV[5], 'expiresAt', ARGV[6])
+redis.call('PUBLISH', ARGV[2], 's:' .. ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+`;
+
+/**
+ * KEYS: sa:<client id>. ARGV: client id, channel, revokedAt.
+ * Returns nil for an unknown client id, else {1 if this call revoked it, 0 if it already was; its fields}.
+ */
+const revokeServiceAccount = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local changed = 0
+if redis.call('HEXISTS', KEYS[1], 'revokedAt') == 0 then
+  redis.call('HSET', KEYS[1], 'revokedAt', ARGV[3])
+  redis.call('PUBLISH', ARGV[2], 's:' .. ARGV[1])
+  changed = 1
+end
+return {changed, redis.call('HGETALL', KEYS[1])}
+`;
+
+/** KEYS: signing-key:<kid>, signing-keys. ARGV: kid, createdAt, then field, value… No event: nothing caches them. */
+const insertSigningKey = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.error_reply('FINORA_DUPLICATE a signing key with this kid is already stored')
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+`;
+
+/** KEYS: signing-key:<kid>. ARGV: retiredAt. Returns its fields (the first retiredAt kept), or nil when unknown. */
+const retireSigningKey = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HSETNX', KEYS[1], 'retiredAt', ARGV[1])
+return redis.call('HGETALL', KEYS[1])
 `;
 
 export const scripts = {
@@ -99,7 +189,14 @@ export const scripts = {
   finoraInsertKey: { numberOfKeys: 4, lua: insertKey },
   finoraRevokeKey: { numberOfKeys: 2, lua: revokeKey },
   finoraPutAccount: { numberOfKeys: 1, lua: putAccount },
-  finoraListKeys: { numberOfKeys: 1, lua: listKeys },
+  finoraUpdateAccount: { numberOfKeys: 1, lua: updateAccount },
+  finoraList: { numberOfKeys: 1, lua: list },
+  finoraFindServiceAccount: { numberOfKeys: 1, lua: findServiceAccount },
+  finoraInsertServiceAccount: { numberOfKeys: 2, lua: insertServiceAccount },
+  finoraReplaceServiceAccountSecret: { numberOfKeys: 1, lua: replaceServiceAccountSecret },
+  finoraRevokeServiceAccount: { numberOfKeys: 1, lua: revokeServiceAccount },
+  finoraInsertSigningKey: { numberOfKeys: 2, lua: insertSigningKey },
+  finoraRetireSigningKey: { numberOfKeys: 1, lua: retireSigningKey },
 } satisfies Record<string, ScriptDefinition>;
 
 type Fields = string[];
@@ -117,5 +214,20 @@ export interface ScriptCommands {
   ): Promise<number>;
   finoraRevokeKey(idName: string, expiringName: string, revokedAt: string, prefix: string, channel: string): Promise<[number, Fields] | null>;
   finoraPutAccount(accountName: string, id: string, tier: string, enterprise: string, channel: string): Promise<number>;
-  finoraListKeys(zsetName: string, min: string, max: string, prefix: string): Promise<Fields[]>;
+  finoraUpdateAccount(accountName: string, id: string, channel: string, ...fields: string[]): Promise<Fields | null>;
+  finoraList(zsetName: string, min: string, max: string, memberPrefix: string): Promise<Fields[]>;
+  finoraFindServiceAccount(saName: string, prefix: string): Promise<[Fields, Fields] | null>;
+  finoraInsertServiceAccount(saName: string, accountSasName: string, clientId: string, createdAt: string, channel: string, ...fields: string[]): Promise<number>;
+  finoraReplaceServiceAccountSecret(
+    saName: string,
+    clientId: string,
+    channel: string,
+    secretHash: string,
+    secretHint: string,
+    secretCreatedAt: string,
+    expiresAt: string,
+  ): Promise<Fields | null>;
+  finoraRevokeServiceAccount(saName: string, clientId: string, channel: string, revokedAt: string): Promise<[number, Fields] | null>;
+  finoraInsertSigningKey(keyName: string, zsetName: string, kid: string, createdAt: string, ...fields: string[]): Promise<number>;
+  finoraRetireSigningKey(keyName: string, retiredAt: string): Promise<Fields | null>;
 }

@@ -1,6 +1,6 @@
 // RedisKeyStore against the shared Redis: the store conformance suite, options, data layout and pub/sub events.
 
-import { createAuthenticator, createKeyManager, type DecisionEvent, type StoreEvent } from '@finora-auth/core';
+import { createAuthenticator, createKeyManager, generateApiKey, keyHint, sha256Hex, type DecisionEvent, type StoreEvent } from '@finora-auth/core';
 import { describeKeyStoreConformance } from '@finora-auth/core/testing';
 import { RedisKeyStore } from '@finora-auth/redis';
 import { Redis } from 'ioredis';
@@ -88,10 +88,20 @@ describe.runIf(available)('RedisKeyStore', () => {
     const { key } = await manager.issue({ accountId: 'acct-layout', environment: 'live' });
     await manager.revoke(key.id);
     await manager.issue({ accountId: 'acct-layout', environment: 'test' });
+    // (v2) A service account and a signing key live under the prefix too.
+    const secret = generateApiKey('live').replace('_sk_', '_cs_');
+    await store.insertServiceAccount({
+      clientId: 'sa_layout', accountId: 'acct-layout', secretHash: await sha256Hex(secret), secretHint: keyHint(secret),
+      environment: 'live', createdAt: 1, secretCreatedAt: 1, expiresAt: 2,
+    });
+    await store.insertSigningKey({ kid: 'kid-layout', alg: 'ES256', publicJwk: '{}', encryptedPrivateKey: 'opaque', createdAt: 1 });
     const redis = new Redis(REDIS_URL);
     try {
       const names = (await dumpPrefix(REDIS_URL, prefix)).split('\n').map((line) => line.split(' ')[0]!);
-      expect(names.length).toBeGreaterThanOrEqual(5);
+      expect(names.length).toBeGreaterThanOrEqual(9);
+      expect(names).toEqual(
+        expect.arrayContaining([`${prefix}sa:sa_layout`, `${prefix}account-sas:acct-layout`, `${prefix}signing-key:kid-layout`, `${prefix}signing-keys`]),
+      );
       for (const name of names) expect(hashTag(name)).toBe(hashTag(prefix));
       // A revoked key leaves the expiry index, so `expiring` never walks it again.
       expect(await redis.zcard(`${prefix}expiring`)).toBe(1);
