@@ -28,7 +28,7 @@ export interface KeyRingOptions {
   publishForMs: number;
   /** How old the local copy of the store's keys may be before a token is signed with it, in ms. */
   reloadAfterMs: number;
-  /** The least time between reloads caused by a token whose `kid` was not in the local copy, in ms. */
+  /** The least time between reloads caused by tokens whose `kid` was not in the local copy, in ms (bounds what random kids cost). */
   missReloadAfterMs: number;
 }
 
@@ -58,6 +58,7 @@ export function createKeyRing(options: KeyRingOptions) {
   let creating: Promise<void> | undefined;
   const privateKeys = new Map<string, Promise<CryptoKey>>();
   let published: { ids: string; jwks: JSONWebKeySet } | undefined;
+  let lastMissReloadAt = -Infinity;
 
   function load(): Promise<StoredSigningKey[]> {
     loading ??= store
@@ -128,7 +129,11 @@ export function createKeyRing(options: KeyRingOptions) {
 
     /** The public key set: every key not retired, or retired less than `publishForMs` ago. The same object while it holds the same keys. */
     async publicKeySet(refresh = false): Promise<JSONWebKeySet> {
-      const list = await fresh(refresh ? options.missReloadAfterMs : options.reloadAfterMs);
+      let list = await fresh(options.reloadAfterMs);
+      if (refresh && now() - lastMissReloadAt >= options.missReloadAfterMs) {
+        lastMissReloadAt = now();
+        list = await load();
+      }
       const keys = list.filter(isPublished).flatMap((row) => parsePublic(row) ?? []);
       const ids = keys.map((key) => key.kid).join(' ');
       if (published?.ids !== ids) published = { ids, jwks: { keys } };
@@ -152,8 +157,9 @@ export function createKeyRing(options: KeyRingOptions) {
       return info(list.find((entry) => entry.kid === row.kid) ?? row);
     },
 
+    /** Oldest first, as the store lists them. */
     async list(): Promise<SigningKeyInfo[]> {
-      return (await load()).map(info);
+      return [...(await load())].reverse().map(info);
     },
   };
 
