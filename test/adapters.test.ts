@@ -5,18 +5,27 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFixture, DAY_MS, expectedContext, oracleRequest, T0, type Fixture } from './support/adapters-fixture';
 import { HARNESSES, send, type Reply, type Served } from './support/adapters';
 
+/** The challenge of each refusal; `INSUFFICIENT_SCOPE` adds the scope that would allow the request. */
 const CHALLENGE: Record<AuthErrorCode, string | undefined> = {
   MISSING_API_KEY: 'Bearer realm="finora"',
   INVALID_API_KEY: 'Bearer realm="finora", error="invalid_token"',
+  INVALID_TOKEN: 'Bearer realm="finora", error="invalid_token"',
   PREMIUM_REQUIRED: 'Bearer realm="finora", error="insufficient_scope"',
   ENTERPRISE_ONLY: 'Bearer realm="finora", error="insufficient_scope"',
+  INSUFFICIENT_SCOPE: 'Bearer realm="finora", error="insufficient_scope"',
+  RATE_LIMITED: undefined,
+  CREDITS_EXHAUSTED: undefined,
   AUTH_UNAVAILABLE: undefined,
 };
 const STATUS: Record<AuthErrorCode, number> = {
   MISSING_API_KEY: 401,
   INVALID_API_KEY: 401,
+  INVALID_TOKEN: 401,
   PREMIUM_REQUIRED: 403,
   ENTERPRISE_ONLY: 403,
+  INSUFFICIENT_SCOPE: 403,
+  RATE_LIMITED: 429,
+  CREDITS_EXHAUSTED: 402,
   AUTH_UNAVAILABLE: 503,
 };
 
@@ -34,8 +43,12 @@ interface Scenario {
   path?: string;
   /** The module the path names, for the oracle. Default: `invoices`. */
   module?: string;
+  /** Default `GET`. */
+  method?: string;
   given(fx: Fixture): Promise<Given> | Given;
-  expect: { refused: AuthErrorCode; messageIncludes?: string } | { allowed: true; expiresHeader?: boolean };
+  expect:
+    | { refused: AuthErrorCode; messageIncludes?: string; scope?: string }
+    | { allowed: true; expiresHeader?: boolean };
 }
 
 const bearer = (apiKey: string) => `Bearer ${apiKey}`;
@@ -50,6 +63,12 @@ const mangled = (name: string, mangle: (apiKey: string) => string): Scenario => 
   },
   expect: refused('INVALID_API_KEY'),
 });
+/** (v2) A key of a premium account (enterprise-provisioned when `surface` says so) limited to `scopes`. */
+const scoped = (scopes: string[], surface: 'retail' | 'enterprise' = 'retail') => async (fx: Fixture): Promise<Given> => {
+  const { apiKey, key } = await fx.issue({ scopes, surface, enterprise: surface === 'enterprise' });
+  return { authorization: bearer(apiKey), key };
+};
+const insufficientScope = (scope: string) => ({ refused: 'INSUFFICIENT_SCOPE' as const, scope });
 const allowedAs = (name: string, write: (apiKey: string) => string): Scenario => ({
   name,
   async given(fx) {
@@ -190,6 +209,51 @@ const SCENARIOS: Scenario[] = [
     },
     expect: { allowed: true },
   },
+  // 7s. (v2) scopes: GET, HEAD and OPTIONS need read, every other method write
+  { name: 'a read-only key reading', given: scoped(['read']), expect: { allowed: true } },
+  { name: 'a read-only key on HEAD', method: 'HEAD', given: scoped(['read']), expect: { allowed: true } },
+  { name: 'a read-only key writing', method: 'POST', given: scoped(['read']), expect: insufficientScope('invoices:write') },
+  { name: 'a read-only key deleting', path: '/invoices/7', method: 'DELETE', given: scoped(['read']), expect: insufficientScope('invoices:write') },
+  { name: 'an invoices:write key writing invoices', method: 'POST', given: scoped(['invoices:write']), expect: { allowed: true } },
+  { name: 'an invoices:write key reading invoices', given: scoped(['invoices:write']), expect: { allowed: true } },
+  { name: 'an invoices:read key writing invoices', method: 'PUT', given: scoped(['invoices:read']), expect: insufficientScope('invoices:write') },
+  {
+    name: 'an invoices:write retail key on payments (row 7 answers before the scopes)',
+    path: '/payments',
+    module: 'payments',
+    given: scoped(['invoices:write']),
+    expect: refused('ENTERPRISE_ONLY', 'payments'),
+  },
+  {
+    name: 'an invoices:write enterprise key on payments',
+    path: '/payments',
+    module: 'payments',
+    given: scoped(['invoices:write'], 'enterprise'),
+    expect: insufficientScope('payments:read'),
+  },
+  {
+    name: 'an enterprise key scoped to payments:read reading payments',
+    path: '/v1/payments/3',
+    module: 'payments',
+    given: scoped(['payments:read'], 'enterprise'),
+    expect: { allowed: true },
+  },
+  {
+    name: 'an invoices:write key on customers',
+    path: '/customers',
+    module: 'customers',
+    given: scoped(['invoices:write']),
+    expect: insufficientScope('customers:read'),
+  },
+  { name: 'an invoices:read key on a path with no module', path: '/health', module: undefined, given: scoped(['invoices:read']), expect: { allowed: true } },
+  {
+    name: 'a read-only key writing to a path with no module',
+    path: '/health',
+    module: undefined,
+    method: 'POST',
+    given: scoped(['read']),
+    expect: insufficientScope('write'),
+  },
   // 8. store down
   {
     name: 'the store failing',
@@ -241,11 +305,11 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
-function expectRefusal(reply: Reply, code: AuthErrorCode) {
+function expectRefusal(reply: Reply, code: AuthErrorCode, scope?: string) {
   expect(reply.status).toBe(STATUS[code]);
   expect(reply.headers['content-type']).toBe('application/json');
   expect(reply.headers['cache-control']).toBe('no-store');
-  expect(reply.headers['www-authenticate']).toBe(CHALLENGE[code]);
+  expect(reply.headers['www-authenticate']).toBe(scope === undefined ? CHALLENGE[code] : `${CHALLENGE[code]}, scope="${scope}"`);
   if (code === 'AUTH_UNAVAILABLE') expect(reply.headers['retry-after']).toMatch(/^\d+$/);
   else expect(reply.headers['retry-after']).toBeUndefined();
   expect(reply.headers['finora-key-expires-at']).toBeUndefined();
@@ -280,13 +344,14 @@ describe.each(HARNESSES)('$name', (harness) => {
       const module = 'module' in scenario ? scenario.module : 'invoices';
       const given = await scenario.given(fx);
       const headers = given.authorization === undefined ? {} : { Authorization: given.authorization };
+      const method = scenario.method ?? 'GET';
       const hitsBefore = app.hits.length;
-      const reply = await send(app.origin, path, headers);
+      const reply = await send(app.origin, path, headers, method);
       const sent = Array.isArray(given.authorization) ? given.authorization.join(', ') : given.authorization;
-      const oracle = await fx.oracle.authenticate(oracleRequest(sent, module));
+      const oracle = await fx.oracle.authenticate(oracleRequest(sent, module, method));
 
       if ('refused' in scenario.expect) {
-        expectRefusal(reply, scenario.expect.refused);
+        expectRefusal(reply, scenario.expect.refused, scenario.expect.scope);
         expect(app.hits.length, 'the handler ran').toBe(hitsBefore);
         // The adapter copies the core's answer byte for byte.
         expect(oracle.ok).toBe(false);
@@ -302,7 +367,9 @@ describe.each(HARNESSES)('$name', (harness) => {
       expect(app.hits.length).toBe(hitsBefore + 1);
       const { key } = given;
       if (!key) throw new Error('an allowed scenario must name its key');
-      expect(JSON.parse(reply.text).auth).toEqual(expectedContext(key, given.tier ?? 'premium', module));
+      // A HEAD answer has no body: what the handler saw is in the hit it recorded.
+      const seen = method === 'HEAD' ? JSON.parse(JSON.stringify(app.hits.at(-1)?.auth)) : JSON.parse(reply.text).auth;
+      expect(seen).toEqual(expectedContext(key, given.tier ?? 'premium', module));
       const warning = reply.headers['finora-key-expires-at'];
       if (scenario.expect.expiresHeader) expect(warning).toBe(key.expiresAt.toISOString());
       else expect(warning).toBeUndefined();

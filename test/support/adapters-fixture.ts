@@ -69,6 +69,8 @@ export interface IssueOptions {
   environment?: Environment;
   surface?: Surface;
   name?: string;
+  /** (v2) The key's scopes; absent: full access. */
+  scopes?: string[];
 }
 
 export interface Fixture {
@@ -99,10 +101,16 @@ export async function createFixture(): Promise<Fixture> {
     authenticator,
     oracle,
     clock,
-    async issue({ tier = 'premium', enterprise = false, environment = 'live', surface = 'retail', name } = {}) {
+    async issue({ tier = 'premium', enterprise = false, environment = 'live', surface = 'retail', name, scopes } = {}) {
       const id = `acct-${++accounts}`;
       await manager.putAccount({ id, tier, enterprise });
-      return manager.issue({ accountId: id, environment, surface, ...(name === undefined ? {} : { name }) });
+      return manager.issue({
+        accountId: id,
+        environment,
+        surface,
+        ...(name === undefined ? {} : { name }),
+        ...(scopes === undefined ? {} : { scopes }),
+      });
     },
     async close() {
       await authenticator.close();
@@ -121,14 +129,16 @@ export function expectedContext(key: KeyInfo, tier: Tier, module?: string): Reco
     tier,
     surface: key.surface,
     expiresAt: key.expiresAt.toISOString(),
+    credential: 'api_key',
+    scopes: key.scopes,
   };
   if (module !== undefined) context.module = module;
   if (key.name !== undefined) context.keyName = key.name;
   return context;
 }
 
-export function oracleRequest(authorization: string | undefined, module: string | undefined): AuthRequest {
-  const request: AuthRequest = { authorization: authorization ?? null };
+export function oracleRequest(authorization: string | undefined, module: string | undefined, method = 'GET'): AuthRequest {
+  const request: AuthRequest = { authorization: authorization ?? null, method };
   if (module !== undefined) request.module = module;
   return request;
 }

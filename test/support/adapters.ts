@@ -14,7 +14,7 @@ import { finoraAuth as honoAuth, type FinoraAuthEnv } from '@finora-auth/hono';
 import { finoraAuth as koaAuth } from '@finora-auth/koa';
 
 /**
- * Routes every app serves. `:id` routes let a path carry one more segment; `/*` routes (in each framework's own
+ * Routes every app serves, for every method (scoped keys are judged by method). `:id` routes let a path carry one more segment; `/*` routes (in each framework's own
  * wildcard syntax) catch everything below, as an API's catch-all handler would, dot segments included.
  */
 export const ROUTES = [
@@ -87,7 +87,7 @@ function expressHarness(name: 'express5' | 'express4', express: typeof express5)
       const app = express();
       app.use(expressAuth(auth as Parameters<typeof expressAuth>[0]));
       for (const route of ROUTES) {
-        app.get(name === 'express5' ? namedWildcard(route) : route, (req, res) => {
+        app.all(name === 'express5' ? namedWildcard(route) : route, (req, res) => {
           res.type('application/json').send(answer(hits, route, req.auth));
         });
       }
@@ -118,7 +118,7 @@ function koaHarness(name: 'koa3' | 'koa2', Koa: typeof Koa3): Harness {
       app.use(koaAuth(auth as Parameters<typeof koaAuth>[0]));
       const router = new Router();
       for (const route of ROUTES) {
-        router.get(namedWildcard(route), (ctx: Koa3.Context) => {
+        router.all(namedWildcard(route), (ctx: Koa3.Context) => {
           ctx.type = 'application/json';
           ctx.body = answer(hits, route, ctx.state.auth);
         });
@@ -137,7 +137,7 @@ const honoHarness: Harness = {
     const app = new Hono<FinoraAuthEnv>();
     app.use(honoAuth(auth as Parameters<typeof honoAuth>[0]));
     for (const route of ROUTES) {
-      app.get(route, (c) => c.body(answer(hits, route, c.get('auth')), 200, { 'Content-Type': 'application/json' }));
+      app.all(route, (c) => c.body(answer(hits, route, c.get('auth')), 200, { 'Content-Type': 'application/json' }));
     }
     app.onError((error, c) => c.json({ handlerError: error.name, message: error.message }, 500));
     return listen(createServer({ maxHeaderSize }, getRequestListener(app.fetch)), hits);

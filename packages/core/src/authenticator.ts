@@ -1,23 +1,21 @@
-// The decision engine: parse the header, look the key up through the cache, apply the rules in contract order.
+// The decision engine: parse the header, look the credential up through the cache, run the checks in contract order.
 
 import { LRUCache } from 'lru-cache';
 import { parseAuthorization } from './authorization';
-import { assertModule, isEnterpriseModule } from './catalog';
+import { assertModule } from './catalog';
+import { CHECKS, Refusals, runChecks, type Credential, type DecisionReason, type Refusal } from './checks';
 import { StoreUnavailableError } from './errors';
 import { sha256Hex, sha256HexSync } from './keys';
-import {
-  EXPIRES_AT_HEADER,
-  EXPIRY_WARNING_MS,
-  messages,
-  renderFailure,
-  type AuthErrorCode,
-  type AuthFailure,
-} from './responses';
-import { isValidKeyRecord, type KeyStore, type StoreEvent } from './store';
-import type { AuthContext, Environment, KeyRecord } from './types';
+import { EXPIRES_AT_HEADER, EXPIRY_WARNING_MS, messages, renderFailure, type AuthErrorCode, type AuthFailure } from './responses';
+import { FULL_ACCESS, ScopeError, normalizeScopes } from './scopes';
+import { isValidKeyRecord, isValidServiceAccountRecord, type KeyStore, type StoreEvent } from './store';
+import { TokenVerificationError, type TokenVerifier, type VerifiedToken } from './tokens';
+import type { AuthContext, Environment, KeyRecord, ServiceAccountRecord } from './types';
+
+export type { DecisionReason } from './checks';
 
 export interface CacheOptions {
-  /** Most keys whose answers are kept. Default: 10,000. */
+  /** Most keys (and service accounts) whose answers are kept; also most verified tokens kept. Default: 10,000. */
   max?: number;
   /** How long a store answer is used without asking again, in ms. Default: 30,000. Invalidations end it sooner. */
   ttlMs?: number;
@@ -36,16 +34,21 @@ export interface AuthenticatorOptions {
   store: KeyStore;
   /** `false` asks the store on every request. Default: the defaults of {@link CacheOptions}. */
   cache?: false | CacheOptions;
-  /** A store lookup slower than this many ms gives 503 `AUTH_UNAVAILABLE`. Default: 2,000. */
+  /** A store lookup (or a token verification) slower than this many ms gives 503 `AUTH_UNAVAILABLE`. Default: 2,000. */
   lookupTimeoutMs?: number;
   /** Clock in epoch milliseconds, for expiry and cache ages. Default: `Date.now`. */
   now?: () => number;
-  /** Called after every decision; never receives the key. A throwing listener is ignored. Default: none. */
+  /** Called after every decision with `result.decision`; never receives a secret. A throwing listener is ignored. Default: none. */
   onDecision?: (event: DecisionEvent) => void;
   /** Most distinct keys being looked up at once; past it a new lookup is refused with 503 at once. Default: 1,000. */
   maxPendingLookups?: number;
   /** `Retry-After` on a 503, in seconds. Default: 1. */
   retryAfterSeconds?: number;
+  /**
+   * (v2) Verifies OAuth access tokens (`createTokenVerifier` of `@finora-auth/oauth`). The store must have
+   * `findServiceAccount`. Default: none, and a JWT is refused as `INVALID_API_KEY` (contract row 2), as in v1.
+   */
+  tokens?: TokenVerifier;
 }
 
 export interface AuthRequest {
@@ -53,48 +56,46 @@ export interface AuthRequest {
   authorization?: string | null;
   /** The catalog module the request is for; absent for a request judged on key validity alone. */
   module?: string;
+  /**
+   * The request method (`GET`, `POST`, …; case-sensitive). GET, HEAD and OPTIONS need a `read` scope, every other
+   * method `write`. Absent (a v1 caller): a scoped credential is judged as needing `write`, the strictest.
+   */
   method?: string;
   /** The `Origin` header, when sent: a live key from a browser is reported as a probable leak. */
   origin?: string | null;
 }
 
 export type AuthResult =
-  | { ok: true; context: AuthContext; headers: Record<string, string> }
-  | { ok: false; error: AuthFailure };
-
-export type DecisionReason =
-  | 'ok'
-  | 'missing'
-  | 'malformed'
-  | 'unknown'
-  | 'revoked'
-  | 'expired'
-  | 'free-tier'
-  | 'not-enterprise'
-  | 'store-error'
-  | 'store-timeout'
-  | 'store-garbled'
-  | 'overloaded';
+  | { ok: true; context: AuthContext; headers: Record<string, string>; decision: DecisionEvent }
+  | { ok: false; error: AuthFailure; decision: DecisionEvent };
 
 /** How the cache served a lookup: `none` when no lookup was needed (missing or malformed header) or the cache is off. */
 export type CacheOutcome = 'hit' | 'miss' | 'negative-hit' | 'stale' | 'none';
 
-/** What `onDecision` receives: enough for logs and metrics, never the key (the hint at most). */
+/** What `onDecision` receives and (v2) `result.decision` is: enough for logs and metrics, never a secret (the hint at most). */
 export interface DecisionEvent {
   outcome: 'allowed' | 'refused';
   status: 200 | AuthFailure['status'];
   code?: AuthErrorCode;
   reason: DecisionReason;
+  /** (v2) What was presented, once the header was read as one: an API key or an OAuth access token. */
+  credential?: 'api_key' | 'oauth_token';
+  /** The key's id; for a token, its service account's client id. */
   keyId?: string;
+  /** API keys only. */
   keyHint?: string;
   accountId?: string;
   environment?: Environment;
   module?: string;
   method?: string;
+  /** (v2) OAuth tokens only, once verified: the service account's client id. */
+  clientId?: string;
+  /** (v2) OAuth tokens only, once verified: the JWT's `jti`. */
+  tokenId?: string;
   cache: CacheOutcome;
   /** Time spent deciding, in ms. */
   durationMs: number;
-  /** A live key sent with an `Origin` header: a browser holds it, which the rules forbid. */
+  /** A live credential sent with an `Origin` header: a browser holds it, which the rules forbid. */
   probableLeak?: boolean;
 }
 
@@ -104,16 +105,26 @@ export interface Authenticator {
   close(): Promise<void>;
 }
 
+/** A store answer, normalised once and cached: a key, or a service account (whose tokens add to it per request). */
 interface CacheEntry {
-  record: KeyRecord;
+  credential: Credential;
+  /** Service accounts only: the current secret's generation, which a token must match. */
+  secretCreatedAt?: number;
   /** When the store gave this answer (epoch ms), for `staleIfErrorMs`. */
   verifiedAt: number;
   /** Set on an answer served from an old entry because the store failed. */
   stale?: true;
 }
 
+/** A token whose signature and claims were verified, with its scopes normalised (`null`: not a valid scope list). */
+interface VerifiedEntry {
+  token: VerifiedToken;
+  scopes: readonly string[] | null;
+}
+
 const MAX_LOOKUP_ATTEMPTS = 3;
-const FULL_ACCESS: readonly string[] = Object.freeze(['write']);
+/** Service accounts share the key cache under this prefix; a key hash (hex) never contains `:`. */
+const SERVICE_ACCOUNT_PREFIX = 'sa:';
 
 function positiveInteger(value: number | undefined, fallback: number, name: string, allowZero = false): number {
   const resolved = value ?? fallback;
@@ -133,10 +144,17 @@ function resolveOptions(options: AuthenticatorOptions) {
   if (options.onDecision !== undefined && typeof options.onDecision !== 'function') {
     throw new TypeError('finora-auth: onDecision must be a function');
   }
+  if (options.tokens !== undefined) {
+    if (typeof options.tokens?.verify !== 'function') throw new TypeError('finora-auth: tokens must be a TokenVerifier');
+    if (typeof options.store.findServiceAccount !== 'function') {
+      throw new TypeError('finora-auth: tokens needs a store with findServiceAccount (a v2 KeyStore)');
+    }
+  }
   return {
     store: options.store,
     now: options.now ?? Date.now,
     onDecision: options.onDecision,
+    tokens: options.tokens,
     lookupTimeoutMs: positiveInteger(options.lookupTimeoutMs, 2_000, 'lookupTimeoutMs'),
     maxPendingLookups: positiveInteger(options.maxPendingLookups, 1_000, 'maxPendingLookups'),
     retryAfterSeconds: positiveInteger(options.retryAfterSeconds, 1, 'retryAfterSeconds'),
@@ -153,29 +171,94 @@ function resolveOptions(options: AuthenticatorOptions) {
   } as const;
 }
 
+const frozenScopes = (scopes: string[] | undefined): readonly string[] => (scopes ? Object.freeze([...scopes]) : FULL_ACCESS);
+
+function keyCredential({ key, account }: KeyRecord): CacheEntry['credential'] {
+  const credential: Credential = {
+    kind: 'api_key',
+    id: key.id,
+    hint: key.hint,
+    account,
+    environment: key.environment,
+    surface: key.surface,
+    scopes: frozenScopes(key.scopes),
+    expiresAt: key.expiresAt,
+  };
+  if (key.name !== undefined) credential.name = key.name;
+  if (key.revokedAt !== undefined) credential.revokedAt = key.revokedAt;
+  return credential;
+}
+
+function serviceAccountCredential({ serviceAccount: sa, account }: ServiceAccountRecord): Credential {
+  const credential: Credential = {
+    kind: 'oauth_token',
+    id: sa.clientId,
+    hint: sa.secretHint,
+    account,
+    environment: sa.environment,
+    // A service account belongs to an enterprise-provisioned account; whether it still is, the checks judge.
+    surface: 'enterprise',
+    scopes: frozenScopes(sa.scopes),
+    expiresAt: sa.expiresAt,
+  };
+  if (sa.name !== undefined) credential.name = sa.name;
+  if (sa.revokedAt !== undefined) credential.revokedAt = sa.revokedAt;
+  return credential;
+}
+
+function isVerifiedToken(value: unknown): value is VerifiedToken {
+  const token = value as Partial<VerifiedToken> | null;
+  return (
+    !!token &&
+    typeof token === 'object' &&
+    typeof token.clientId === 'string' &&
+    token.clientId !== '' &&
+    typeof token.tokenId === 'string' &&
+    Array.isArray(token.scopes) &&
+    Number.isFinite(token.expiresAt) &&
+    Number.isFinite(token.secretCreatedAt)
+  );
+}
+
+function tokenScopes(scopes: readonly unknown[]): readonly string[] | null {
+  try {
+    const normalised = normalizeScopes(scopes);
+    return normalised.length === 1 && normalised[0] === 'write' ? FULL_ACCESS : Object.freeze(normalised);
+  } catch (error) {
+    if (error instanceof ScopeError) return null;
+    throw error;
+  }
+}
+
+/** A refusal that ends a token's path early; thrown inside the token path only, caught in `authenticate`. */
+class TokenRefusal {
+  constructor(readonly refusal: Refusal) {}
+}
+
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
   const config = resolveOptions(options);
-  const { store, now, onDecision } = config;
+  const { store, now, onDecision, tokens } = config;
   const cacheConfig = config.cache;
 
+  const render = new Refusals();
   const refusals = {
     missing: renderFailure('MISSING_API_KEY', messages.missing),
     malformed: renderFailure('INVALID_API_KEY', messages.malformed),
     unknown: renderFailure('INVALID_API_KEY', messages.unknown),
-    freeTier: renderFailure('PREMIUM_REQUIRED', messages.freeTier),
+    unknownServiceAccount: renderFailure('INVALID_TOKEN', messages.unknownServiceAccount),
     unavailable: renderFailure('AUTH_UNAVAILABLE', messages.unavailable, config.retryAfterSeconds),
   };
-  const enterpriseRefusals = new Map<string, AuthFailure>();
   const noHeaders: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
   // False while the store's invalidation channel is down: every request then asks the store.
   let trusted = true;
-  // Store lookups running now, bounded by maxPendingLookups; and their hashes, aborted when an account changes.
-  // (An aborted lookup may still be running beside its retry, so hashes are counted, not just noted.)
+  // Store lookups running now, bounded by maxPendingLookups; and their cache keys, aborted when an account changes.
+  // (An aborted lookup may still be running beside its retry, so keys are counted, not just noted.)
   let pending = 0;
   const inflight = new Map<string, number>();
 
-  async function askStore(hash: string, signal: AbortSignal | undefined): Promise<KeyRecord | null> {
+  /** Races `work` against the lookup timeout; the signal given to `work` aborts on either the timeout or `signal`. */
+  async function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -187,22 +270,37 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         reject(error);
       }, config.lookupTimeoutMs);
     });
-    pending++;
-    inflight.set(hash, (inflight.get(hash) ?? 0) + 1);
     try {
-      const record = await Promise.race([store.findByHash(hash, { signal: controller.signal }), timeout]);
-      if (record === null || record === undefined) return null;
-      if (!isValidKeyRecord(record, hash)) throw new StoreUnavailableError('store-garbled');
-      return record;
-    } catch (error) {
-      throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError('store-error', { cause: error });
+      return await Promise.race([work(controller.signal), timeout]);
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** One store read for a cache key: a key hash, or `sa:` and a client id. */
+  async function askStore(cacheKey: string, signal: AbortSignal | undefined): Promise<Omit<CacheEntry, 'verifiedAt'> | null> {
+    pending++;
+    inflight.set(cacheKey, (inflight.get(cacheKey) ?? 0) + 1);
+    try {
+      if (cacheKey.startsWith(SERVICE_ACCOUNT_PREFIX)) {
+        const clientId = cacheKey.slice(SERVICE_ACCOUNT_PREFIX.length);
+        const record = await withTimeout((s) => store.findServiceAccount!(clientId, { signal: s }), signal);
+        if (record === null || record === undefined) return null;
+        if (!isValidServiceAccountRecord(record, clientId)) throw new StoreUnavailableError('store-garbled');
+        return { credential: serviceAccountCredential(record), secretCreatedAt: record.serviceAccount.secretCreatedAt };
+      }
+      const record = await withTimeout((s) => store.findByHash(cacheKey, { signal: s }), signal);
+      if (record === null || record === undefined) return null;
+      if (!isValidKeyRecord(record, cacheKey)) throw new StoreUnavailableError('store-garbled');
+      return { credential: keyCredential(record) };
+    } catch (error) {
+      throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError('store-error', { cause: error });
+    } finally {
       pending--;
-      const left = (inflight.get(hash) ?? 1) - 1;
-      if (left === 0) inflight.delete(hash);
-      else inflight.set(hash, left);
+      const left = (inflight.get(cacheKey) ?? 1) - 1;
+      if (left === 0) inflight.delete(cacheKey);
+      else inflight.set(cacheKey, left);
     }
   }
 
@@ -218,24 +316,29 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         perf: { now },
         // A `get` that finds an entry past its TTL must leave it: it is the stale answer `staleIfErrorMs` may need.
         noDeleteOnStaleGet: true,
-        fetchMethod: async (hash, old, { signal, options: setOptions }) => {
+        fetchMethod: async (cacheKey, old, { signal, options: setOptions }) => {
           try {
-            const record = await askStore(hash, signal);
-            if (record) return { record, verifiedAt: now() };
-            // Remember "no such key" only if no key-changed event arrived while we asked (it aborts the signal).
-            if (!signal.aborted && trusted) negative?.set(hash, true);
+            const answer = await askStore(cacheKey, signal);
+            if (answer) return { ...answer, verifiedAt: now() };
+            // Remember "no such key" only if no invalidation arrived while we asked (it aborts the signal).
+            if (!signal.aborted && trusted) negative?.set(cacheKey, true);
             return undefined;
           } catch (error) {
             if (!signal.aborted && old && now() - old.verifiedAt < cacheConfig.staleIfErrorMs) {
               // Keep the old answer for one more try: the next request asks the store again.
               setOptions.ttl = 1;
-              return { record: old.record, verifiedAt: old.verifiedAt, stale: true };
+              return { ...old, stale: true };
             }
             throw error;
           }
         },
       })
     : undefined;
+
+  // Verified tokens, by the token's SHA-256 (never its text), each until its own `exp`. Only the signature and
+  // claims are remembered: the service account is judged from the (invalidated) key cache on every request.
+  const verifiedTokens =
+    tokens && cacheConfig ? new LRUCache<string, VerifiedEntry>({ max: cacheConfig.max, ttlResolution: 0, perf: { now } }) : undefined;
 
   function onStoreEvent(event: StoreEvent): void {
     switch (event.type) {
@@ -244,17 +347,21 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         positive?.delete(event.keyHash);
         negative?.delete(event.keyHash);
         break;
+      case 'service-account-changed':
+        positive?.delete(SERVICE_ACCOUNT_PREFIX + event.clientId);
+        negative?.delete(SERVICE_ACCOUNT_PREFIX + event.clientId);
+        break;
       case 'account-changed':
         if (!positive) break;
-        for (const [hash, { value }] of positive.dump()) {
-          if (value.record.account.id === event.accountId) positive.delete(hash);
+        for (const [cacheKey, { value }] of positive.dump()) {
+          if (value.credential.account.id === event.accountId) positive.delete(cacheKey);
         }
         // A lookup in flight may be reading this account's old row; which account it is for is not known yet.
-        for (const hash of [...inflight.keys()]) positive.delete(hash);
+        for (const cacheKey of [...inflight.keys()]) positive.delete(cacheKey);
         break;
       case 'reset':
         if (event.live) positive?.clear();
-        else for (const hash of [...inflight.keys()]) positive?.delete(hash);
+        else for (const cacheKey of [...inflight.keys()]) positive?.delete(cacheKey);
         negative?.clear();
         trusted = event.live;
         break;
@@ -262,29 +369,30 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
   const unsubscribe = store.subscribe(onStoreEvent);
 
-  type Lookup = { record: KeyRecord | null; cache: CacheOutcome };
+  type Lookup = { entry: CacheEntry | null; cache: CacheOutcome };
 
-  async function lookup(hash: string): Promise<Lookup> {
+  async function lookup(cacheKey: string): Promise<Lookup> {
     if (!positive || !negative) {
       if (pending >= config.maxPendingLookups) throw new StoreUnavailableError('overloaded');
-      return { record: await askStore(hash, undefined), cache: 'none' };
+      const answer = await askStore(cacheKey, undefined);
+      return { entry: answer && { ...answer, verifiedAt: 0 }, cache: 'none' };
     }
-    if (trusted && negative.get(hash)) return { record: null, cache: 'negative-hit' };
+    if (trusted && negative.get(cacheKey)) return { entry: null, cache: 'negative-hit' };
     // A request for a key already being looked up joins that lookup, so only a new lookup counts against the bound.
-    if (pending >= config.maxPendingLookups && !inflight.has(hash) && !(trusted && positive.has(hash))) {
+    if (pending >= config.maxPendingLookups && !inflight.has(cacheKey) && !(trusted && positive.has(cacheKey))) {
       throw new StoreUnavailableError('overloaded');
     }
     if (trusted) {
       // The common case, a fresh cached answer, without fetch()'s promise and status object.
-      const entry = positive.get(hash);
-      if (entry) return { record: entry.record, cache: 'hit' };
+      const entry = positive.get(cacheKey);
+      if (entry) return { entry, cache: 'hit' };
     }
     for (let attempt = 1; ; attempt++) {
       const status: LRUCache.Status<string, CacheEntry> = {};
       try {
-        const entry = await positive.fetch(hash, { forceRefresh: !trusted, status });
+        const entry = await positive.fetch(cacheKey, { forceRefresh: !trusted, status });
         const cache: CacheOutcome = entry?.stale ? 'stale' : status.fetch === 'hit' ? 'hit' : 'miss';
-        return { record: entry?.record ?? null, cache };
+        return { entry: entry ?? null, cache };
       } catch (error) {
         // A store fault is final. Anything else is an abort: an invalidation landed while the store was asked,
         // so the answer in hand may predate it and is thrown away; look again.
@@ -295,100 +403,147 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
   }
 
-  function enterpriseRefusal(module: string): AuthFailure {
-    let failure = enterpriseRefusals.get(module);
-    if (!failure) {
-      failure = renderFailure('ENTERPRISE_ONLY', messages.enterpriseOnly(module));
-      enterpriseRefusals.set(module, failure);
+  /** The token's verified claims, from the cache or the verifier; a refusal is thrown as a {@link TokenRefusal}. */
+  async function verifyToken(token: string, hash: string): Promise<VerifiedEntry> {
+    const cached = verifiedTokens?.get(hash);
+    if (cached) return cached;
+    let verified: unknown;
+    try {
+      verified = await withTimeout((signal) => tokens!.verify(token, { signal }), undefined);
+    } catch (error) {
+      if (error instanceof TokenVerificationError && error.reason === 'invalid') throw new TokenRefusal(render.invalidToken);
+      throw new TokenRefusal({ failure: refusals.unavailable, reason: 'token-unavailable' });
     }
-    return failure;
+    // A verifier that answers with something else is a fault, never a pass.
+    if (!isVerifiedToken(verified)) throw new TokenRefusal({ failure: refusals.unavailable, reason: 'token-unavailable' });
+    const entry: VerifiedEntry = { token: verified, scopes: tokenScopes(verified.scopes) };
+    const ttl = verified.expiresAt - now();
+    if (ttl > 0) verifiedTokens?.set(hash, entry, { ttl });
+    return entry;
   }
 
   async function authenticate(request: AuthRequest): Promise<AuthResult> {
-    const started = onDecision ? performance.now() : 0;
+    const started = performance.now();
     const module = request?.module;
     if (module !== undefined) assertModule(module, 'the request module');
     const method = typeof request?.method === 'string' ? request.method : undefined;
     const origin = request?.origin;
+    let kind: DecisionEvent['credential'];
+    let verified: VerifiedToken | undefined;
 
-    const report = (
-      result: AuthResult,
+    /** The decision for `result`, handed to `onDecision` and returned on the result itself. */
+    const decide = (
+      failure: AuthFailure | undefined,
       reason: DecisionReason,
       cache: CacheOutcome,
-      record?: KeyRecord,
-    ): AuthResult => {
-      if (!onDecision) return result;
-      const event: DecisionEvent = {
-        outcome: result.ok ? 'allowed' : 'refused',
-        status: result.ok ? 200 : result.error.status,
+      credential?: Credential,
+    ): DecisionEvent => {
+      const decision: DecisionEvent = {
+        outcome: failure ? 'refused' : 'allowed',
+        status: failure ? failure.status : 200,
         reason,
         cache,
-        durationMs: performance.now() - started,
+        durationMs: 0,
       };
-      if (!result.ok) event.code = result.error.code;
-      if (module !== undefined) event.module = module;
-      if (method !== undefined) event.method = method;
-      if (record) {
-        event.keyId = record.key.id;
-        event.keyHint = record.key.hint;
-        event.accountId = record.account.id;
-        event.environment = record.key.environment;
-        if (record.key.environment === 'live' && typeof origin === 'string' && origin !== '') event.probableLeak = true;
+      if (failure) decision.code = failure.code;
+      if (kind !== undefined) decision.credential = kind;
+      if (module !== undefined) decision.module = module;
+      if (method !== undefined) decision.method = method;
+      if (verified) {
+        decision.clientId = verified.clientId;
+        decision.tokenId = verified.tokenId;
       }
-      try {
-        onDecision(event);
-      } catch {
-        // Logging must never change a decision.
+      if (credential) {
+        decision.keyId = credential.id;
+        if (credential.kind === 'api_key') decision.keyHint = credential.hint;
+        decision.accountId = credential.account.id;
+        decision.environment = credential.environment;
+        if (credential.environment === 'live' && typeof origin === 'string' && origin !== '') decision.probableLeak = true;
       }
-      return result;
+      decision.durationMs = performance.now() - started;
+      if (onDecision) {
+        try {
+          onDecision(decision);
+        } catch {
+          // Logging must never change a decision.
+        }
+      }
+      return decision;
     };
-    const refuse = (error: AuthFailure, reason: DecisionReason, cache: CacheOutcome, record?: KeyRecord) =>
-      report({ ok: false, error }, reason, cache, record);
+    const refuse = (error: AuthFailure, reason: DecisionReason, cache: CacheOutcome, credential?: Credential): AuthResult => ({
+      ok: false,
+      error,
+      decision: decide(error, reason, cache, credential),
+    });
 
-    const parsed = parseAuthorization(request?.authorization);
+    const parsed = parseAuthorization(request?.authorization, tokens !== undefined);
     if (parsed.kind === 'missing') return refuse(refusals.missing, 'missing', 'none');
     if (parsed.kind === 'malformed') return refuse(refusals.malformed, 'malformed', 'none');
+    kind = parsed.kind === 'api-key' ? 'api_key' : 'oauth_token';
 
     const hash = sha256HexSync ? sha256HexSync(parsed.token) : await sha256Hex(parsed.token);
+    let tokenScopesNow: readonly string[] | null = null;
+    if (parsed.kind === 'token') {
+      try {
+        const entry = await verifyToken(parsed.token, hash);
+        verified = entry.token;
+        tokenScopesNow = entry.scopes;
+      } catch (error) {
+        if (error instanceof TokenRefusal) return refuse(error.refusal.failure, error.refusal.reason, 'none');
+        throw error;
+      }
+      if (tokenScopesNow === null) return refuse(render.invalidToken.failure, 'invalid-token', 'none');
+    }
+
     let found: Lookup;
     try {
-      found = await lookup(hash);
+      found = await lookup(verified ? SERVICE_ACCOUNT_PREFIX + verified.clientId : hash);
     } catch (error) {
       const reason = error instanceof StoreUnavailableError ? error.reason : 'store-error';
       return refuse(refusals.unavailable, reason, 'none');
     }
-    const { record, cache } = found;
-    if (!record) return refuse(refusals.unknown, 'unknown', cache);
+    const { entry, cache } = found;
+    if (!entry) return refuse(verified ? refusals.unknownServiceAccount : refusals.unknown, 'unknown', cache);
 
-    const { key, account } = record;
+    let credential = entry.credential;
+    if (verified) {
+      credential = {
+        ...credential,
+        scopes: tokenScopesNow!,
+        token: {
+          id: verified.tokenId,
+          expiresAt: verified.expiresAt,
+          secretCreatedAt: verified.secretCreatedAt,
+          currentSecretCreatedAt: entry.secretCreatedAt!,
+          grantedScopes: entry.credential.scopes,
+        },
+      };
+    }
     const at = now();
-    if (key.revokedAt !== undefined) {
-      return refuse(renderFailure('INVALID_API_KEY', messages.revoked(key.revokedAt)), 'revoked', cache, record);
-    }
-    if (at >= key.expiresAt) {
-      return refuse(renderFailure('INVALID_API_KEY', messages.expired(key.expiresAt)), 'expired', cache, record);
-    }
-    if (account.tier === 'free') return refuse(refusals.freeTier, 'free-tier', cache, record);
-    if (module !== undefined && isEnterpriseModule(module) && (key.surface !== 'enterprise' || !account.enterprise)) {
-      return refuse(enterpriseRefusal(module), 'not-enterprise', cache, record);
-    }
+    const refusal = runChecks(CHECKS, credential, { module, method, now: at }, render);
+    if (refusal) return refuse(refusal.failure, refusal.reason, cache, credential);
 
     const context: AuthContext = {
-      keyId: key.id,
-      accountId: account.id,
-      environment: key.environment,
-      billable: key.environment === 'live',
-      tier: account.tier,
-      surface: key.surface,
-      expiresAt: new Date(key.expiresAt),
-      credential: 'api_key',
-      scopes: key.scopes ?? FULL_ACCESS,
+      keyId: credential.id,
+      accountId: credential.account.id,
+      environment: credential.environment,
+      billable: credential.environment === 'live',
+      tier: credential.account.tier as AuthContext['tier'],
+      surface: credential.surface,
+      expiresAt: new Date(credential.token ? credential.token.expiresAt : credential.expiresAt),
+      credential: credential.kind,
+      scopes: credential.scopes,
     };
     if (module !== undefined) context.module = module;
-    if (key.name !== undefined) context.keyName = key.name;
+    if (credential.name !== undefined) context.keyName = credential.name;
+    if (credential.token) {
+      context.clientId = credential.id;
+      context.tokenId = credential.token.id;
+    }
+    // The warning is about the long-lived secret: the key, or the service account's client secret (a token lives minutes).
     const headers =
-      key.expiresAt - at <= EXPIRY_WARNING_MS ? { [EXPIRES_AT_HEADER]: context.expiresAt.toISOString() } : noHeaders;
-    return report({ ok: true, context, headers }, 'ok', cache, record);
+      credential.expiresAt - at <= EXPIRY_WARNING_MS ? { [EXPIRES_AT_HEADER]: new Date(credential.expiresAt).toISOString() } : noHeaders;
+    return { ok: true, context, headers, decision: decide(undefined, 'ok', cache, credential) };
   }
 
   return {
@@ -397,6 +552,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       unsubscribe();
       positive?.clear();
       negative?.clear();
+      verifiedTokens?.clear();
     },
   };
 }

@@ -1,11 +1,14 @@
 // Reads the Authorization header under the contract's Bearer rules, in linear time on any input.
 
 import { isApiKey } from './keys';
+import { isCompactJws } from './tokens';
 
 export type ParsedAuthorization =
   | { kind: 'missing' }
   | { kind: 'malformed' }
-  | { kind: 'api-key'; token: string };
+  | { kind: 'api-key'; token: string }
+  /** (v2) A compact JWS, only when the caller accepts tokens (a token verifier is configured). */
+  | { kind: 'token'; token: string };
 
 const MISSING: ParsedAuthorization = Object.freeze({ kind: 'missing' });
 const MALFORMED: ParsedAuthorization = Object.freeze({ kind: 'malformed' });
@@ -17,10 +20,10 @@ function isOws(code: number): boolean {
 /**
  * `Bearer <token>`: the scheme in any case, one or more spaces, then the token and nothing after it.
  * Leading and trailing spaces and tabs are not part of an HTTP field value (RFC 9110 §5.5), so they are ignored.
- * Only a token in the key format is returned; anything else is `malformed`, and no store is asked about it.
- * A JWT (`eyJ…`) for the roadmap's OAuth service accounts would be recognised here as a kind of its own.
+ * Only a token in the key format is returned, or (v2, with `acceptTokens`) a compact JWS as a kind of its own;
+ * anything else is `malformed`, and no store is asked about it. Without `acceptTokens` a JWT is `malformed`, as in v1.
  */
-export function parseAuthorization(header: string | null | undefined): ParsedAuthorization {
+export function parseAuthorization(header: string | null | undefined, acceptTokens = false): ParsedAuthorization {
   if (typeof header !== 'string') return header == null ? MISSING : MALFORMED;
   let start = 0;
   let end = header.length;
@@ -33,5 +36,6 @@ export function parseAuthorization(header: string | null | undefined): ParsedAut
   let tokenStart = start + 7;
   while (tokenStart < end && header.charCodeAt(tokenStart) === 0x20) tokenStart++;
   const token = header.slice(tokenStart, end);
-  return isApiKey(token) ? { kind: 'api-key', token } : MALFORMED;
+  if (isApiKey(token)) return { kind: 'api-key', token };
+  return acceptTokens && isCompactJws(token) ? { kind: 'token', token } : MALFORMED;
 }

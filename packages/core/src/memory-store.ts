@@ -25,7 +25,7 @@ export class MemoryKeyStore implements KeyStore {
   readonly #events = new StoreEvents();
   #closed = false;
 
-  async findByHash(hash: string): Promise<KeyRecord | null> {
+  async findByHash(hash: string, _options?: { signal?: AbortSignal }): Promise<KeyRecord | null> {
     this.#assertOpen();
     const id = this.#idByHash.get(hash);
     const key = id === undefined ? undefined : this.#keys.get(id);
@@ -101,7 +101,7 @@ export class MemoryKeyStore implements KeyStore {
       .map(copyKey);
   }
 
-  async findServiceAccount(clientId: string): Promise<ServiceAccountRecord | null> {
+  async findServiceAccount(clientId: string, _options?: { signal?: AbortSignal }): Promise<ServiceAccountRecord | null> {
     this.#assertOpen();
     const serviceAccount = this.#serviceAccounts.get(clientId);
     const account = serviceAccount && this.#accounts.get(serviceAccount.accountId);

@@ -38,6 +38,7 @@ const STATUS: Record<AuthErrorCode, AuthFailure['status']> = {
 };
 
 const REALM = 'Bearer realm="finora"';
+const SCOPE_TEXT = /^[a-z0-9:_ -]{1,200}$/;
 
 function challenge(code: AuthErrorCode): string | undefined {
   switch (code) {
@@ -57,13 +58,26 @@ function challenge(code: AuthErrorCode): string | undefined {
   }
 }
 
+/** What some refusals carry beyond code and message. */
+export interface RenderOptions {
+  /** `Retry-After` of an `AUTH_UNAVAILABLE`, in seconds. Default: 1. */
+  retryAfterSeconds?: number;
+  /** (v2) For `INSUFFICIENT_SCOPE`: the scope that would allow the request, named in the challenge's `scope=`. */
+  scope?: string;
+}
+
 /**
  * Builds a refusal. `message` is for a person and must never contain a key: callers pass dates, module
- * names and fixed text only.
+ * names and fixed text only. The third argument may be the `Retry-After` seconds alone, as in v1.
  */
-export function renderFailure(code: AuthErrorCode, message: string, retryAfterSeconds = 1): AuthFailure {
+export function renderFailure(code: AuthErrorCode, message: string, options: number | RenderOptions = 1): AuthFailure {
+  const { retryAfterSeconds = 1, scope } = typeof options === 'number' ? { retryAfterSeconds: options } : options;
   const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
-  const wwwAuthenticate = challenge(code);
+  let wwwAuthenticate = challenge(code);
+  // Only scope-token characters reach the header: nothing a caller passes can end the quoted string.
+  if (wwwAuthenticate && code === 'INSUFFICIENT_SCOPE' && scope !== undefined && SCOPE_TEXT.test(scope)) {
+    wwwAuthenticate += `, scope="${scope}"`;
+  }
   if (wwwAuthenticate) headers['WWW-Authenticate'] = wwwAuthenticate;
   if (code === 'AUTH_UNAVAILABLE') headers['Retry-After'] = String(retryAfterSeconds);
   return deepFreeze({ status: STATUS[code], code, message, headers, body: { error: { code, message } } });
@@ -87,6 +101,16 @@ export const messages = {
   enterpriseOnly: (module: string) =>
     `The ${module} module needs an enterprise-provisioned API key. Retail keys reach the core accounting modules only.`,
   unavailable: 'Authentication is temporarily unavailable. Retry shortly.',
+  // v2
+  insufficientScope: (scope: string) =>
+    `This credential's scopes do not allow this request: it needs the ${scope} scope (or a wider one).`,
+  invalidToken: 'This access token is not valid (signature, issuer, audience or lifetime). Request a new token.',
+  unknownServiceAccount: 'This access token belongs to no known service account.',
+  serviceAccountRevoked: (at: number) => `The service account of this access token was revoked at ${day(at)}.`,
+  serviceAccountExpired: (at: number) =>
+    `The client secret of this access token's service account expired at ${day(at)}: rotate the secret and request a new token.`,
+  tokenSuperseded: "This access token was issued before the service account's client secret was rotated. Request a new token.",
+  tokenScopeExceeded: 'This access token claims scopes its service account no longer has. Request a new token.',
 } as const;
 
 /** How close to expiry a key must be before responses carry `Finora-Key-Expires-At`. */

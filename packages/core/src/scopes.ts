@@ -66,19 +66,13 @@ export function scopesToStore(input: unknown): string[] | undefined {
 }
 
 /**
- * The level a request method needs. `undefined` (a v1 caller that passes no method) needs `write`, the strictest:
+ * The level a request method needs: GET, HEAD and OPTIONS need `read`, every other method `write`.
+ * `undefined` (a v1 caller that passes no method) needs `write`, the strictest:
  * a full-access credential is allowed as before, and a scoped one is never let through on a guess.
  */
 export function requiredLevel(method: string | undefined): AccessLevel {
-  if (method === undefined) return 'write';
-  switch (method.length <= 7 ? method.toUpperCase() : '') {
-    case 'GET':
-    case 'HEAD':
-    case 'OPTIONS':
-      return 'read';
-    default:
-      return 'write';
-  }
+  // Methods are case-sensitive (RFC 9110 §9.1): `get` is not GET, so it needs write, the stricter reading.
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'read' : 'write';
 }
 
 /**

@@ -16,12 +16,28 @@ async function setup(options: Parameters<typeof createAuthenticator>[0] extends 
 const code = (result: AuthResult) => (result.ok ? 'OK' : result.error.code);
 
 describe('decisions', () => {
-  it('allows a valid key and hands over its context', async () => {
-    const { auth, retail, time } = await setup();
+  it('allows a valid key and hands over its context and its decision, the object onDecision received', async () => {
+    const { auth, retail, time, events } = await setup();
     const result = await auth.authenticate({ authorization: bearer(retail.apiKey), module: 'invoices', method: 'GET' });
+    expect(result.decision).toBe(events.at(-1));
+    expect(result.decision).toEqual({
+      outcome: 'allowed',
+      status: 200,
+      reason: 'ok',
+      credential: 'api_key',
+      keyId: retail.key.id,
+      keyHint: retail.key.hint,
+      accountId: 'acct_premium',
+      environment: 'live',
+      module: 'invoices',
+      method: 'GET',
+      cache: 'miss',
+      durationMs: expect.any(Number),
+    });
     expect(result).toEqual({
       ok: true,
       headers: {},
+      decision: expect.any(Object),
       context: {
         keyId: retail.key.id,
         accountId: 'acct_premium',
@@ -32,6 +48,8 @@ describe('decisions', () => {
         module: 'invoices',
         expiresAt: new Date(time.now() + 90 * DAY),
         keyName: 'woo',
+        credential: 'api_key',
+        scopes: ['write'],
       },
     });
   });
@@ -59,6 +77,7 @@ describe('decisions', () => {
           },
           body: { error: { code: 'MISSING_API_KEY', message: expect.any(String) } },
         },
+        decision: { outcome: 'refused', status: 401, code: 'MISSING_API_KEY', reason: 'missing', cache: 'none', durationMs: expect.any(Number) },
       });
     }
     expect(store.lookups).toBe(0);
@@ -380,6 +399,16 @@ describe('invalidation', () => {
     const event = events.at(-1)!;
     expect(JSON.stringify(event)).not.toContain(retail.apiKey.slice(8));
     expect(event).toMatchObject({ outcome: 'allowed', keyId: retail.key.id, keyHint: retail.key.hint, probableLeak: true });
+  });
+
+  it('puts the decision on every result, with no onDecision at all', async () => {
+    const { retail, store, time } = await setup();
+    const auth = createAuthenticator({ store, now: time.now });
+    const allowed = await auth.authenticate({ authorization: bearer(retail.apiKey), method: 'POST' });
+    expect(allowed.decision).toMatchObject({ outcome: 'allowed', status: 200, credential: 'api_key', keyId: retail.key.id, method: 'POST' });
+    const refused = await auth.authenticate({ authorization: 'Bearer nope' });
+    expect(refused.decision).toMatchObject({ outcome: 'refused', status: 401, code: 'INVALID_API_KEY', reason: 'malformed' });
+    expect(refused.decision).not.toHaveProperty('credential');
   });
 
   it('keeps deciding when onDecision throws', async () => {

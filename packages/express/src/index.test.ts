@@ -8,7 +8,7 @@ import express4 from 'express4';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { finoraAuth, type FinoraAuthOptions } from './index';
 
-const authenticator: Authenticator = { authenticate: async () => ({ ok: false, error: undefined as never }), close: async () => {} };
+const authenticator: Authenticator = { authenticate: async () => ({ ok: false, error: undefined as never, decision: undefined as never }), close: async () => {} };
 
 describe('options', () => {
   it.each([

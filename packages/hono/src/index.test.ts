@@ -5,7 +5,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { finoraAuth, type FinoraAuthEnv, type FinoraAuthOptions } from './index';
 
-const authenticator: Authenticator = { authenticate: async () => ({ ok: false, error: undefined as never }), close: async () => {} };
+const authenticator: Authenticator = { authenticate: async () => ({ ok: false, error: undefined as never, decision: undefined as never }), close: async () => {} };
 
 describe('options', () => {
   it.each([
@@ -63,6 +63,8 @@ describe('options', () => {
         module: 'invoices',
         expiresAt: key.expiresAt.toISOString(),
         keyName: 'books',
+        credential: 'api_key',
+        scopes: ['write'],
       });
     }
     expect(subscriptions).toBe(1);

@@ -7,7 +7,7 @@ import Koa, { type Middleware, type ParameterizedContext } from 'koa';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { finoraAuth, type FinoraAuthOptions, type FinoraAuthState } from './index';
 
-const authenticator: Authenticator = { authenticate: async () => ({ ok: false, error: undefined as never }), close: async () => {} };
+const authenticator: Authenticator = { authenticate: async () => ({ ok: false, error: undefined as never, decision: undefined as never }), close: async () => {} };
 
 describe('options', () => {
   it.each([
