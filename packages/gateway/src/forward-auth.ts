@@ -1,7 +1,7 @@
 // Forward authentication: judge the request a proxy describes (nginx, Caddy, Traefik, Envoy) and answer yes or no.
 
 import type { IncomingMessage } from 'node:http';
-import type { Authenticator, AuthResult } from '@finora-auth/core';
+import { authorizationFromRawHeaders, type Authenticator, type AuthResult } from '@finora-auth/core';
 import { IDENTITY_HEADERS } from './forward-headers';
 import { judgeTarget } from './target';
 
@@ -59,17 +59,20 @@ export interface ForwardAuthAnswer {
   result?: AuthResult;
   /** The module the described request was judged for. */
   module?: string;
+  /** The described method and target (the asking request's own when it describes nothing or is refused for it). */
   method: string;
+  target: string;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } as const;
 
-function invalidRequest(message: string, method: string): ForwardAuthAnswer {
+function invalidRequest(message: string, method: string, target: string): ForwardAuthAnswer {
   return {
     status: 400,
     headers: { ...JSON_HEADERS },
     body: JSON.stringify({ error: { code: 'INVALID_REQUEST', message } }),
     method,
+    target,
   };
 }
 
@@ -80,13 +83,14 @@ function invalidRequest(message: string, method: string): ForwardAuthAnswer {
  */
 export async function forwardAuth(authenticator: Authenticator, req: IncomingMessage): Promise<ForwardAuthAnswer> {
   const described = describedRequest(req);
-  if (!described.ok) return invalidRequest(described.message, req.method ?? 'GET');
+  if (!described.ok) return invalidRequest(described.message, req.method ?? 'GET', req.url ?? '/');
   const { method, target } = described;
   const verdict = judgeTarget(target);
-  if (!verdict.ok) return invalidRequest(verdict.message, method);
+  if (!verdict.ok) return invalidRequest(verdict.message, method, target);
   const module = verdict.module;
   const result = await authenticator.authenticate({
-    authorization: req.headers.authorization ?? null,
+    // Every Authorization line, joined: node:http keeps only the first, and two keys must not pass as one.
+    authorization: authorizationFromRawHeaders(req.rawHeaders),
     ...(module !== undefined ? { module } : {}),
     method,
     origin: req.headers.origin ?? null,
@@ -94,7 +98,7 @@ export async function forwardAuth(authenticator: Authenticator, req: IncomingMes
   const judged = module !== undefined ? { module } : {};
   if (!result.ok) {
     const { error } = result;
-    return { status: error.status, headers: { ...error.headers }, body: JSON.stringify(error.body), result, method, ...judged };
+    return { status: error.status, headers: { ...error.headers }, body: JSON.stringify(error.body), result, method, target, ...judged };
   }
   const { context } = result;
   const headers: Record<string, string> = {
@@ -108,5 +112,5 @@ export async function forwardAuth(authenticator: Authenticator, req: IncomingMes
     [IDENTITY_HEADERS.module]: module ?? '',
     [SCOPES_HEADER]: context.scopes.join(' '),
   };
-  return { status: 200, headers, body: '', result, method, ...judged };
+  return { status: 200, headers, body: '', result, method, target, ...judged };
 }
