@@ -28,7 +28,7 @@ import { judgeTarget } from './target';
 import { TimedKeyStore } from './timed-store';
 import { FailureThrottle, type ThrottleOptions } from './throttle';
 import { Tracked } from './tracked';
-import { closeInsteadOfDraining } from './unread-body';
+import { settleUnreadBody } from './unread-body';
 
 export interface GatewayOptions {
   /** The key store. It belongs to the caller: `close()` leaves it open. Required. */
@@ -272,14 +272,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   const renderMetrics = (c: Context) => c.body(metrics.render(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' });
   if (config.metrics === true) app.get('/metrics', renderMetrics);
 
-  // A refusal sent while the client's body is still unread: a large or unbounded body is not drained (a 401
-  // must not cost reading 200 MB), the connection is closed instead; a small one is drained by node:http.
-  app.use('*', async function closeAfterRefusalWithUnreadBody(c, next) {
+  // A refusal sent while the client's body is still unread: a 401 must not cost reading 200 MB (see unread-body.ts).
+  app.use('*', async function settleBodyOfRefusal(c, next) {
     await next();
     const { incoming, outgoing } = c.env;
-    if (c.res.status >= 400 && closeInsteadOfDraining(incoming, (incoming as WithState)[STATE]?.awaitsContinue === true)) {
-      outgoing.shouldKeepAlive = false;
-    }
+    if (c.res.status >= 400) await settleUnreadBody(incoming, outgoing, (incoming as WithState)[STATE]?.awaitsContinue === true);
   });
 
   const throttle = config.throttle;

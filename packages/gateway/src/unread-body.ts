@@ -1,23 +1,56 @@
 // What to do with a request body nobody will read: a small one is drained to keep the connection, a large one closes it.
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
- * Most bytes of an unread body the gateway reads and discards after answering without it, so the client may
- * keep its connection. Past this (or with no declared length, or after `Expect: 100-continue` went unanswered)
- * the answer carries `Connection: close` and the rest is never read.
+ * Most bytes of an unread body the gateway reads and discards around a refusal, so the client keeps its
+ * connection (and a client still writing a small body gets to read the answer instead of a reset).
  */
 export const DRAIN_LIMIT_BYTES = 64 * 1024;
+/** Longest a refusal waits for a chunked body of unknown size to end, in ms, before closing instead. */
+export const DRAIN_WAIT_MS = 1_000;
+
+/** Reads and discards `req` until it ends (true), or until `DRAIN_LIMIT_BYTES` or `DRAIN_WAIT_MS` pass (false). */
+function drainAtMost(req: IncomingMessage): Promise<boolean> {
+  return new Promise((resolve) => {
+    let read = 0;
+    const done = (ended: boolean) => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      if (!ended) req.pause();
+      resolve(ended);
+    };
+    const onData = (chunk: Buffer) => {
+      read += chunk.length;
+      if (read > DRAIN_LIMIT_BYTES) done(false);
+    };
+    const onEnd = () => done(true);
+    const onError = () => done(false);
+    const timer = setTimeout(() => done(false), DRAIN_WAIT_MS);
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onError);
+  });
+}
 
 /**
- * Whether an answer given without reading the request's body must close the connection: the body is not all
- * read yet, and it is unbounded (chunked), larger than `DRAIN_LIMIT_BYTES`, or one the client holds back until
- * a `100 Continue` that was never sent (it may send the body, or the next request, on the same connection).
+ * Called before the gateway writes a refusal of its own. When the request's body is not all read:
+ * - a declared body over `DRAIN_LIMIT_BYTES`, or one the client holds back for a `100 Continue` that was never
+ *   sent (it may send the body, or its next request, on this connection): `Connection: close`, not read further;
+ * - a chunked body nobody started reading: read and discarded before answering, up to `DRAIN_LIMIT_BYTES` and
+ *   `DRAIN_WAIT_MS`; if it has not ended by then, `Connection: close`;
+ * - a small declared body (or one a handler already started reading): node:http drains it after the answer,
+ *   and the connection is kept.
  */
-export function closeInsteadOfDraining(req: IncomingMessage, awaitsContinue: boolean): boolean {
-  if (req.complete) return false;
-  if (awaitsContinue) return true;
-  if (req.headers['transfer-encoding'] !== undefined) return true;
+export async function settleUnreadBody(req: IncomingMessage, res: ServerResponse, awaitsContinue: boolean): Promise<void> {
+  if (req.complete) return;
   const length = Number(req.headers['content-length'] ?? 0);
-  return !(length <= DRAIN_LIMIT_BYTES);
+  if (awaitsContinue || !(length <= DRAIN_LIMIT_BYTES)) {
+    res.shouldKeepAlive = false;
+    return;
+  }
+  if (req.headers['transfer-encoding'] === undefined || req.readableDidRead) return;
+  if (!(await drainAtMost(req))) res.shouldKeepAlive = false;
 }

@@ -63,13 +63,29 @@ describe('bodies of refused requests, and Expect: 100-continue', () => {
     expect(written).toBeLessThan(total / 4);
   });
 
-  it('answers a refusal of a chunked upload with Connection: close', async () => {
+  it('drains a small chunked body before a refusal, but answers with Connection: close once one passes 64 KiB', async () => {
+    const client = new RawClient(gateway.port);
+    const small = await client.send(Buffer.from('POST /v1/documents HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n'));
+    expect(small.status).toBe(401);
+    expect(small.closed).toBe(false);
+
     const connection = open(gateway.port);
-    connection.socket.write('POST /v1/documents HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n');
-    const answer = await waitFor(connection, /\r\n\r\n/);
-    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
-    expect(answer).toMatch(/\r\nconnection: close\r\n/i);
-    connection.socket.destroy();
+    connection.socket.write('POST /v1/documents HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const chunk = Buffer.from(`40000\r\n${'a'.repeat(0x40000)}\r\n`);
+    let written = 0;
+    while (written < 200 * 1024 * 1024 && !connection.isClosed()) {
+      written += chunk.length;
+      if (!connection.socket.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          connection.socket.once('drain', () => resolve());
+          connection.socket.once('close', () => resolve());
+        });
+      }
+    }
+    await connection.closed;
+    expect(connection.received()).toMatch(/^HTTP\/1\.1 401 /);
+    expect(connection.received()).toMatch(/\r\nconnection: close\r\n/i);
+    expect(written).toBeLessThan(50 * 1024 * 1024);
   });
 
   it('drains a small refused body and keeps the connection', async () => {
