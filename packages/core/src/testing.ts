@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator } from './authenticator';
 import { createKeyManager } from './key-manager';
-import { generateApiKey, generateKeyId, keyHint, sha256Hex } from './keys';
+import { generateApiKey, generateClientId, generateClientSecret, generateKeyId, keyHint, sha256Hex } from './keys';
 import type { KeyStore, StoreEvent } from './store';
 import type { Environment, StoredKey, StoredServiceAccount, StoredSigningKey } from './types';
 
@@ -53,8 +53,7 @@ function v2(store: KeyStore): V2Store {
   return store as V2Store;
 }
 
-/** A client secret shaped like one the key manager makes: a prefix of its own, then 24 random bytes as hex. */
-const clientSecret = (environment: Environment): string => generateApiKey(environment).replace('_sk_', '_cs_');
+const clientSecret = (environment: Environment): string => generateClientSecret(environment);
 
 async function serviceAccountFor(
   accountId: string,
@@ -62,7 +61,7 @@ async function serviceAccountFor(
   fields: Partial<StoredServiceAccount> = {},
 ): Promise<StoredServiceAccount> {
   return {
-    clientId: `sa_${generateKeyId().slice(4)}`,
+    clientId: generateClientId(),
     accountId,
     secretHash: await sha256Hex(secret),
     secretHint: keyHint(secret),
@@ -351,7 +350,7 @@ export function describeKeyStoreConformance(name: string, setup: () => Promise<S
       expect(found?.serviceAccount).not.toHaveProperty('revokedAt');
       await s.updateAccount(id, { enterprise: false });
       expect((await s.findServiceAccount(full.clientId))?.account).toEqual({ id, tier: 'premium', enterprise: false });
-      expect(await s.findServiceAccount(`sa_${generateKeyId().slice(4)}`)).toBeNull();
+      expect(await s.findServiceAccount(generateClientId())).toBeNull();
       await expect(s.insertServiceAccount({ ...full, secretHash: await sha256Hex(clientSecret('live')) })).rejects.toThrow();
     });
 
@@ -380,11 +379,11 @@ export function describeKeyStoreConformance(name: string, setup: () => Promise<S
       const replaced = await s.replaceServiceAccountSecret(sa.clientId, secret);
       expect(replaced).toEqual({ ...sa, ...secret });
       expect((await s.findServiceAccount(sa.clientId))?.serviceAccount).toEqual({ ...sa, ...secret });
-      expect(await s.replaceServiceAccountSecret(`sa_${generateKeyId().slice(4)}`, secret)).toBeNull();
+      expect(await s.replaceServiceAccountSecret(generateClientId(), secret)).toBeNull();
 
       expect((await s.revokeServiceAccount(sa.clientId, 5_000))?.revokedAt).toBe(5_000);
       expect(await s.revokeServiceAccount(sa.clientId, 6_000)).toEqual({ ...sa, ...secret, revokedAt: 5_000 });
-      expect(await s.revokeServiceAccount(`sa_${generateKeyId().slice(4)}`, 5_000)).toBeNull();
+      expect(await s.revokeServiceAccount(generateClientId(), 5_000)).toBeNull();
       const late = clientSecret('live');
       const refused = { secretHash: await sha256Hex(late), secretHint: keyHint(late), secretCreatedAt: 9_000, expiresAt: 9_000 + DAY };
       expect(await s.replaceServiceAccountSecret(sa.clientId, refused)).toBeNull();
@@ -478,22 +477,22 @@ export function describeKeyStoreConformance(name: string, setup: () => Promise<S
     });
 
     it('(v2) keeps no plaintext client secret at rest: only digests and hints', async () => {
-      const s = v2(store);
+      let clock = 1_800_000_000_000;
+      const manager = createKeyManager({ store, now: () => clock });
       const id = accountId('sa-plain');
-      await s.putAccount({ id, tier: 'premium', enterprise: true });
-      const first = clientSecret('live');
-      const second = clientSecret('live');
-      const sa = await serviceAccountFor(id, first, { name: 'warehouse' });
-      await s.insertServiceAccount(sa);
-      const other = clientSecret('test');
-      await s.insertServiceAccount(await serviceAccountFor(id, other, { environment: 'test' }));
-      await s.replaceServiceAccountSecret(sa.clientId, {
-        secretHash: await sha256Hex(second), secretHint: keyHint(second), secretCreatedAt: 2, expiresAt: 3,
-      });
+      await manager.putAccount({ id, tier: 'premium', enterprise: true });
+      const first = await manager.createServiceAccount({ accountId: id, environment: 'live', name: 'warehouse', scopes: ['payments:read'] });
+      clock += 1_000;
+      const other = await manager.createServiceAccount({ accountId: id, environment: 'test' });
+      const rotated = await manager.rotateServiceAccountSecret(first.clientId);
+      expect((await manager.listServiceAccounts(id)).map((sa) => [sa.clientId, sa.scopes])).toEqual([
+        [first.clientId, ['payments:read']],
+        [other.clientId, ['write']],
+      ]);
       const raw = await harness.raw();
-      expect(raw).toContain(sa.clientId);
-      for (const secret of [second, other]) expect(raw).toContain(await sha256Hex(secret));
-      for (const secret of [first, second, other]) {
+      expect(raw).toContain(first.clientId);
+      for (const secret of [rotated.clientSecret, other.clientSecret]) expect(raw).toContain(await sha256Hex(secret));
+      for (const secret of [first.clientSecret, rotated.clientSecret, other.clientSecret]) {
         expect(raw).not.toContain(secret);
         expect(raw).not.toContain(secret.slice(8)); // the secret part, with or without its prefix
         expect(raw).not.toContain(secret.slice(8, 40));
