@@ -1,0 +1,143 @@
+// The built @finora-auth/oauth verifier on every runtime it promises (Node, workerd, Bun, Deno): a token issued here verifies there.
+
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryKeyStore, createKeyManager } from '@finora-auth/core';
+import { createTokenIssuer } from '@finora-auth/oauth';
+import { send } from './support/adapters';
+import { launch, platformBinary, startWorkerd, type Started } from './support/runtime-launch';
+
+const root = join(import.meta.dirname, '..');
+const dist = join(root, 'packages', 'oauth', 'dist', 'index.js');
+const ISSUER = 'https://auth.finora.test';
+const AUDIENCE = 'https://api.finora.test';
+
+interface Runtime {
+  name: string;
+  /** Serves `handler` (defined before this text in the bundle), printing `{"port":N}` where the runtime picks the port. */
+  serve: string;
+  platform: 'node' | 'neutral';
+  conditions: string[];
+  start(bundle: string, dir: string): Promise<Started>;
+}
+
+const RUNTIMES: Runtime[] = [
+  {
+    name: 'node',
+    serve: `import { serve } from '@hono/node-server';
+      serve({ fetch: handler, port: 0, hostname: '127.0.0.1' }, (info) => console.log(JSON.stringify({ port: info.port })));`,
+    platform: 'node',
+    conditions: [],
+    start: (bundle, dir) => launch(process.execPath, [bundle], dir),
+  },
+  {
+    name: 'workerd',
+    serve: 'export default { fetch: handler };',
+    platform: 'neutral',
+    conditions: ['workerd', 'worker', 'browser'],
+    start: startWorkerd,
+  },
+  {
+    name: 'bun',
+    serve: `const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: handler });
+      console.log(JSON.stringify({ port: server.port }));`,
+    platform: 'neutral',
+    conditions: ['bun'],
+    start: (bundle, dir) => launch(platformBinary('bun', '@oven/bun-linux-x64', 'bin/bun'), [bundle], dir),
+  },
+  {
+    name: 'deno',
+    serve: `Deno.serve({ port: 0, hostname: '127.0.0.1', onListen: ({ port }) => console.log(JSON.stringify({ port })) }, handler);`,
+    platform: 'neutral',
+    conditions: ['deno'],
+    start: (bundle, dir) =>
+      launch(platformBinary('deno', '@deno/linux-x64-glibc', 'deno'), ['run', '--allow-net=127.0.0.1', '--no-prompt', bundle], dir),
+  },
+];
+
+/** A token and key set from the issuer, made here, baked into the bundle; the runtime only verifies. */
+let fixture: { token: string; forged: string; jwks: unknown; clientId: string };
+
+beforeAll(async () => {
+  if (!existsSync(dist) || statSync(dist).mtimeMs < statSync(join(root, 'packages', 'oauth', 'src', 'verifier.ts')).mtimeMs) {
+    throw new Error('packages/oauth/dist is missing or older than its source: run `pnpm run build` first (pnpm test does)');
+  }
+  const store = new MemoryKeyStore();
+  const manager = createKeyManager({ store });
+  await manager.putAccount({ id: 'bank', tier: 'premium', enterprise: true });
+  const { clientId, clientSecret } = await manager.createServiceAccount({ accountId: 'bank', environment: 'live', scopes: ['payments:read'] });
+  const issuer = createTokenIssuer({ store, issuer: ISSUER, audience: AUDIENCE, secret: crypto.getRandomValues(new Uint8Array(32)) });
+  const reply = (await issuer.handle(
+    new Request(`${ISSUER}/oauth/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }),
+    }),
+  ))!;
+  const token = ((await reply.json()) as { access_token: string }).access_token;
+  const jwks = await (await issuer.handle(new Request(`${ISSUER}/.well-known/jwks.json`)))!.json();
+  const [header, payload, signature] = token.split('.') as [string, string, string];
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+  const widened = Buffer.from(JSON.stringify({ ...claims, scope: 'write' })).toString('base64url');
+  fixture = { token, forged: `${header}.${widened}.${signature}`, jwks, clientId };
+});
+
+const app = () => `import { createTokenVerifier } from ${JSON.stringify(dist)};
+const verifier = createTokenVerifier({ issuer: ${JSON.stringify(ISSUER)}, audience: ${JSON.stringify(AUDIENCE)}, jwks: ${JSON.stringify(fixture.jwks)} });
+const TOKENS = { '/verify': ${JSON.stringify(fixture.token)}, '/forged': ${JSON.stringify(fixture.forged)} };
+async function handler(request) {
+  const { pathname } = new URL(request.url);
+  if (pathname === '/health') return new Response('ok');
+  try {
+    return Response.json({ ok: true, claims: await verifier.verify(TOKENS[pathname]) });
+  } catch (error) {
+    return Response.json({ ok: false, name: error.name, reason: error.reason });
+  }
+}
+`;
+
+describe.each(RUNTIMES)('$name', (runtime) => {
+  let dir: string;
+  let child: ChildProcess | undefined;
+  let origin: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'finora-oauth-runtime-'));
+    const bundle = join(dir, 'server.mjs');
+    await build({
+      stdin: { contents: `${app()}\n${runtime.serve}`, resolveDir: root, loader: 'js' },
+      bundle: true,
+      format: 'esm',
+      platform: runtime.platform,
+      mainFields: ['module', 'main'],
+      conditions: runtime.conditions,
+      target: 'es2022',
+      outfile: bundle,
+      logLevel: 'silent',
+    });
+    const started = await runtime.start(bundle, dir);
+    child = started.child;
+    origin = `http://127.0.0.1:${started.port}`;
+  }, 60_000);
+
+  afterAll(() => {
+    child?.removeAllListeners('exit');
+    child?.kill('SIGKILL');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('verifies a token the issuer signed', async () => {
+    const reply = await send(origin, '/verify');
+    expect(reply.status, reply.text).toBe(200);
+    expect(JSON.parse(reply.text)).toMatchObject({ ok: true, claims: { clientId: fixture.clientId, scopes: ['payments:read'] } });
+  });
+
+  it('refuses the same token with its scope widened (the signature no longer matches)', async () => {
+    const reply = await send(origin, '/forged');
+    expect(JSON.parse(reply.text)).toEqual({ ok: false, name: 'TokenVerificationError', reason: 'invalid' });
+  });
+});
