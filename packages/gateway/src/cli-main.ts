@@ -54,6 +54,11 @@ export async function main(argv: string[], io: ServeIo): Promise<number> {
         return await keysCommand(sub, rest, io);
       case 'service-accounts':
         return await serviceAccountsCommand(sub, rest, io);
+      case 'signing-keys': {
+        // Loaded on demand: only this command needs jose and the OAuth issuer.
+        const { signingKeysCommand } = await import('./cli-signing-keys');
+        return await signingKeysCommand(sub, rest, io);
+      }
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)} (see: finora-auth --help)`);
     }

@@ -1,6 +1,7 @@
 // How commands show accounts and keys to people: aligned tables, dates as days, statuses in words.
 
 import type { Account, KeyInfo, ServiceAccountInfo } from '@finora-auth/core';
+import type { SigningKeyInfo } from '@finora-auth/oauth';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -102,4 +103,12 @@ export function issuedSecretText(clientSecret: string, sa: ServiceAccountInfo, v
   if (verb === 'Rotated') lines.push('The old secret no longer works, and tokens issued under it are refused from now on.');
   lines.push('Get a token with: POST /oauth/token, grant_type=client_credentials, the client id and secret as HTTP Basic credentials.');
   return lines.join('\n');
+}
+
+const instant = (date: Date) => `${date.toISOString().slice(0, 19).replace('T', ' ')}Z`;
+
+export function signingKeysTable(keys: SigningKeyInfo[]): string {
+  const status = (key: SigningKeyInfo) => (key.retiredAt === undefined ? 'signing' : key.published ? 'retired, still published' : 'retired');
+  const rows = keys.map((key) => [key.kid, key.alg, instant(key.createdAt), key.retiredAt ? instant(key.retiredAt) : '-', status(key)]);
+  return table(['KID', 'ALG', 'CREATED', 'RETIRED', 'STATUS'], rows);
 }

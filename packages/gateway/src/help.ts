@@ -3,6 +3,10 @@
 const STORE = `  --store URL        where keys live: sqlite:PATH, redis://HOST[:PORT], rediss://…, postgres://HOST/DB
                      (default: $FINORA_AUTH_STORE, else sqlite:./.finora/keys.db)`;
 
+const SECRET = `  --secret-file PATH       the operator secret that seals the signing keys, 32 bytes or more; the same for every
+                           gateway and command on one store (default: the file $FINORA_AUTH_SECRET_FILE names,
+                           else the value of $FINORA_AUTH_SECRET; make one: openssl rand -base64 48 > FILE)`;
+
 export const HELP: Record<string, string> = {
   main: `finora-auth: API-key authentication in front of your API
 
@@ -19,6 +23,7 @@ Usage:
   finora-auth service-accounts list --account ACCOUNT_ID [--json]
   finora-auth service-accounts rotate CLIENT_ID [--json]
   finora-auth service-accounts revoke CLIENT_ID [--json]
+  finora-auth signing-keys list|rotate [--secret-file PATH] [--json]
 
 Every command takes --store URL and --help; finora-auth --version prints the version. Start with: finora-auth serve
 `,
@@ -228,6 +233,43 @@ Its secret and every token already issued to it are refused from now on.
 
 Options:
   --json                   print {"revoked": CLIENT_ID} as JSON
+${STORE}
+`,
+
+  'signing-keys': `finora-auth signing-keys: the keys that sign OAuth access tokens
+
+Usage:
+  finora-auth signing-keys list [--secret-file PATH] [--json]
+  finora-auth signing-keys rotate [--secret-file PATH] [--json]
+
+Run "finora-auth signing-keys <command> --help" for details.
+`,
+
+  'signing-keys list': `finora-auth signing-keys list: the signing keys in the store (never their private parts)
+
+Usage:
+  finora-auth signing-keys list [--secret-file PATH] [--json]
+
+The signing key signs new tokens; retired keys stay published at /.well-known/jwks.json while tokens they
+signed may still be valid.
+
+Options:
+${SECRET}
+  --json                   print a JSON array (public keys as JWKs)
+${STORE}
+`,
+
+  'signing-keys rotate': `finora-auth signing-keys rotate: make a new signing key and retire the others
+
+Usage:
+  finora-auth signing-keys rotate [--secret-file PATH] [--json]
+
+New tokens are signed with the new key; tokens signed before stay valid until they expire, because the
+retired keys stay published until then. Refused when the operator secret cannot open the key that signs now.
+
+Options:
+${SECRET}
+  --json                   print the new key as JSON
 ${STORE}
 `,
 };

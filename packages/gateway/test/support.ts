@@ -11,7 +11,7 @@ export const root = join(import.meta.dirname, '..', '..', '..');
 export const cliPath = join(root, 'packages', 'gateway', 'dist', 'cli.js');
 
 /** Everything the binary loads at run time. */
-const RUNTIME_PACKAGES = ['core', 'hono', 'sqlite', 'redis', 'postgres', 'gateway'];
+const RUNTIME_PACKAGES = ['core', 'hono', 'sqlite', 'redis', 'postgres', 'oauth', 'gateway'];
 
 /** Builds the packages whose dist is missing or stale (a no-op after `pnpm run build`), one test file at a time. */
 export function ensureBuilt(): void {
