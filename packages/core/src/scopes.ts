@@ -24,8 +24,13 @@ export class ScopeError extends TypeError {
   override readonly name = 'ScopeError';
 }
 
+// A key pasted into a scope list (`--scope live_sk_…`) is never echoed back.
+const SECRET_LOOKING = /_sk_|_cs_|[0-9a-f]{16}/i;
+
 function describe(value: unknown): string {
-  return typeof value === 'string' && value.length <= 64 && /^[a-z0-9:_-]*$/i.test(value) ? JSON.stringify(value) : '(not shown)';
+  return typeof value === 'string' && value.length <= 40 && /^[a-z0-9:_-]*$/i.test(value) && !SECRET_LOOKING.test(value)
+    ? JSON.stringify(value)
+    : '(not shown)';
 }
 
 /**

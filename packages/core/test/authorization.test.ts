@@ -36,3 +36,20 @@ describe('parseAuthorization', () => {
     expect(parseAuthorization(`Bearer ${' '.repeat(65_536)}${key}`)).toEqual({ kind: 'api-key', token: key });
   });
 });
+
+describe('parseAuthorization with tokens accepted (v2)', () => {
+  const jws = `${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from('{"sub":"sa"}').toString('base64url')}.c2ln`;
+
+  it('reads a compact JWS as a token of its own kind only when tokens are accepted', () => {
+    expect(parseAuthorization(`Bearer ${jws}`, true)).toEqual({ kind: 'token', token: jws });
+    expect(parseAuthorization(`Bearer ${jws}`)).toEqual({ kind: 'malformed' });
+    const key = generateApiKey('live');
+    expect(parseAuthorization(`Bearer ${key}`, true)).toEqual({ kind: 'api-key', token: key });
+  });
+
+  it('still calls anything else malformed', () => {
+    for (const header of [`Bearer ${jws}.x`, `Bearer ${jws} x`, `Basic ${jws}`, 'Bearer eyJ.a.b', `Bearer ${jws.replace('.', '..')}`]) {
+      expect(parseAuthorization(header, true)).toEqual({ kind: 'malformed' });
+    }
+  });
+});

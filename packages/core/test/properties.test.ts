@@ -2,7 +2,7 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createAuthenticator, MemoryKeyStore } from '../src/index';
+import { createAuthenticator, ENTERPRISE_MODULES, MemoryKeyStore, RETAIL_MODULES } from '../src/index';
 import { clock, DAY, seed } from './fixtures';
 
 async function world() {
@@ -19,7 +19,7 @@ async function world() {
   const valid = [keys.retail.apiKey, keys.test.apiKey, keys.enterprise.apiKey];
   const invalid = [freeKey.apiKey, revoked.apiKey];
   const auth = createAuthenticator({ store, now: time.now });
-  return { auth, valid, invalid };
+  return { auth, valid, invalid, retail: [keys.retail.apiKey, keys.test.apiKey], enterprise: [keys.enterprise.apiKey] };
 }
 
 /** Near misses of a real key: one character changed, dropped or added, case flipped, look-alikes, separators. */
@@ -55,6 +55,37 @@ describe('properties', () => {
         }
       }),
       { numRuns: 3_000 },
+    );
+  });
+
+  it('allows every live key of a paying account on every module its surface reaches, whatever the method', async () => {
+    const { auth, retail, enterprise } = await world();
+    const method = fc.constantFrom(undefined, 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE');
+    const request = fc.oneof(
+      fc.record({ apiKey: fc.constantFrom(...retail), module: fc.constantFrom(undefined, ...RETAIL_MODULES), method }),
+      fc.record({ apiKey: fc.constantFrom(...enterprise), module: fc.constantFrom(undefined, ...RETAIL_MODULES, ...ENTERPRISE_MODULES), method }),
+    );
+    await fc.assert(
+      fc.asyncProperty(request, fc.constantFrom('Bearer ', 'bearer ', 'BEARER  '), async ({ apiKey, module, method: verb }, scheme) => {
+        const result = await auth.authenticate({
+          authorization: scheme + apiKey,
+          ...(module === undefined ? {} : { module }),
+          ...(verb === undefined ? {} : { method: verb }),
+        });
+        expect(result.ok ? 'allowed' : result.error.code).toBe('allowed');
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it('refuses every retail key on every enterprise module', async () => {
+    const { auth, retail } = await world();
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...retail), fc.constantFrom(...ENTERPRISE_MODULES), async (apiKey, module) => {
+        const result = await auth.authenticate({ authorization: `Bearer ${apiKey}`, module, method: 'GET' });
+        expect(result.ok ? 'allowed' : result.error.code).toBe('ENTERPRISE_ONLY');
+      }),
+      { numRuns: 200 },
     );
   });
 
