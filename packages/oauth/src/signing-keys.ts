@@ -78,7 +78,7 @@ export function createKeyRing(options: KeyRingOptions) {
 
   const isPublished = (row: StoredSigningKey) => row.retiredAt === undefined || now() - row.retiredAt < options.publishForMs;
 
-  async function create(): Promise<StoredSigningKey> {
+  async function create(createdAt = now()): Promise<StoredSigningKey> {
     const { publicKey, privateKey } = await generateKeyPair(DEFAULT_ALGORITHM, { extractable: true });
     const publicJwk = await exportJWK(publicKey);
     const kid = await calculateJwkThumbprint(publicJwk);
@@ -87,7 +87,7 @@ export function createKeyRing(options: KeyRingOptions) {
       alg: DEFAULT_ALGORITHM,
       publicJwk: JSON.stringify({ ...publicJwk, kid, alg: DEFAULT_ALGORITHM, use: 'sig' }),
       encryptedPrivateKey: await sealPrivateKey(secret, kid, JSON.stringify(await exportJWK(privateKey))),
-      createdAt: now(),
+      createdAt,
     };
     await store.insertSigningKey(row);
     return row;
@@ -146,15 +146,17 @@ export function createKeyRing(options: KeyRingOptions) {
      * now: a gateway started with the wrong operator secret must not take over the fleet's signing.
      */
     async rotate(): Promise<SigningKeyInfo> {
-      const current = active(await load());
+      const list = await load();
+      const current = active(list);
       if (current) await privateKey(current);
-      const row = await create();
+      // Strictly newer than every key so far, even on a clock that has not moved: the newest is the one that signs.
+      const row = await create(Math.max(now(), (list[0]?.createdAt ?? -Infinity) + 1));
       const retiredAt = now();
       for (const old of rows ?? []) {
         if (old.retiredAt === undefined && old.kid !== row.kid) await store.retireSigningKey(old.kid, retiredAt);
       }
-      const list = await load();
-      return info(list.find((entry) => entry.kid === row.kid) ?? row);
+      const reloaded = await load();
+      return info(reloaded.find((entry) => entry.kid === row.kid) ?? row);
     },
 
     /** Oldest first, as the store lists them. */
