@@ -62,6 +62,11 @@ export type { TokenVerifier, VerifiedToken } from './tokens';
 export type {
   Account,
   AuthContext,
+  CreditRefill,
+  CreditState,
+  RateLimit,
+  UsageIncrement,
+  UsageRow,
   Environment,
   KeyInfo,
   KeyRecord,

@@ -249,7 +249,10 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       }
       // A v1 store has no atomic update: read, change, write back. A concurrent write between the two can be lost;
       // every store of this project implements updateAccount, so only third-party v1 stores take this path.
-      const updated: Account = { ...(await accountFor(accountId)), ...fields };
+      const { rateLimit, ...rest } = fields;
+      const updated: Account = { ...(await accountFor(accountId)), ...rest };
+      if (rateLimit === null) delete updated.rateLimit;
+      else if (rateLimit !== undefined) updated.rateLimit = rateLimit;
       await store.putAccount(updated);
       return { ...updated };
     },

@@ -2,6 +2,11 @@
 
 import type {
   Account,
+  CreditRefill,
+  CreditState,
+  RateLimit,
+  UsageIncrement,
+  UsageRow,
   KeyRecord,
   ServiceAccountRecord,
   StoredKey,
@@ -74,12 +79,49 @@ export interface KeyStore {
   insertSigningKey?(key: StoredSigningKey): Promise<void>;
   /** Sets `retiredAt` unless it is already set; returns the key as stored, or `null` if unknown. */
   retireSigningKey?(kid: string, retiredAt: number): Promise<StoredSigningKey | null>;
+
+  // v2: accounts listed; credits, usage and rate limits.
+
+  /** Every account, by id. */
+  listAccounts?(): Promise<Account[]>;
+  /**
+   * Adds `amount` (> 0) to the balance atomically and makes the account metered (from a balance of 0 if it was not);
+   * `null` if the account is unknown. Emits `account-changed` when the account becomes metered.
+   */
+  grantCredits?(accountId: string, amount: number): Promise<{ balance: number } | null>;
+  /** Sets or (with `null`) removes the account's refill; `null` if the account is unknown or not metered. */
+  setCreditRefill?(accountId: string, refill: CreditRefill | null): Promise<CreditState | null>;
+  /** The account's credits; `null` if the account is unknown. */
+  getCredits?(accountId: string): Promise<CreditState | null>;
+  /** Ends metering (balance and refill dropped); false if the account is unknown. Emits `account-changed`. */
+  unmeter?(accountId: string): Promise<boolean>;
+  /**
+   * Takes credits for a local lease, atomically: first applies a due refill (the UTC period of `now` later than
+   * `refilledPeriod`; periods never move back, so skewed clocks cannot refill twice), then takes
+   * `min(want, balance)` when `balance >= min`, else nothing. `granted` is what was taken (0 when refused).
+   * An unknown or unmetered account grants nothing and says `metered: false`.
+   */
+  takeCredits?(accountId: string, want: number, min: number, now: number): Promise<{ granted: number; balance: number; metered: boolean }>;
+  /** Gives unused lease credits back (a graceful shutdown, a lease given up); ignored for an unmetered account. */
+  returnCredits?(accountId: string, amount: number): Promise<void>;
+  /** Adds counts to usage rows, atomically per row (a batch of increments; rows are created as needed). */
+  addUsage?(rows: readonly UsageIncrement[]): Promise<void>;
+  /** An account's usage rows with `since <= day <= until` (`YYYY-MM-DD`), by day, then key, environment, module. */
+  listUsage?(accountId: string, since: string, until: string): Promise<UsageRow[]>;
+  /**
+   * A shared rate-limit counter: adds `by` to the count of `bucket` (a credential id, never a secret) for the window
+   * starting at `windowStart` (epoch ms) and returns the count after it. The counter may be forgotten `ttlMs` after
+   * it was last written.
+   */
+  incrementRateWindow?(bucket: string, windowStart: number, by: number, ttlMs: number): Promise<number>;
 }
 
 /** (v2) The fields `updateAccount` may change; an absent field is left as it is. */
 export interface AccountPatch {
   tier?: Tier;
   enterprise?: boolean;
+  /** `null` removes the account's rate limit. */
+  rateLimit?: RateLimit | null;
 }
 
 /** (v2) A service account's new secret, as stored. */

@@ -12,6 +12,58 @@ export interface Account {
   tier: Tier;
   /** The account is provisioned for enterprise modules. */
   enterprise: boolean;
+  /** (v2) The rate limit each credential of the account has, unless the key sets its own. Absent: none. */
+  rateLimit?: RateLimit;
+  /**
+   * (v2) The account was granted credits, so its live requests spend them. Read with every lookup, so an unmetered
+   * account costs no credit bookkeeping at all. Absent or false: unmetered.
+   */
+  metered?: boolean;
+}
+
+/** (v2) At most `requests` requests in any `perSeconds` seconds. */
+export interface RateLimit {
+  requests: number;
+  perSeconds: number;
+}
+
+/** (v2) An optional refill of a metered account: its balance is set to `amount` once per UTC day or month. */
+export interface CreditRefill {
+  amount: number;
+  period: 'day' | 'month';
+}
+
+/** (v2) An account's credits as a store keeps them. */
+export interface CreditState {
+  metered: boolean;
+  /** `null` when not metered. */
+  balance: number | null;
+  refill?: CreditRefill;
+  /** The last period a refill was applied for (`YYYY-MM-DD` or `YYYY-MM`, UTC); periods only move forward. */
+  refilledPeriod?: string;
+}
+
+/** (v2) Counts to add to one usage row; rows are per UTC day, credential, environment and module. */
+export interface UsageIncrement {
+  /** `YYYY-MM-DD`, UTC. */
+  day: string;
+  accountId: string;
+  /** The key's id, or a service account's client id. */
+  keyId: string;
+  environment: Environment;
+  module?: string;
+  allowed: number;
+  creditsSpent: number;
+}
+
+/** (v2) One row of `usage()`. */
+export interface UsageRow {
+  day: string;
+  keyId: string;
+  environment: Environment;
+  module?: string;
+  allowed: number;
+  creditsSpent: number;
 }
 
 /** A key as a store keeps it: never the plaintext, only its SHA-256 digest and a display hint. */
@@ -36,6 +88,8 @@ export interface StoredKey {
    * within the key's surface, the same as `['write']`.
    */
   scopes?: string[];
+  /** (v2) This key's own rate limit, overriding its account's. */
+  rateLimit?: RateLimit;
 }
 
 /**
@@ -131,6 +185,8 @@ export interface KeyInfo {
   revokedAt?: Date;
   /** (v2) Normalised scopes; a full-access key has `['write']`. */
   scopes: string[];
+  /** (v2) The key's own rate limit, when it has one. */
+  rateLimit?: RateLimit;
 }
 
 /** What a route handler receives about the caller once a request is allowed. */
