@@ -1,0 +1,192 @@
+// The internal API HttpKeyStore talks to (serve --internal-token-file): lookups by digest and a change stream, behind one token.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { KeyStore, StoreEvent } from '@finora-auth/core';
+
+export interface InternalApiOptions {
+  /** The gateway's store: lookups are answered from it, and its events fed to every stream. */
+  store: KeyStore;
+  /** The token a request must bear (`Authorization: Bearer <token>`): 32 characters or more. */
+  token: string;
+  /** How often each stream gets a heartbeat comment, in ms. Default: 250. */
+  heartbeatMs?: number;
+  /** Most event streams open at once; one more is answered 503. Default: 256. */
+  maxStreams?: number;
+  /** Most bytes queued for one stream's client before it is cut (a client that stopped reading). Default: 1 MiB. */
+  maxQueuedBytes?: number;
+  /** Longest wait for the store, per lookup, in ms. Default: 2,000. */
+  lookupTimeoutMs?: number;
+}
+
+export interface InternalApi {
+  /** Answers `req` and returns true when its path is under `/internal/`; returns false (answering nothing) otherwise. */
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Open event streams. */
+  readonly streams: number;
+  /** Ends every stream and stops listening to the store. */
+  close(): void;
+}
+
+const HASH = /^[0-9a-f]{64}$/;
+const KEY_PATH = /^\/internal\/keys\/([^/]*)$/;
+const SERVICE_ACCOUNT_PATH = /^\/internal\/service-accounts\/([^/]*)$/;
+const EVENTS_PATH = '/internal/events';
+const BEARER = /^bearer +(\S+)$/i;
+
+const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+
+function whole(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) throw new TypeError(`finora-auth internal API: ${name} must be a positive integer`);
+  return value;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+const refuse = (res: ServerResponse, status: number, code: string, message: string, headers?: Record<string, string>) =>
+  send(res, status, { error: { code, message } }, headers);
+
+/** The store event as one Server-Sent Events message; the data is JSON with no newline in it. */
+function message(event: StoreEvent): string {
+  const { type, ...data } = event;
+  return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+export function createInternalApi(options: InternalApiOptions): InternalApi {
+  if (!options || typeof options.store?.findByHash !== 'function' || typeof options.store.subscribe !== 'function') {
+    throw new TypeError('finora-auth internal API: store must be a KeyStore');
+  }
+  if (typeof options.token !== 'string' || options.token.length < 32 || /\s/.test(options.token)) {
+    throw new TypeError('finora-auth internal API: token must be 32 or more characters, without spaces');
+  }
+  const { store } = options;
+  const expected = digest(options.token);
+  const heartbeatMs = whole(options.heartbeatMs, 250, 'heartbeatMs');
+  const maxStreams = whole(options.maxStreams, 256, 'maxStreams');
+  const maxQueuedBytes = whole(options.maxQueuedBytes, 1024 * 1024, 'maxQueuedBytes');
+  const lookupTimeoutMs = whole(options.lookupTimeoutMs, 2_000, 'lookupTimeoutMs');
+
+  const streams = new Set<ServerResponse>();
+  let closed = false;
+  // Whether the gateway's own store channel is live: an edge store must not trust more than the gateway does.
+  let live = true;
+
+  function broadcast(text: string): void {
+    for (const res of streams) {
+      res.write(text);
+      // A client that stopped reading is cut rather than buffered for: it reconnects, and hears a reset.
+      if (res.writableLength > maxQueuedBytes) res.destroy();
+    }
+  }
+
+  const unsubscribe = store.subscribe((event) => {
+    if (event.type === 'reset') live = event.live;
+    broadcast(message(event));
+  });
+  const heartbeat = setInterval(() => broadcast(':\n\n'), heartbeatMs);
+  heartbeat.unref();
+
+  /** Hashing both sides first makes the comparison constant-time whatever the lengths. */
+  function authorized(req: IncomingMessage): boolean {
+    const match = BEARER.exec(req.headers.authorization ?? '');
+    return match !== null && timingSafeEqual(digest(match[1]!), expected);
+  }
+
+  async function lookup(res: ServerResponse, ask: (signal: AbortSignal) => Promise<unknown>): Promise<void> {
+    const signal = AbortSignal.timeout(lookupTimeoutMs);
+    // A store that ignores the signal still cannot hold the answer past the deadline.
+    const timedOut = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    try {
+      const record = await Promise.race([ask(signal), timedOut]);
+      send(res, 200, { record: record ?? null });
+    } catch {
+      if (!res.headersSent) refuse(res, 503, 'AUTH_UNAVAILABLE', 'The key store is unavailable; try again.', { 'retry-after': '1' });
+    }
+  }
+
+  function openStream(req: IncomingMessage, res: ServerResponse): void {
+    if (closed || streams.size >= maxStreams) {
+      refuse(res, 503, 'TOO_MANY_STREAMS', 'No event stream is free; try again.', { 'retry-after': '1' });
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-store',
+      // Proxies such as nginx would otherwise hold the stream back in a buffer.
+      'x-accel-buffering': 'no',
+    });
+    res.flushHeaders();
+    streams.add(res);
+    // Subscribed already (above): anything after `ready` reaches this client. `ready` says whether the gateway trusts.
+    res.write(`event: ready\ndata: ${JSON.stringify({ live })}\n\n`);
+    const drop = () => streams.delete(res);
+    res.once('close', drop);
+    req.once('close', drop);
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): boolean {
+    const target = req.url ?? '';
+    const path = target.split('?', 1)[0]!;
+    if (path !== '/internal' && !path.startsWith('/internal/')) return false;
+    if (!authorized(req)) {
+      // No hint of what exists here: every /internal/ path answers the same without the token.
+      refuse(res, 401, 'INTERNAL_TOKEN_REQUIRED', 'This path needs the gateway\'s internal token.', {
+        'www-authenticate': 'Bearer realm="finora-internal"',
+      });
+      return true;
+    }
+    const keyPath = KEY_PATH.exec(path);
+    const serviceAccountPath = SERVICE_ACCOUNT_PATH.exec(path);
+    if (!keyPath && !serviceAccountPath && path !== EVENTS_PATH) {
+      refuse(res, 404, 'NOT_FOUND', 'No such internal path.');
+      return true;
+    }
+    if (req.method !== 'GET') {
+      refuse(res, 405, 'METHOD_NOT_ALLOWED', 'The internal API only reads: use GET.', { allow: 'GET' });
+      return true;
+    }
+    if (keyPath) {
+      const hash = keyPath[1]!;
+      if (!HASH.test(hash)) refuse(res, 400, 'BAD_REQUEST', 'A key is asked for by its SHA-256 digest, 64 lowercase hex digits.');
+      else void lookup(res, (signal) => store.findByHash(hash, { signal }));
+    } else if (serviceAccountPath) {
+      let clientId: string;
+      try {
+        clientId = decodeURIComponent(serviceAccountPath[1]!);
+      } catch {
+        clientId = '';
+      }
+      if (clientId === '') refuse(res, 400, 'BAD_REQUEST', 'A service account is asked for by its client id.');
+      else if (typeof store.findServiceAccount !== 'function') send(res, 200, { record: null });
+      else void lookup(res, (signal) => store.findServiceAccount!(clientId, { signal }));
+    } else {
+      openStream(req, res);
+    }
+    return true;
+  }
+
+  return {
+    handle,
+    get streams() {
+      return streams.size;
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(heartbeat);
+      unsubscribe();
+      for (const res of streams) res.end();
+      streams.clear();
+    },
+  };
+}
