@@ -3,7 +3,11 @@
 import { StoreEvents, type AccountPatch, type KeyStore, type ServiceAccountSecret, type StoreListener } from './store';
 import type {
   Account,
+  CreditRefill,
+  CreditState,
   KeyRecord,
+  UsageIncrement,
+  UsageRow,
   ServiceAccountRecord,
   StoredKey,
   StoredServiceAccount,
@@ -11,10 +15,33 @@ import type {
 } from './types';
 
 const copyScopes = <T extends { scopes?: string[] }>(value: T): T => (value.scopes ? { ...value, scopes: [...value.scopes] } : { ...value });
-const copyKey = (key: StoredKey): StoredKey => copyScopes(key);
-const copyAccount = (account: Account): Account => ({ ...account });
-const copyServiceAccount = (serviceAccount: StoredServiceAccount): StoredServiceAccount => copyScopes(serviceAccount);
+const copyKey = (key: StoredKey): StoredKey => {
+  const copy = copyScopes(key);
+  if (key.rateLimit) copy.rateLimit = { ...key.rateLimit };
+  return copy;
+};
+const copyAccount = (account: Account): Account => {
+  const copy: Account = { id: account.id, tier: account.tier, enterprise: account.enterprise };
+  if (account.rateLimit) copy.rateLimit = { ...account.rateLimit };
+  return copy;
+};
 const copySigningKey = (key: StoredSigningKey): StoredSigningKey => ({ ...key });
+
+/** A metered account's credits. */
+interface Credits {
+  balance: number;
+  refill?: CreditRefill;
+  refilledPeriod?: string;
+}
+
+/** The UTC period of `now` a refill is applied for: `YYYY-MM-DD` or `YYYY-MM`; later periods sort later. */
+export function refillPeriod(period: CreditRefill['period'], now: number): string {
+  return new Date(now).toISOString().slice(0, period === 'day' ? 10 : 7);
+}
+
+const usageKey = (row: UsageIncrement) =>
+  JSON.stringify([row.accountId, row.day, row.keyId, row.environment, row.module ?? null]);
+const copyServiceAccount = (serviceAccount: StoredServiceAccount): StoredServiceAccount => copyScopes(serviceAccount);
 
 export class MemoryKeyStore implements KeyStore {
   readonly #accounts = new Map<string, Account>();
@@ -22,21 +49,36 @@ export class MemoryKeyStore implements KeyStore {
   readonly #idByHash = new Map<string, string>();
   readonly #serviceAccounts = new Map<string, StoredServiceAccount>();
   readonly #signingKeys = new Map<string, StoredSigningKey>();
+  readonly #credits = new Map<string, Credits>();
+  readonly #usage = new Map<string, UsageIncrement>();
+  readonly #rateWindows = new Map<string, { count: number; forgetAt: number }>();
   readonly #events = new StoreEvents();
   #closed = false;
+
+  /** The account as read back: `metered` only when it is (the flag is credits' to set, never putAccount's). */
+  #readAccount(account: Account): Account {
+    const copy = copyAccount(account);
+    if (this.#credits.has(account.id)) copy.metered = true;
+    return copy;
+  }
 
   async findByHash(hash: string, _options?: { signal?: AbortSignal }): Promise<KeyRecord | null> {
     this.#assertOpen();
     const id = this.#idByHash.get(hash);
     const key = id === undefined ? undefined : this.#keys.get(id);
     const account = key && this.#accounts.get(key.accountId);
-    return key && account ? { key: copyKey(key), account: copyAccount(account) } : null;
+    return key && account ? { key: copyKey(key), account: this.#readAccount(account) } : null;
   }
 
   async getAccount(accountId: string): Promise<Account | null> {
     this.#assertOpen();
     const account = this.#accounts.get(accountId);
-    return account ? copyAccount(account) : null;
+    return account ? this.#readAccount(account) : null;
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    this.#assertOpen();
+    return [...this.#accounts.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((a) => this.#readAccount(a));
   }
 
   async putAccount(account: Account): Promise<void> {
@@ -53,9 +95,11 @@ export class MemoryKeyStore implements KeyStore {
     const updated: Account = { ...account };
     if (patch.tier !== undefined) updated.tier = patch.tier;
     if (patch.enterprise !== undefined) updated.enterprise = patch.enterprise;
+    if (patch.rateLimit === null) delete updated.rateLimit;
+    else if (patch.rateLimit !== undefined) updated.rateLimit = { ...patch.rateLimit };
     this.#accounts.set(accountId, updated);
     this.#events.emit({ type: 'account-changed', accountId });
-    return copyAccount(updated);
+    return this.#readAccount(updated);
   }
 
   async getKey(keyId: string): Promise<StoredKey | null> {
@@ -106,7 +150,7 @@ export class MemoryKeyStore implements KeyStore {
     const serviceAccount = this.#serviceAccounts.get(clientId);
     const account = serviceAccount && this.#accounts.get(serviceAccount.accountId);
     return serviceAccount && account
-      ? { serviceAccount: copyServiceAccount(serviceAccount), account: copyAccount(account) }
+      ? { serviceAccount: copyServiceAccount(serviceAccount), account: this.#readAccount(account) }
       : null;
   }
 
@@ -170,10 +214,124 @@ export class MemoryKeyStore implements KeyStore {
     return copySigningKey(key);
   }
 
+  // v2: credits, usage and rate windows. Each method is one synchronous step, so each is atomic.
+
+  async grantCredits(accountId: string, amount: number): Promise<{ balance: number } | null> {
+    this.#assertOpen();
+    if (!this.#accounts.has(accountId)) return null;
+    const credits = this.#credits.get(accountId);
+    if (credits) {
+      credits.balance += amount;
+      return { balance: credits.balance };
+    }
+    this.#credits.set(accountId, { balance: amount });
+    this.#events.emit({ type: 'account-changed', accountId });
+    return { balance: amount };
+  }
+
+  async setCreditRefill(accountId: string, refill: CreditRefill | null): Promise<CreditState | null> {
+    this.#assertOpen();
+    const credits = this.#credits.get(accountId);
+    if (!this.#accounts.has(accountId) || !credits) return null;
+    // A new or changed refill applies at the next take, then once per period.
+    delete credits.refilledPeriod;
+    if (refill) credits.refill = { ...refill };
+    else delete credits.refill;
+    return this.#creditState(accountId);
+  }
+
+  async getCredits(accountId: string): Promise<CreditState | null> {
+    this.#assertOpen();
+    return this.#accounts.has(accountId) ? this.#creditState(accountId) : null;
+  }
+
+  async unmeter(accountId: string): Promise<boolean> {
+    this.#assertOpen();
+    if (!this.#accounts.has(accountId)) return false;
+    this.#credits.delete(accountId);
+    this.#events.emit({ type: 'account-changed', accountId });
+    return true;
+  }
+
+  async takeCredits(accountId: string, want: number, min: number, now: number): Promise<{ granted: number; balance: number; metered: boolean }> {
+    this.#assertOpen();
+    const credits = this.#accounts.has(accountId) ? this.#credits.get(accountId) : undefined;
+    if (!credits) return { granted: 0, balance: 0, metered: false };
+    if (credits.refill) {
+      const period = refillPeriod(credits.refill.period, now);
+      if (credits.refilledPeriod === undefined || period > credits.refilledPeriod) {
+        credits.balance = credits.refill.amount;
+        credits.refilledPeriod = period;
+      }
+    }
+    const granted = credits.balance >= min ? Math.min(want, credits.balance) : 0;
+    credits.balance -= granted;
+    return { granted, balance: credits.balance, metered: true };
+  }
+
+  async returnCredits(accountId: string, amount: number): Promise<void> {
+    this.#assertOpen();
+    const credits = this.#credits.get(accountId);
+    if (credits) credits.balance += amount;
+  }
+
+  async addUsage(rows: readonly UsageIncrement[]): Promise<void> {
+    this.#assertOpen();
+    for (const row of rows) {
+      const key = usageKey(row);
+      const stored = this.#usage.get(key);
+      if (stored) {
+        stored.allowed += row.allowed;
+        stored.creditsSpent += row.creditsSpent;
+      } else {
+        this.#usage.set(key, { ...row });
+      }
+    }
+  }
+
+  async listUsage(accountId: string, since: string, until: string): Promise<UsageRow[]> {
+    this.#assertOpen();
+    const order = (row: UsageIncrement) => [row.day, row.keyId, row.environment, row.module === undefined ? '' : `m${row.module}`];
+    return [...this.#usage.values()]
+      .filter((row) => row.accountId === accountId && row.day >= since && row.day <= until)
+      .sort((a, b) => {
+        const [x, y] = [order(a), order(b)];
+        for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+        return 0;
+      })
+      .map(({ accountId: _account, ...row }) => {
+        const copy: UsageRow = { day: row.day, keyId: row.keyId, environment: row.environment, allowed: row.allowed, creditsSpent: row.creditsSpent };
+        if (row.module !== undefined) copy.module = row.module;
+        return copy;
+      });
+  }
+
+  async incrementRateWindow(bucket: string, windowStart: number, by: number, ttlMs: number): Promise<number> {
+    this.#assertOpen();
+    const now = Date.now();
+    const key = `${bucket}\u0000${windowStart}`;
+    const window = this.#rateWindows.get(key);
+    const count = (window && window.forgetAt > now ? window.count : 0) + by;
+    this.#rateWindows.set(key, { count, forgetAt: now + ttlMs });
+    if (this.#rateWindows.size > 10_000) {
+      for (const [k, w] of this.#rateWindows) if (w.forgetAt <= now) this.#rateWindows.delete(k);
+    }
+    return count;
+  }
+
+  #creditState(accountId: string): CreditState {
+    const credits = this.#credits.get(accountId);
+    if (!credits) return { metered: false, balance: null };
+    const state: CreditState = { metered: true, balance: credits.balance };
+    if (credits.refill) state.refill = { ...credits.refill };
+    if (credits.refilledPeriod !== undefined) state.refilledPeriod = credits.refilledPeriod;
+    return state;
+  }
+
   /** Everything the store holds, as plain data: what a database would have at rest. */
   dump(): { accounts: Account[]; keys: StoredKey[]; serviceAccounts: StoredServiceAccount[]; signingKeys: StoredSigningKey[] } {
     return {
-      accounts: [...this.#accounts.values()].map(copyAccount),
+      accounts: [...this.#accounts.values()].map((a) => this.#readAccount(a)),
       keys: [...this.#keys.values()].map(copyKey),
       serviceAccounts: [...this.#serviceAccounts.values()].map(copyServiceAccount),
       signingKeys: [...this.#signingKeys.values()].map(copySigningKey),

@@ -19,6 +19,27 @@ export interface StoreHarness {
   propagationMs?: number;
   /** Drops what the suite created. Stores opened through `open` are closed by the suite first. */
   cleanup?(): Promise<void>;
+  /**
+   * For a read-only store (such as `HttpKeyStore`, whose writes belong to the gateway's store): a store on the
+   * same data that takes the suite's writes and administrative reads. Each instance `open()` returns is then asked
+   * only `findByHash`, `findServiceAccount` and `subscribe`, everything else going to `writer`; except that the
+   * suite's first instance hears events from `writer` (the administrator's own process), so events reach a
+   * read-only instance only across instances, within `propagationMs`. The harness closes `writer` in `cleanup`.
+   */
+  writer?: KeyStore;
+}
+
+/** A read-only store made whole for the suite: reads by digest and client id from `reader`, the rest from `writer`. */
+function throughWriter(writer: KeyStore, reader: KeyStore, events: KeyStore): KeyStore {
+  return new Proxy(writer, {
+    get(target, property) {
+      if (property === 'findByHash' || property === 'findServiceAccount') return reader[property]?.bind(reader);
+      if (property === 'subscribe') return events.subscribe.bind(events);
+      if (property === 'close') return () => reader.close();
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -45,6 +66,29 @@ const V2_METHODS = [
 ] as const;
 
 type V2Store = KeyStore & Required<Pick<KeyStore, (typeof V2_METHODS)[number]>>;
+
+const CREDIT_METHODS = [
+  'updateAccount',
+  'listAccounts',
+  'grantCredits',
+  'setCreditRefill',
+  'getCredits',
+  'unmeter',
+  'takeCredits',
+  'returnCredits',
+  'addUsage',
+  'listUsage',
+  'incrementRateWindow',
+] as const;
+
+type CreditStore = KeyStore & Required<Pick<KeyStore, (typeof CREDIT_METHODS)[number]>>;
+
+/** The store, typed with its credit, usage and rate-limit methods; the test fails with their names when it lacks any. */
+function metering(store: KeyStore): CreditStore {
+  const missing = CREDIT_METHODS.filter((method) => typeof store[method] !== 'function');
+  if (missing.length > 0) throw new Error(`finora-auth conformance: the store lacks the v2 methods ${missing.join(', ')}`);
+  return store as CreditStore;
+}
 
 /** The store, typed with its v2 methods; the test fails with their names when it lacks any. */
 function v2(store: KeyStore): V2Store {
@@ -83,7 +127,8 @@ export function describeKeyStoreConformance(name: string, setup: () => Promise<S
     const accountId = (label: string) => `conf-${run}-${label}`;
 
     const open = async () => {
-      const instance = await harness.open();
+      let instance = await harness.open();
+      if (harness.writer) instance = throughWriter(harness.writer, instance, opened.length === 0 ? harness.writer : instance);
       if (!opened.includes(instance)) opened.push(instance);
       return instance;
     };
@@ -497,6 +542,217 @@ export function describeKeyStoreConformance(name: string, setup: () => Promise<S
         expect(raw).not.toContain(secret.slice(8)); // the secret part, with or without its prefix
         expect(raw).not.toContain(secret.slice(8, 40));
       }
+    });
+
+    // v2: rate limits on accounts and keys, accounts listed, credits, refills, usage, shared rate windows.
+
+    it('(v2) keeps rate limits on accounts (put, update, remove) and keys, and reads them with every lookup', async () => {
+      const s = metering(store);
+      const id = accountId('rate');
+      const limit = { requests: 100, perSeconds: 60 };
+      await s.putAccount({ id, tier: 'premium', enterprise: false, rateLimit: limit });
+      expect(await s.getAccount(id)).toEqual({ id, tier: 'premium', enterprise: false, rateLimit: limit });
+      expect(await s.updateAccount(id, { tier: 'accountant_pro' })).toEqual({ id, tier: 'accountant_pro', enterprise: false, rateLimit: limit });
+      expect(await s.updateAccount(id, { rateLimit: { requests: 5, perSeconds: 1 } })).toEqual({
+        id, tier: 'accountant_pro', enterprise: false, rateLimit: { requests: 5, perSeconds: 1 },
+      });
+      const removed = await s.updateAccount(id, { rateLimit: null });
+      expect(removed).toEqual({ id, tier: 'accountant_pro', enterprise: false });
+      expect(removed).not.toHaveProperty('rateLimit');
+      await s.updateAccount(id, { rateLimit: limit });
+      await s.putAccount({ id, tier: 'premium', enterprise: false });
+      expect(await s.getAccount(id)).not.toHaveProperty('rateLimit');
+
+      await s.putAccount({ id, tier: 'premium', enterprise: false, rateLimit: limit });
+      const apiKey = generateApiKey('live');
+      const key: StoredKey = {
+        id: generateKeyId(), accountId: id, hash: await sha256Hex(apiKey), hint: keyHint(apiKey), environment: 'live',
+        surface: 'retail', createdAt: 1_700_000_000_000, expiresAt: 1_700_000_000_000 + 90 * DAY, rateLimit: { requests: 7, perSeconds: 2 },
+      };
+      await s.insertKey(key);
+      expect(await s.findByHash(key.hash)).toEqual({ key, account: { id, tier: 'premium', enterprise: false, rateLimit: limit } });
+      expect(await s.getKey(key.id)).toEqual(key);
+      expect((await s.listKeys(id)).find((k) => k.id === key.id)).toEqual(key);
+    });
+
+    it('(v2) lists every account by id, with its rate limit and metering', async () => {
+      const s = metering(store);
+      const ids = ['c', 'a', 'b'].map((label) => accountId(`listed-${label}`));
+      for (const id of ids) await s.putAccount({ id, tier: 'premium', enterprise: false });
+      await s.updateAccount(ids[1]!, { rateLimit: { requests: 3, perSeconds: 9 } });
+      await s.grantCredits(ids[2]!, 10);
+      const mine = (await s.listAccounts()).filter((a) => ids.includes(a.id));
+      expect(mine).toEqual([
+        { id: ids[1], tier: 'premium', enterprise: false, rateLimit: { requests: 3, perSeconds: 9 } },
+        { id: ids[2], tier: 'premium', enterprise: false, metered: true },
+        { id: ids[0], tier: 'premium', enterprise: false },
+      ]);
+      const all = (await s.listAccounts()).map((a) => a.id);
+      expect(all).toEqual([...all].sort());
+    });
+
+    it('(v2) grants credits: the account becomes metered (read with its keys), putAccount keeps it, unmeter ends it', async () => {
+      const s = metering(store);
+      const id = accountId('grant');
+      await s.putAccount({ id, tier: 'premium', enterprise: false });
+      const apiKey = generateApiKey('live');
+      const hash = await sha256Hex(apiKey);
+      await s.insertKey({ id: generateKeyId(), accountId: id, hash, hint: keyHint(apiKey), environment: 'live', surface: 'retail', createdAt: 1, expiresAt: 2 });
+      expect(await s.getCredits(id)).toEqual({ metered: false, balance: null });
+      expect((await s.findByHash(hash))?.account).not.toHaveProperty('metered');
+      const events: StoreEvent[] = [];
+      const stop = s.subscribe((event) => events.push(event));
+      try {
+        expect(await s.grantCredits(id, 500)).toEqual({ balance: 500 });
+        expect(events).toContainEqual({ type: 'account-changed', accountId: id });
+        expect(await s.grantCredits(id, 250)).toEqual({ balance: 750 });
+        expect(await s.getCredits(id)).toEqual({ metered: true, balance: 750 });
+        expect((await s.findByHash(hash))?.account).toEqual({ id, tier: 'premium', enterprise: false, metered: true });
+        expect(await s.getAccount(id)).toEqual({ id, tier: 'premium', enterprise: false, metered: true });
+        await s.putAccount({ id, tier: 'accountant_pro', enterprise: false });
+        expect(await s.getCredits(id)).toEqual({ metered: true, balance: 750 });
+        expect(await s.updateAccount(id, { enterprise: true })).toEqual({ id, tier: 'accountant_pro', enterprise: true, metered: true });
+        events.length = 0;
+        expect(await s.unmeter(id)).toBe(true);
+        expect(events).toContainEqual({ type: 'account-changed', accountId: id });
+        expect(await s.getCredits(id)).toEqual({ metered: false, balance: null });
+        expect((await s.findByHash(hash))?.account).toEqual({ id, tier: 'accountant_pro', enterprise: true });
+        expect(await s.takeCredits(id, 10, 1, Date.now())).toEqual({ granted: 0, balance: 0, metered: false });
+        await s.returnCredits(id, 10);
+        expect(await s.getCredits(id)).toEqual({ metered: false, balance: null });
+      } finally {
+        stop();
+      }
+      const unknown = accountId('grant-unknown');
+      expect(await s.grantCredits(unknown, 5)).toBeNull();
+      expect(await s.getCredits(unknown)).toBeNull();
+      expect(await s.unmeter(unknown)).toBe(false);
+      expect(await s.setCreditRefill(unknown, { amount: 5, period: 'day' })).toBeNull();
+      expect(await s.takeCredits(unknown, 5, 1, Date.now())).toEqual({ granted: 0, balance: 0, metered: false });
+      expect(await s.getAccount(unknown)).toBeNull();
+    });
+
+    it('(v2) takes credits for a lease: min(want, balance) when the balance covers min, else nothing; returns them', async () => {
+      const s = metering(store);
+      const id = accountId('take');
+      await s.putAccount({ id, tier: 'premium', enterprise: false });
+      await s.grantCredits(id, 100);
+      const now = Date.UTC(2026, 5, 15, 12);
+      expect(await s.takeCredits(id, 40, 1, now)).toEqual({ granted: 40, balance: 60, metered: true });
+      expect(await s.takeCredits(id, 100, 5, now)).toEqual({ granted: 60, balance: 0, metered: true });
+      expect(await s.takeCredits(id, 10, 1, now)).toEqual({ granted: 0, balance: 0, metered: true });
+      await s.returnCredits(id, 7);
+      expect(await s.takeCredits(id, 10, 8, now)).toEqual({ granted: 0, balance: 7, metered: true });
+      expect(await s.takeCredits(id, 10, 7, now)).toEqual({ granted: 7, balance: 0, metered: true });
+      expect(await s.getCredits(id)).toEqual({ metered: true, balance: 0 });
+    });
+
+    it('(v2) takes credits atomically from two instances at once: the total granted never exceeds the balance', async () => {
+      const one = metering(store);
+      const two = metering(await open());
+      const id = accountId('take-race');
+      await one.putAccount({ id, tier: 'premium', enterprise: false });
+      await one.grantCredits(id, 1_000);
+      const now = Date.now();
+      const takes = Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? one : two).takeCredits(id, 1 + (i % 7) * 10, 1, now));
+      const answers = await Promise.all(takes);
+      const granted = answers.reduce((sum, a) => sum + a.granted, 0);
+      expect(granted).toBe(1_000);
+      for (const a of answers) expect(a.balance).toBeGreaterThanOrEqual(0);
+      expect((await two.getCredits(id))?.balance).toBe(0);
+      await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? one : two).returnCredits(id, 5)));
+      expect((await one.getCredits(id))?.balance).toBe(100);
+    });
+
+    it('(v2) refills once per UTC period from many instances, even with skewed clocks, and never moves back', async () => {
+      const one = metering(store);
+      const two = metering(await open());
+      const id = accountId('refill');
+      await one.putAccount({ id, tier: 'premium', enterprise: false });
+      await one.grantCredits(id, 10);
+      expect(await one.setCreditRefill(id, { amount: 1_000, period: 'month' })).toEqual({
+        metered: true, balance: 10, refill: { amount: 1_000, period: 'month' },
+      });
+      const june = Date.UTC(2026, 5, 15, 12);
+      // Many takes in June, from two instances whose clocks disagree by minutes: one refill, then takes from it.
+      const takes = Array.from({ length: 40 }, (_, i) => (i % 2 ? one : two).takeCredits(id, 10, 1, june + (i % 5) * 60_000 - 120_000));
+      const granted = (await Promise.all(takes)).reduce((sum, a) => sum + a.granted, 0);
+      expect(granted).toBe(400);
+      expect(await one.getCredits(id)).toEqual({
+        metered: true, balance: 600, refill: { amount: 1_000, period: 'month' }, refilledPeriod: '2026-06',
+      });
+      // A clock that went back to May refills nothing; July refills once more (to the amount, not on top).
+      expect(await two.takeCredits(id, 1, 1, Date.UTC(2026, 4, 31, 23, 59))).toEqual({ granted: 1, balance: 599, metered: true });
+      const july = Date.UTC(2026, 6, 1, 0, 0, 1);
+      const julyTakes = await Promise.all([one, two, one, two].map((s) => s.takeCredits(id, 100, 1, july)));
+      expect(julyTakes.reduce((sum, a) => sum + a.granted, 0)).toBe(400);
+      expect((await one.getCredits(id))?.balance).toBe(600);
+      expect((await one.getCredits(id))?.refilledPeriod).toBe('2026-07');
+      expect(await two.takeCredits(id, 1, 1, Date.UTC(2026, 5, 30))).toEqual({ granted: 1, balance: 599, metered: true });
+
+      // A daily refill; removing it stops refills.
+      expect((await one.setCreditRefill(id, { amount: 5, period: 'day' }))?.refill).toEqual({ amount: 5, period: 'day' });
+      expect(await one.takeCredits(id, 10, 1, july)).toEqual({ granted: 5, balance: 0, metered: true });
+      expect(await two.takeCredits(id, 10, 1, july + 1_000)).toEqual({ granted: 0, balance: 0, metered: true });
+      expect(await two.takeCredits(id, 10, 1, july + DAY)).toEqual({ granted: 5, balance: 0, metered: true });
+      expect((await one.getCredits(id))?.refilledPeriod).toBe('2026-07-02');
+      const cleared = await one.setCreditRefill(id, null);
+      expect(cleared).toEqual({ metered: true, balance: 0 });
+      expect(await two.takeCredits(id, 10, 1, july + 5 * DAY)).toEqual({ granted: 0, balance: 0, metered: true });
+      expect(await one.setCreditRefill(accountId('refill-unmetered'), { amount: 1, period: 'day' })).toBeNull();
+    });
+
+    it('(v2) adds usage increments from two instances at once, and lists an account\'s rows in order and range', async () => {
+      const one = metering(store);
+      const two = metering(await open());
+      const id = accountId('usage');
+      const other = accountId('usage-other');
+      const row = (day: string, keyId: string, environment: Environment, module: string | undefined, allowed: number, creditsSpent: number) =>
+        ({ day, accountId: id, keyId, environment, ...(module === undefined ? {} : { module }), allowed, creditsSpent });
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 ? one : two).addUsage([
+            row('2026-06-02', 'key_b', 'live', 'invoices', 1, 2),
+            row('2026-06-02', 'key_b', 'live', undefined, 3, 0),
+            row('2026-06-01', 'key_b', 'test', 'invoices', 1, 0),
+          ]),
+        ),
+      );
+      await one.addUsage([
+        row('2026-06-02', 'key_a', 'live', 'reports', 5, 5),
+        row('2026-06-03', 'key_a', 'live', 'reports', 1, 1),
+        row('2026-05-31', 'key_a', 'live', 'reports', 1, 1),
+        { ...row('2026-06-02', 'key_a', 'live', 'reports', 100, 100), accountId: other },
+      ]);
+      await two.addUsage([]);
+      expect(await two.listUsage(id, '2026-06-01', '2026-06-02')).toEqual([
+        { day: '2026-06-01', keyId: 'key_b', environment: 'test', module: 'invoices', allowed: 20, creditsSpent: 0 },
+        { day: '2026-06-02', keyId: 'key_a', environment: 'live', module: 'reports', allowed: 5, creditsSpent: 5 },
+        { day: '2026-06-02', keyId: 'key_b', environment: 'live', allowed: 60, creditsSpent: 0 },
+        { day: '2026-06-02', keyId: 'key_b', environment: 'live', module: 'invoices', allowed: 20, creditsSpent: 40 },
+      ]);
+      const noModule = (await two.listUsage(id, '2026-06-02', '2026-06-02')).find((r) => r.keyId === 'key_b' && r.allowed === 60);
+      expect(noModule).not.toHaveProperty('module');
+      expect((await one.listUsage(id, '2026-05-01', '2026-06-30')).map((r) => r.day)).toEqual([
+        '2026-05-31', '2026-06-01', '2026-06-02', '2026-06-02', '2026-06-02', '2026-06-03',
+      ]);
+      expect(await one.listUsage(other, '2026-06-02', '2026-06-02')).toEqual([
+        { day: '2026-06-02', keyId: 'key_a', environment: 'live', module: 'reports', allowed: 100, creditsSpent: 100 },
+      ]);
+      expect(await one.listUsage(id, '2026-07-01', '2026-07-31')).toEqual([]);
+    });
+
+    it('(v2) counts a shared rate window across instances: each increment returns the count after it', async () => {
+      const one = metering(store);
+      const two = metering(await open());
+      const bucket = `conf-${run}-bucket`;
+      const windowStart = Math.floor(Date.now() / 60_000) * 60_000;
+      const counts = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? one : two).incrementRateWindow(bucket, windowStart, 2, 120_000)));
+      expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => 2 * (i + 1)));
+      expect(await one.incrementRateWindow(bucket, windowStart, 0, 120_000)).toBe(60);
+      expect(await two.incrementRateWindow(bucket, windowStart + 60_000, 1, 120_000)).toBe(1);
+      expect(await two.incrementRateWindow(`${bucket}-other`, windowStart, 1, 120_000)).toBe(1);
+      expect(await one.incrementRateWindow(bucket, windowStart, 5, 120_000)).toBe(65);
     });
   });
 }
