@@ -1,0 +1,520 @@
+// The admin console (`serve --admin-token-file`): login, sessions, CSRF checks and the routes of /admin/.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  createKeyManager,
+  KeyManagerError,
+  type Account,
+  type KeyInfo,
+  type KeyManager,
+  type KeyStore,
+  type ServiceAccountInfo,
+  type Tier,
+} from '@finora-auth/core';
+import { FailureThrottle } from '../throttle';
+import { SCRIPT, STYLESHEET } from './assets';
+import { CSRF_FIELD, sameOrigin, validToken } from './csrf';
+import { html } from './escape';
+import { cookie, FormError, overTls, readForm, redirect, send } from './http';
+import {
+  accountPage,
+  accountsPage,
+  confirmPage,
+  expiringPage,
+  loginPage,
+  messagePage,
+  revealPage,
+  seg,
+  type AccountPageInput,
+  type KeyFormValues,
+} from './pages';
+import { sameSecret, Sessions, sha256, type Session, type SessionOptions } from './session';
+
+export { escapeHtml } from './escape';
+export { CONTENT_SECURITY_POLICY } from './http';
+
+const COOKIE = 'finora_admin';
+const TIERS: readonly string[] = ['free', 'premium', 'accountant_pro'];
+const ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+const EXPIRING_DAYS = 14;
+/** The shortest admin token accepted: a guessable one would make the console the weakest door. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+
+export interface AdminConsoleOptions {
+  /** The store the console administers (the gateway's own). Required. */
+  store: KeyStore;
+  /** The admin token (at least 32 characters); only its SHA-256 is kept. Required. */
+  token: string;
+  /** Clock in epoch ms, for sessions, the login throttle and key dates. Default: `Date.now`. */
+  now?: () => number;
+  /** Passed to the key manager. Default: the core's (90). */
+  keyTtlDays?: number;
+  /** Session lifetimes and bound. Default: 30 min idle, 12 h absolute, 1,000 sessions. */
+  sessions?: SessionOptions;
+  /** Failed logins one client address may make within `windowMs` before it gets 429. Default: 5 per 15 minutes. */
+  loginThrottle?: { failures?: number; windowMs?: number };
+}
+
+export interface AdminConsole {
+  /** True for the request targets the console answers: `/admin` and everything under `/admin/`. */
+  owns(target: string | undefined): boolean;
+  /** Answers a request `owns` accepted. Never throws; a store fault is a 503 page. */
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
+
+/** The store's optional account listing (v2), when it has one. */
+type ListingStore = KeyStore & { listAccounts?(): Promise<Account[]> };
+
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  session: Session;
+  sessionId: string;
+  form: URLSearchParams;
+}
+
+function field(form: URLSearchParams, name: string): string {
+  return (form.get(name) ?? '').trim();
+}
+
+function parseScopes(text: string): string[] | undefined {
+  const scopes = text.split(/[\s,]+/).filter((scope) => scope.length > 0);
+  return scopes.length === 0 ? undefined : scopes;
+}
+
+/** The message a key-manager refusal shows; anything else is a fault, never shown in detail. */
+function refusal(error: unknown): string | undefined {
+  if (error instanceof KeyManagerError) {
+    switch (error.code) {
+      case 'PREMIUM_REQUIRED':
+        return 'Free accounts cannot be given keys: change the tier to Premium or Accountant Pro first.';
+      case 'ENTERPRISE_ONLY':
+        return 'Only an enterprise-provisioned account can have enterprise keys or service accounts.';
+      case 'INVALID_SCOPE':
+        return `${error.message.replace(/^finora-auth: /, '')}.`;
+      case 'KEY_REVOKED':
+        return 'That key is revoked: a revoked key cannot be rotated. Generate a new one instead.';
+      case 'SERVICE_ACCOUNT_REVOKED':
+        return 'That service account is revoked.';
+      case 'NOT_SUPPORTED':
+        return 'This store does not support that.';
+      default:
+        return error.message.replace(/^finora-auth: /, '');
+    }
+  }
+  return undefined;
+}
+
+export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
+  if (typeof options.token !== 'string' || options.token.length < MIN_ADMIN_TOKEN_LENGTH) {
+    throw new TypeError(`finora-auth: admin console option token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`);
+  }
+  const store = options.store as ListingStore;
+  const now = options.now ?? Date.now;
+  const tokenDigest = sha256(options.token);
+  const manager: KeyManager = createKeyManager({
+    store,
+    now,
+    ...(options.keyTtlDays !== undefined ? { keyTtlDays: options.keyTtlDays } : {}),
+  });
+  const sessions = new Sessions(options.sessions ?? {}, now);
+  const throttle = new FailureThrottle(
+    { failures: options.loginThrottle?.failures ?? 5, windowMs: options.loginThrottle?.windowMs ?? 15 * 60_000, maxClients: 10_000 },
+    now,
+  );
+
+  function sessionCookie(req: IncomingMessage, value: string, maxAge: number): string {
+    return `${COOKIE}=${value}; HttpOnly; SameSite=Strict; Path=/admin/; Max-Age=${maxAge}${overTls(req) ? '; Secure' : ''}`;
+  }
+
+  async function listAccounts(): Promise<Account[] | undefined> {
+    if (typeof store.listAccounts !== 'function') return undefined;
+    const accounts = await store.listAccounts();
+    return [...accounts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  async function listServiceAccounts(accountId: string): Promise<ServiceAccountInfo[] | undefined> {
+    if (typeof store.listServiceAccounts !== 'function') return undefined;
+    return manager.listServiceAccounts(accountId);
+  }
+
+  async function renderAccount(
+    ctx: { res: ServerResponse; session: Session },
+    account: Account,
+    extra: Partial<AccountPageInput> = {},
+    status = 200,
+  ): Promise<void> {
+    const [keys, serviceAccounts] = await Promise.all([manager.list(account.id), listServiceAccounts(account.id)]);
+    const notice = extra.notice ?? ctx.session.flash;
+    delete ctx.session.flash;
+    send(
+      ctx.res,
+      status,
+      accountPage({
+        csrf: ctx.session.csrf,
+        account,
+        keys,
+        serviceAccounts,
+        now: now(),
+        ...extra,
+        ...(notice !== undefined ? { notice } : {}),
+      }),
+    );
+  }
+
+  async function accountOr404(ctx: { res: ServerResponse; session: Session }, id: string): Promise<Account | undefined> {
+    const account = ID.test(id) ? await store.getAccount(id) : null;
+    if (account) return account;
+    send(ctx.res, 404, messagePage({ csrf: ctx.session.csrf, title: 'No such account', message: `There is no account "${id}".` }));
+    return undefined;
+  }
+
+  /** Without `confirm=yes`, answers the confirmation page and returns false. */
+  function confirmed(ctx: Ctx, action: string, question: string, button: string, back: string): boolean {
+    if (field(ctx.form, 'confirm') === 'yes') return true;
+    send(ctx.res, 200, confirmPage({ csrf: ctx.session.csrf, action, question, back, button }));
+    return false;
+  }
+
+  function done(ctx: Ctx, accountId: string, message: string): void {
+    ctx.session.flash = message;
+    redirect(ctx.res, `/admin/accounts/${seg(accountId)}`);
+  }
+
+  // ---- GET pages --------------------------------------------------------------------------------------------
+
+  async function getPage(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
+    const sessionId = cookie(req, COOKIE);
+    const session = sessions.get(sessionId);
+    if (!session) {
+      send(res, path === '/admin/' ? 200 : 401, loginPage());
+      return;
+    }
+    const ctx = { res, session };
+    if (path === '/admin/') {
+      const notice = session.flash;
+      delete session.flash;
+      send(res, 200, accountsPage({ csrf: session.csrf, accounts: await listAccounts(), ...(notice ? { notice } : {}) }));
+      return;
+    }
+    if (path === '/admin/open') {
+      const id = (query.get('account') ?? '').trim();
+      redirect(res, `/admin/accounts/${seg(id)}`);
+      return;
+    }
+    if (path === '/admin/expiring') {
+      send(res, 200, expiringPage({ csrf: session.csrf, keys: await manager.expiring(EXPIRING_DAYS), days: EXPIRING_DAYS, now: now() }));
+      return;
+    }
+    const match = /^\/admin\/accounts\/([^/]+)$/.exec(path);
+    if (match) {
+      const account = await accountOr404(ctx, match[1] as string);
+      if (account) await renderAccount(ctx, account);
+      return;
+    }
+    send(res, 404, messagePage({ csrf: session.csrf, title: 'Not found', message: 'There is no such console page.' }));
+  }
+
+  // ---- POST actions -----------------------------------------------------------------------------------------
+
+  async function login(req: IncomingMessage, res: ServerResponse, form: URLSearchParams): Promise<void> {
+    const client = req.socket.remoteAddress ?? 'unknown';
+    const wait = throttle.retryAfter(client);
+    if (wait > 0) {
+      send(res, 429, loginPage(`Too many failed logins from this address. Try again in ${wait} seconds.`), { 'Retry-After': String(wait) });
+      return;
+    }
+    if (!sameSecret(form.get('token') ?? '', tokenDigest)) {
+      throttle.fail(client);
+      send(res, 401, loginPage('That is not the admin token.'));
+      return;
+    }
+    sessions.end(cookie(req, COOKIE));
+    const { id } = sessions.create();
+    redirect(res, '/admin/', { 'Set-Cookie': sessionCookie(req, id, sessions.maxAgeSeconds) });
+  }
+
+  async function createAccount(ctx: Ctx): Promise<void> {
+    const id = field(ctx.form, 'id');
+    const tier = field(ctx.form, 'tier');
+    const enterprise = ctx.form.get('enterprise') === 'yes';
+    const again = async (error: string) =>
+      send(ctx.res, 400, accountsPage({ csrf: ctx.session.csrf, accounts: await listAccounts(), form: { id, tier, enterprise }, error }));
+    if (!ID.test(id)) return again('An account id is 1-128 letters, digits and . _ : @ -, starting with a letter or digit.');
+    if (!TIERS.includes(tier)) return again('Choose a tier.');
+    if (await store.getAccount(id)) return again(`Account "${id}" already exists: change it on its page.`);
+    await manager.putAccount({ id, tier: tier as Tier, enterprise });
+    done(ctx, id, `Account ${id} created.`);
+  }
+
+  async function changeSettings(ctx: Ctx, account: Account): Promise<void> {
+    const tier = field(ctx.form, 'tier');
+    const enterprise = ctx.form.get('enterprise') === 'yes';
+    if (!TIERS.includes(tier)) {
+      return renderAccount(ctx, account, { error: 'Choose a tier.', settingsForm: { tier: account.tier, enterprise } }, 400);
+    }
+    if (tier === 'free' && account.tier !== 'free' && field(ctx.form, 'confirm') !== 'yes') {
+      const valid = (await manager.list(account.id)).filter((key) => !key.revokedAt && key.expiresAt.getTime() > now());
+      if (valid.length > 0) {
+        return renderAccount(
+          ctx,
+          account,
+          {
+            error: `This account has ${valid.length} valid key${valid.length === 1 ? '' : 's'}: on Free they are all refused (403 PREMIUM_REQUIRED). Tick the confirmation to downgrade anyway.`,
+            settingsForm: { tier, enterprise, needsConfirm: true },
+          },
+          409,
+        );
+      }
+    }
+    await manager.updateAccount(account.id, { tier: tier as Tier, enterprise });
+    done(ctx, account.id, 'Tier and provisioning saved.');
+  }
+
+  function keyInput(form: URLSearchParams): KeyFormValues & { name: string; environment: string; surface: string; scopes: string } {
+    return {
+      name: field(form, 'name'),
+      environment: field(form, 'environment'),
+      surface: field(form, 'surface') || 'retail',
+      scopes: field(form, 'scopes'),
+    };
+  }
+
+  async function generateKey(ctx: Ctx, account: Account): Promise<void> {
+    const input = keyInput(ctx.form);
+    const again = (error: string) => renderAccount(ctx, account, { error, keyForm: input }, 400);
+    if (!input.name) return again('Give the key a name: the integration that will use it.');
+    if (input.environment !== 'live' && input.environment !== 'test') return again('Choose live or test.');
+    if (input.surface !== 'retail' && input.surface !== 'enterprise') return again('Choose retail or enterprise.');
+    const scopes = parseScopes(input.scopes);
+    let issued: { apiKey: string; key: KeyInfo };
+    try {
+      issued = await manager.issue({
+        accountId: account.id,
+        environment: input.environment,
+        surface: input.surface,
+        name: input.name,
+        ...(scopes ? { scopes } : {}),
+      });
+    } catch (error) {
+      const message = refusal(error);
+      if (message === undefined) throw error;
+      return again(message);
+    }
+    const { key } = issued;
+    send(
+      ctx.res,
+      200,
+      revealPage({
+        csrf: ctx.session.csrf,
+        accountId: account.id,
+        kind: 'key',
+        secret: issued.apiKey,
+        label: html`Key “${key.name ?? ''}” (${key.environment}, ${key.surface}) for ${account.id}`,
+        now: now(),
+      }),
+    );
+  }
+
+  async function keyAction(ctx: Ctx, account: Account, keyId: string, action: string): Promise<void> {
+    const key = ID.test(keyId) ? await store.getKey(keyId) : null;
+    if (!key || key.accountId !== account.id) {
+      send(ctx.res, 404, messagePage({ csrf: ctx.session.csrf, title: 'No such key', message: 'That key is not one of this account’s.' }));
+      return;
+    }
+    const path = `/admin/accounts/${seg(account.id)}/keys/${seg(keyId)}/${action}`;
+    const back = `/admin/accounts/${seg(account.id)}`;
+    const label = key.name ? `“${key.name}” (${key.hint})` : key.hint;
+    if (action === 'revoke') {
+      if (!confirmed(ctx, path, `Revoke key ${label}? Requests with it are refused at once.`, 'Revoke key', back)) return;
+      await manager.revoke(keyId);
+      return done(ctx, account.id, `Key ${label} revoked.`);
+    }
+    if (!confirmed(ctx, path, `Rotate key ${label}? A new key like it is made; this one stays valid until you revoke it.`, 'Rotate key', back)) return;
+    let issued: { apiKey: string; key: KeyInfo };
+    try {
+      issued = await manager.rotate(keyId);
+    } catch (error) {
+      const message = refusal(error);
+      if (message === undefined) throw error;
+      return renderAccount(ctx, account, { error: message }, 409);
+    }
+    const old = (await manager.list(account.id)).find((info) => info.id === keyId);
+    send(
+      ctx.res,
+      200,
+      revealPage({
+        csrf: ctx.session.csrf,
+        accountId: account.id,
+        kind: 'key',
+        secret: issued.apiKey,
+        label: html`Key “${issued.key.name ?? ''}” (${issued.key.environment}, ${issued.key.surface}), replacing ${key.hint}`,
+        ...(old ? { old } : {}),
+        now: now(),
+      }),
+    );
+  }
+
+  async function createServiceAccount(ctx: Ctx, account: Account): Promise<void> {
+    const input = keyInput(ctx.form);
+    const again = (error: string) => renderAccount(ctx, account, { error, serviceForm: input }, 400);
+    if (!input.name) return again('Give the service account a name: the integration that will use it.');
+    if (input.environment !== 'live' && input.environment !== 'test') return again('Choose live or test.');
+    const scopes = parseScopes(input.scopes);
+    let made: { clientId: string; clientSecret: string; serviceAccount: ServiceAccountInfo };
+    try {
+      made = await manager.createServiceAccount({
+        accountId: account.id,
+        environment: input.environment,
+        name: input.name,
+        ...(scopes ? { scopes } : {}),
+      });
+    } catch (error) {
+      const message = refusal(error);
+      if (message === undefined) throw error;
+      return again(message);
+    }
+    send(
+      ctx.res,
+      200,
+      revealPage({
+        csrf: ctx.session.csrf,
+        accountId: account.id,
+        kind: 'secret',
+        secret: made.clientSecret,
+        label: html`Service account “${made.serviceAccount.name ?? ''}”, client id <code>${made.clientId}</code>`,
+        now: now(),
+      }),
+    );
+  }
+
+  async function serviceAccountAction(ctx: Ctx, account: Account, clientId: string, action: string): Promise<void> {
+    const serviceAccount = ID.test(clientId) ? (await listServiceAccounts(account.id))?.find((sa) => sa.clientId === clientId) : undefined;
+    if (!serviceAccount) {
+      send(ctx.res, 404, messagePage({ csrf: ctx.session.csrf, title: 'No such service account', message: 'That service account is not one of this account’s.' }));
+      return;
+    }
+    const path = `/admin/accounts/${seg(account.id)}/service-accounts/${seg(clientId)}/${action}`;
+    const back = `/admin/accounts/${seg(account.id)}`;
+    if (action === 'revoke') {
+      if (!confirmed(ctx, path, `Revoke service account ${clientId}? Its tokens are refused at once.`, 'Revoke service account', back)) return;
+      await manager.revokeServiceAccount(clientId);
+      return done(ctx, account.id, `Service account ${clientId} revoked.`);
+    }
+    if (!confirmed(ctx, path, `Make a new secret for ${clientId}? The old secret and its tokens stop working.`, 'Rotate secret', back)) return;
+    let made: { clientSecret: string; serviceAccount: ServiceAccountInfo };
+    try {
+      made = await manager.rotateServiceAccountSecret(clientId);
+    } catch (error) {
+      const message = refusal(error);
+      if (message === undefined) throw error;
+      return renderAccount(ctx, account, { error: message }, 409);
+    }
+    send(
+      ctx.res,
+      200,
+      revealPage({
+        csrf: ctx.session.csrf,
+        accountId: account.id,
+        kind: 'secret',
+        secret: made.clientSecret,
+        label: html`New secret for service account <code>${clientId}</code>`,
+        now: now(),
+      }),
+    );
+  }
+
+  async function post(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (!sameOrigin(req)) {
+      req.resume();
+      send(res, 403, messagePage({ title: 'Refused', message: 'This form was sent from another site.' }));
+      return;
+    }
+    const form = await readForm(req);
+    if (path === '/admin/login') return login(req, res, form);
+    const sessionId = cookie(req, COOKIE);
+    const session = sessions.get(sessionId);
+    if (!session || sessionId === undefined) {
+      send(res, 403, loginPage('Your session has ended: log in again.'));
+      return;
+    }
+    if (!validToken(form.get(CSRF_FIELD) ?? undefined, session.csrf)) {
+      send(res, 403, messagePage({ csrf: session.csrf, title: 'Refused', message: 'This form is stale or did not come from the console: reload the page and try again.' }));
+      return;
+    }
+    const ctx: Ctx = { req, res, session, sessionId, form };
+    if (path === '/admin/logout') {
+      sessions.end(sessionId);
+      redirect(res, '/admin/', { 'Set-Cookie': sessionCookie(req, '', 0) });
+      return;
+    }
+    if (path === '/admin/accounts') return createAccount(ctx);
+    const match = /^\/admin\/accounts\/([^/]+)\/(settings|keys|service-accounts)(?:\/([^/]+)\/(revoke|rotate))?$/.exec(path);
+    if (!match) {
+      send(res, 404, messagePage({ csrf: session.csrf, title: 'Not found', message: 'There is no such console action.' }));
+      return;
+    }
+    const [, accountId, what, itemId, action] = match as unknown as [string, string, string, string | undefined, string | undefined];
+    const account = await accountOr404(ctx, accountId);
+    if (!account) return;
+    if (what === 'settings' && itemId === undefined) return changeSettings(ctx, account);
+    if (what === 'keys') return itemId === undefined ? generateKey(ctx, account) : keyAction(ctx, account, itemId, action as string);
+    if (what === 'service-accounts') {
+      return itemId === undefined ? createServiceAccount(ctx, account) : serviceAccountAction(ctx, account, itemId, action as string);
+    }
+    send(res, 404, messagePage({ csrf: session.csrf, title: 'Not found', message: 'There is no such console action.' }));
+  }
+
+  function decodePath(raw: string): string | undefined {
+    // Each segment decoded once; a dot segment or an encoded slash is no console path.
+    const segments = raw.split('/').map((part) => {
+      try {
+        return decodeURIComponent(part);
+      } catch {
+        return undefined;
+      }
+    });
+    if (segments.some((part, i) => part === undefined || part.includes('/') || ((part === '.' || part === '..') && i > 0))) return undefined;
+    return segments.join('/');
+  }
+
+  return {
+    owns(target) {
+      if (target === undefined) return false;
+      const path = target.split('?', 1)[0] as string;
+      return path === '/admin' || path.startsWith('/admin/');
+    },
+    async handle(req, res) {
+      try {
+        const target = req.url ?? '/';
+        const queryAt = target.indexOf('?');
+        const raw = queryAt === -1 ? target : target.slice(0, queryAt);
+        const query = new URLSearchParams(queryAt === -1 ? '' : target.slice(queryAt + 1));
+        if (raw === '/admin') return redirect(res, '/admin/');
+        const path = decodePath(raw);
+        const method = req.method ?? 'GET';
+        if (path === '/admin/assets/admin.css' || path === '/admin/assets/admin.js') {
+          if (method !== 'GET' && method !== 'HEAD') return send(res, 405, '', { Allow: 'GET, HEAD' }, 'text/plain; charset=utf-8');
+          const css = path.endsWith('.css');
+          return send(res, 200, css ? STYLESHEET : SCRIPT, {}, css ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8');
+        }
+        if (path === undefined) return send(res, 404, messagePage({ title: 'Not found', message: 'There is no such console page.' }));
+        if (method === 'GET' || method === 'HEAD') return await getPage(req, res, path, query);
+        if (method === 'POST') return await post(req, res, path);
+        req.resume();
+        send(res, 405, messagePage({ title: 'Not allowed', message: 'The console answers GET and POST only.' }), { Allow: 'GET, HEAD, POST' });
+      } catch (error) {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        if (error instanceof FormError) {
+          send(res, error.status, messagePage({ title: 'Refused', message: error.message }));
+          return;
+        }
+        // A store fault: nothing about it goes into the page (it could carry connection details).
+        send(res, 503, messagePage({ title: 'Store unavailable', message: 'The key store did not answer. Try again in a moment.' }), { 'Retry-After': '1' });
+      }
+    },
+  };
+}
