@@ -13,7 +13,10 @@ import { redactStoreUrl, unreachable, type StoreSpec } from './store-url';
 
 export interface ServeConfig {
   port: number;
-  host: string | undefined;
+  /** The address to listen on; `0.0.0.0` (or `::`) serves every interface. */
+  host: string;
+  /** Answer forward-auth questions from a proxy instead of proxying or serving the demo API. */
+  forwardAuth: boolean;
   store: StoreSpec;
   upstream: string | undefined;
   upstreamTimeoutMs: number;
@@ -42,6 +45,7 @@ const SERVE_OPTIONS = {
   'throttle-failures': { type: 'string' },
   'throttle-window': { type: 'string' },
   seed: { type: 'boolean' },
+  'forward-auth': { type: 'boolean' },
 } as const;
 
 /** `on`, `off`, `PORT` or `HOST:PORT` (IPv6 hosts in brackets). */
@@ -79,13 +83,18 @@ export function resolveServeConfig(values: Parsed['values'], env: Env, cwd: stri
       throw new UsageError(`${upstreamGiven.source}: ${(error as Error).message.replace(/^finora-auth: /, '')}`);
     }
   }
+  const forwardAuth = values['forward-auth'] === true;
+  if (forwardAuth && upstreamGiven) {
+    throw new UsageError(`--forward-auth and ${upstreamGiven.source} exclude each other: forward auth answers a proxy, it proxies nothing`);
+  }
   const metricsGiven = pick('metrics', 'FINORA_AUTH_METRICS');
   const accessLogGiven = pick('access-log', 'FINORA_AUTH_ACCESS_LOG');
   const store = storeSpec(values.store, env, cwd);
   const seedFlag = values.seed;
   return {
     port: number('port', 'PORT', 8787, 0, 65_535),
-    host: pick('host', 'FINORA_AUTH_HOST')?.value,
+    host: pick('host', 'FINORA_AUTH_HOST')?.value ?? '127.0.0.1',
+    forwardAuth,
     store,
     upstream: upstreamGiven?.value,
     upstreamTimeoutMs: number('upstream-timeout', 'FINORA_AUTH_UPSTREAM_TIMEOUT_MS', 30_000, 1),
@@ -191,6 +200,7 @@ async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<nu
   const options: GatewayOptions = {
     store,
     upstream: config.upstream,
+    forwardAuth: config.forwardAuth,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     metrics: config.metrics,
     maxHeaderSize: config.maxHeaderSize,
@@ -210,13 +220,22 @@ async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<nu
     throw new CommandError(
       code === 'EADDRINUSE'
         ? `port ${config.port} is already in use (choose another with --port or PORT)`
-        : `cannot listen on port ${config.port}: ${(error as Error).message}`,
+        : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND'
+          ? `cannot listen on ${config.host}: not an address of this machine (choose another with --host)`
+          : `cannot listen on ${config.host} port ${config.port}: ${(error as Error).message}`,
     );
   }
 
-  const mode = config.upstream ? `proxying to ${config.upstream}` : 'demo API (no --upstream)';
+  const mode = config.forwardAuth
+    ? 'forward auth for a proxy (nginx, Caddy, Traefik, Envoy)'
+    : config.upstream
+      ? `proxying to ${config.upstream}`
+      : 'demo API (no --upstream)';
+  // The address really bound, as the system reports it (not the name asked for).
+  const bound = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+  const everywhere = address.host === '0.0.0.0' || address.host === '::' ? ' every interface,' : '';
   const banner = [
-    `finora-auth gateway listening on ${address.url}, ${mode}, store ${redactStoreUrl(config.store.url)}`,
+    `finora-auth gateway listening on ${bound},${everywhere} ${mode}, store ${redactStoreUrl(config.store.url)}`,
     address.metricsUrl ? `metrics at ${address.metricsUrl}` : 'metrics off',
   ];
   if (seeded) {

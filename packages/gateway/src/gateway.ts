@@ -1,40 +1,41 @@
-// The gateway server: Hono on Node, every request authenticated, then answered by the demo API or proxied upstream.
+// The gateway: one node:http server whose requests go to health, metrics, the OAuth issuer, or the mode's handler.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import {
-  createAuthenticator,
-  isEnterpriseModule,
-  moduleFromPath,
-  type Authenticator,
-  type AuthenticatorOptions,
-  type AuthRequest,
-  type AuthResult,
-  type DecisionEvent,
-  type KeyStore,
-  type Module,
-} from '@finora-auth/core';
-import { finoraAuth, type FinoraAuthEnv } from '@finora-auth/hono';
-import { getRequestListener, type HttpBindings } from '@hono/node-server';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { Hono, type Context } from 'hono';
+import { createAuthenticator, type Authenticator, type AuthenticatorOptions, type KeyStore, type TokenVerifier } from '@finora-auth/core';
 import { AccessLog, loggablePath, type AccessRecord, type LogSink } from './access-log';
-import { mountDemoApi } from './demo-api';
+import { createDemoListener } from './demo-mode';
+import { answerForwardAuth } from './forward-auth-mode';
+import { healthAnswer, StoreHealth } from './health';
+import { createMetricsListener } from './metrics-listener';
 import { GatewayMetrics, PROMETHEUS_CONTENT_TYPE } from './metrics';
+import { answerProxied, type ProxiedRequest } from './proxy-mode';
 import { createProxy, parseUpstream, type Proxy } from './proxy';
-import { MAX_REQUEST_HEADERS } from './forward-headers';
 import { errorBody } from './responses';
-import { judgeTarget } from './target';
+import { Connections, listenOn, stopServer, urlOf } from './server-lifecycle';
 import { TimedKeyStore } from './timed-store';
 import { FailureThrottle, type ThrottleOptions } from './throttle';
 import { Tracked } from './tracked';
-import { settleUnreadBody } from './unread-body';
+
+/** What the gateway needs of an OAuth token issuer (`createTokenIssuer` of `@finora-auth/oauth`). */
+export interface GatewayIssuer {
+  /** Answers the issuer's own endpoints (`/oauth/token`, `/.well-known/…`), `null` for any other request. */
+  handle(request: Request): Promise<Response | null>;
+  /** Verifies the tokens it issues; the gateway's authenticator takes it as `tokens`. */
+  readonly verifier: TokenVerifier;
+}
 
 export interface GatewayOptions {
   /** The key store. It belongs to the caller: `close()` leaves it open. Required. */
   store: KeyStore;
   /** Proxy every authenticated request to this `http(s)://host[:port][/base]` URL. Default: none, the demo API answers. */
   upstream?: string | URL | undefined;
+  /**
+   * Answer forward-auth questions from a proxy (nginx, Caddy, Traefik, Envoy) instead of proxying or serving the
+   * demo API: 200 with identity headers, or the refusal. Not with `upstream`. Default: false.
+   */
+  forwardAuth?: boolean;
+  /** Serve this OAuth issuer's endpoints before authentication and verify its tokens. Default: none. */
+  issuer?: GatewayIssuer | undefined;
   /** Longest the upstream may stay silent, in ms: before its headers that is a 504, after them the exchange is cut. Default: 30,000. */
   upstreamTimeoutMs?: number;
   /**
@@ -57,13 +58,14 @@ export interface GatewayOptions {
   /**
    * Answer 429 with `Retry-After` to a client address that got this many 401s within the window. The address is
    * the TCP peer's: behind a load balancer all clients share one, so turn this on only where clients connect
-   * directly (or throttle at the edge). Default: off.
+   * directly (or throttle at the edge). Not applied in forward-auth mode, where the peer is the proxy. Default: off.
    */
   throttle?: ThrottleOptions | false;
 }
 
 export interface GatewayAddress {
   port: number;
+  /** The address really bound. */
   host: string;
   url: string;
   /** Where `/metrics` is served, when it is served at all. */
@@ -75,7 +77,7 @@ export interface Gateway {
   readonly server: Server;
   readonly metrics: GatewayMetrics;
   readonly authenticator: Authenticator;
-  /** Starts listening. Default: port 8787 on every interface. */
+  /** Starts listening. Default: port 8787 on 127.0.0.1. */
   listen(port?: number, host?: string): Promise<GatewayAddress>;
   /**
    * Graceful shutdown: stops accepting, lets requests in flight finish (up to `shutdownTimeoutMs`), then closes
@@ -84,44 +86,10 @@ export interface Gateway {
   close(): Promise<{ forced: number }>;
 }
 
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;
 
-/** Requests in flight on a connection, kept on its socket. */
-const BUSY = Symbol('finora-auth.busy');
-type Connection = Socket & { [BUSY]?: number };
-
-/** Per-request state, kept on the IncomingMessage under STATE. */
-interface RequestState {
-  record: AccessRecord;
-  /** Headers the authenticator asks to add to an allowed answer (`Finora-Key-Expires-At`). */
-  authHeaders?: Record<string, string>;
-  /** The module the request was judged for, whatever the handler does later. */
-  module?: Module;
-  /** Called when the client goes away before its answer is complete (the proxy stops the upstream exchange). */
-  onClientGone?: () => void;
-  /** The module `judgeTarget` read from the raw target (proxy mode: every request there is judged first). */
-  target?: { module: Module | undefined };
-  /** The client sent `Expect: 100-continue` and no `100 Continue` was sent yet: it holds its body back. */
-  awaitsContinue?: boolean;
-}
-
-const STATE = Symbol('finora-auth.request-state');
-
-/** A request carrying the gateway's bookkeeping. */
-type WithState = IncomingMessage & { [STATE]?: RequestState };
-
-/** Copies what the access log says about a decision from its event. */
-function recordDecision(record: AccessRecord, event: DecisionEvent): void {
-  record.reason = event.reason;
-  if (event.code !== undefined) record.code = event.code;
-  if (event.cache !== 'none') record.cache = event.cache;
-  if (event.keyId !== undefined) record.keyId = event.keyId;
-  if (event.keyHint !== undefined) record.keyHint = event.keyHint;
-  if (event.accountId !== undefined) record.accountId = event.accountId;
-  if (event.environment !== undefined) record.environment = event.environment;
-}
+/** Paths the OAuth issuer answers; anything else never builds a fetch Request. */
+const ISSUER_PATHS: ReadonlySet<string> = new Set(['/oauth/token', '/.well-known/jwks.json', '/.well-known/oauth-authorization-server']);
 
 function whole(value: number | undefined, fallback: number, name: string, min = 1): number {
   const resolved = value ?? fallback;
@@ -144,9 +112,15 @@ function resolveOptions(options: GatewayOptions) {
   if (accessLog !== false && typeof accessLog?.write !== 'function') {
     throw new TypeError('finora-auth: gateway option accessLog must be a writable stream or false');
   }
+  const forwardAuth = options.forwardAuth ?? false;
+  if (forwardAuth && options.upstream !== undefined) {
+    throw new TypeError('finora-auth: gateway options forwardAuth and upstream exclude each other');
+  }
   return {
     store: options.store,
     upstream: options.upstream === undefined ? undefined : parseUpstream(String(options.upstream)),
+    forwardAuth,
+    issuer: options.issuer,
     upstreamTimeoutMs: whole(options.upstreamTimeoutMs, 30_000, 'upstreamTimeoutMs'),
     metrics,
     maxHeaderSize: whole(options.maxHeaderSize, 16_384, 'maxHeaderSize', 1_024),
@@ -155,24 +129,36 @@ function resolveOptions(options: GatewayOptions) {
     accessLog: accessLog === false ? null : accessLog,
     authenticator: options.authenticator ?? {},
     healthTimeoutMs: whole(options.healthTimeoutMs, 1_000, 'healthTimeoutMs'),
-    throttle: options.throttle ? new FailureThrottle(options.throttle, options.authenticator?.now) : undefined,
+    throttle: options.throttle && !forwardAuth ? new FailureThrottle(options.throttle, options.authenticator?.now) : undefined,
   };
 }
 
-/**
- * The module a request is judged for. The proxy forwards the raw request target, so both it and the path Hono
- * routes on are read; an enterprise module named by either wins, since judging stricter is always safe.
- */
-function moduleOf(c: Context<FinoraAuthEnv & { Bindings: HttpBindings }>, target?: RequestState['target']): Module | undefined {
-  const url = c.env.incoming.url ?? '/';
-  const end = url.indexOf('?');
-  const rawPath = end === -1 ? url : url.slice(0, end);
-  const raw = target ? target.module : moduleFromPath(rawPath);
-  const routedPath = c.req.path;
-  // Usually the same string: one reading is enough then.
-  if (routedPath === rawPath) return raw;
-  if (raw !== undefined && isEnterpriseModule(raw)) return raw;
-  return moduleFromPath(routedPath) ?? raw;
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string, head = false): void {
+  res.writeHead(status, { ...headers, 'Content-Length': Buffer.byteLength(body) });
+  res.end(head ? undefined : body);
+}
+
+/** Hands a request to a fetch-style handler and writes its answer (small bodies: the issuer's forms and JSON). */
+async function viaFetch(handle: (request: Request) => Promise<Response | null>, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    chunks.push(chunk as Buffer);
+    if (chunks.reduce((total, each) => total + each.length, 0) > 65_536) {
+      send(res, 413, { ...JSON_HEADERS, Connection: 'close' }, errorBody('PAYLOAD_TOO_LARGE', 'The request body is too large.'));
+      return true;
+    }
+  }
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
+  const method = req.method ?? 'GET';
+  const init: RequestInit = { method, headers };
+  if (method !== 'GET' && method !== 'HEAD') init.body = Buffer.concat(chunks);
+  const response = await handle(new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init));
+  if (!response) return false;
+  const out: Record<string, string> = {};
+  response.headers.forEach((value, name) => (out[name] = value));
+  send(res, response.status, out, await response.text(), method === 'HEAD');
+  return true;
 }
 
 export function createGateway(options: GatewayOptions): Gateway {
@@ -180,48 +166,17 @@ export function createGateway(options: GatewayOptions): Gateway {
   let inFlight = 0;
   const metrics = new GatewayMetrics(() => inFlight);
   const log = new AccessLog(config.accessLog);
-  const userOnDecision = config.authenticator.onDecision;
-
-  // Which request a decision event is about, without AsyncLocalStorage (whose promise hooks would tax every
-  // promise in the process). The core emits exactly one event per fulfilled authenticate() call, synchronously,
-  // just before that call's promise resolves, and none for a rejected one; each call's continuation below is
-  // queued when its promise resolves. So events and continuations come in the same order: the oldest event
-  // waiting belongs to the continuation running now. Each pairing is still checked (outcome, key or code), and
-  // a mismatch empties the queue and leaves that line without decision fields rather than guess.
-  const decided: DecisionEvent[] = [];
-  /** The request whose module() just ran: its authenticate() call follows in the same synchronous step. */
-  let starting: RequestState | undefined;
-
-  function onDecision(event: DecisionEvent): void {
-    metrics.recordDecision(event);
-    decided.push(event);
-    userOnDecision?.(event);
-  }
 
   const core = createAuthenticator({
     ...config.authenticator,
+    ...(config.issuer ? { tokens: config.issuer.verifier } : {}),
     store: new TimedKeyStore(config.store, metrics.storeLookups),
-    onDecision,
   });
-  // The middleware's answer headers are added after the handler; a proxied answer is written before that, so
-  // the headers are caught here and written with it.
+  // Every mode counts from the decision the result carries: nothing is paired by order or passed through callbacks.
   const authenticator: Authenticator = {
-    async authenticate(request: AuthRequest): Promise<AuthResult> {
-      const state = starting;
-      starting = undefined;
+    async authenticate(request) {
       const result = await core.authenticate(request);
-      const event = decided.shift();
-      if (
-        event !== undefined &&
-        (result.ok
-          ? event.outcome === 'allowed' && event.keyId === result.context.keyId
-          : event.outcome === 'refused' && event.code === result.error.code)
-      ) {
-        if (state) recordDecision(state.record, event);
-      } else {
-        decided.length = 0;
-      }
-      if (state && result.ok) state.authHeaders = result.headers;
+      metrics.recordDecision(result.decision);
       return result;
     },
     close: () => core.close(),
@@ -230,154 +185,42 @@ export function createGateway(options: GatewayOptions): Gateway {
   const proxy: Proxy | undefined = config.upstream
     ? createProxy({ upstream: config.upstream, timeoutMs: config.upstreamTimeoutMs, metrics })
     : undefined;
-
+  const demo = proxy || config.forwardAuth ? undefined : createDemoListener({ authenticator, throttle: config.throttle, maxBodySize: config.maxBodySize, log });
+  const health = new StoreHealth(config.store, config.healthTimeoutMs);
   let shuttingDown = false;
-  let health: { at: number; ok: boolean; pending?: Promise<boolean> } = { at: 0, ok: false };
 
-  // One cheap read, at most once a second however often it is asked: /healthz needs no key, so it must not be
-  // a way to load the store.
-  async function storeReachable(): Promise<boolean> {
-    const now = Date.now();
-    if (now - health.at < 1_000) return health.ok;
-    if (health.pending) return health.pending;
-    const pending = (async () => {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          config.store.getAccount('__finora_healthz__'),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error('timeout')), config.healthTimeoutMs);
-          }),
-        ]);
-        return true;
-      } catch {
-        return false;
-      } finally {
-        clearTimeout(timer);
-      }
-    })();
-    health = { ...health, pending };
-    const ok = await pending;
-    health = { at: Date.now(), ok };
-    return ok;
-  }
-
-  const app = new Hono<FinoraAuthEnv & { Bindings: HttpBindings }>();
-
-  app.get('/healthz', async (c) => {
-    const store = (await storeReachable()) ? 'ok' : 'unreachable';
-    const status = shuttingDown ? 'shutting-down' : store === 'ok' ? 'ok' : 'degraded';
-    return c.body(JSON.stringify({ status, store }), status === 'ok' ? 200 : 503, JSON_HEADERS);
-  });
-  const renderMetrics = (c: Context) => c.body(metrics.render(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' });
-  if (config.metrics === true) app.get('/metrics', renderMetrics);
-
-  // A refusal sent while the client's body is still unread: a 401 must not cost reading 200 MB (see unread-body.ts).
-  app.use('*', async function settleBodyOfRefusal(c, next) {
-    await next();
-    const { incoming, outgoing } = c.env;
-    if (c.res.status >= 400) await settleUnreadBody(incoming, outgoing, (incoming as WithState)[STATE]?.awaitsContinue === true);
-  });
-
-  const throttle = config.throttle;
-  if (throttle) {
-    app.use('*', async function throttleFailedAuthentications(c, next) {
-      const client = c.env.incoming.socket.remoteAddress ?? '';
-      const wait = throttle.retryAfter(client);
-      if (wait > 0) {
-        const message = `Too many failed authentications from this address. Retry in ${wait} s.`;
-        return c.body(errorBody('TOO_MANY_FAILED_AUTHENTICATIONS', message), 429, { ...JSON_HEADERS, 'Retry-After': String(wait) });
-      }
-      await next();
-      if (c.res.status === 401) throttle.fail(client);
-      return undefined;
-    });
-  }
-
-  app.use(
-    '*',
-    finoraAuth({
-      authenticator,
-      module: (c) => {
-        const state = ((c.env as HttpBindings).incoming as WithState)[STATE];
-        const module = moduleOf(c as Context<FinoraAuthEnv & { Bindings: HttpBindings }>, state?.target);
-        if (state && module !== undefined) state.module = module;
-        starting = state;
-        return module;
-      },
-    }),
-  );
-
-  // `Expect: 100-continue` is answered only now, once the request is allowed: a refused client never sends its body.
-  app.use('*', async function continueOnceAllowed(c, next) {
-    const state = (c.env.incoming as WithState)[STATE];
-    if (state?.awaitsContinue) {
-      state.awaitsContinue = false;
-      c.env.outgoing.writeContinue();
+  /** What the gateway answers itself, whatever the mode: health, metrics, the issuer's endpoints. */
+  async function ownEndpoint(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> {
+    const method = req.method ?? 'GET';
+    const read = method === 'GET' || method === 'HEAD';
+    if (path === '/healthz' && read) {
+      const answer = await healthAnswer(health, shuttingDown);
+      send(res, answer.status, JSON_HEADERS, answer.body, method === 'HEAD');
+      return true;
     }
-    await next();
-  });
-
-  if (proxy) {
-    app.all('*', function proxyToUpstream(c) {
-      const auth = c.get('auth');
-      const { incoming, outgoing } = c.env;
-      const state = (incoming as WithState)[STATE];
-      const record = state?.record ?? ({} as AccessRecord);
-      // The client left while it was being authenticated: nothing to ask the upstream on its behalf.
-      if (outgoing.destroyed) return RESPONSE_ALREADY_SENT;
-      const abort = proxy.forward(incoming, outgoing, auth, state?.authHeaders ?? NO_HEADERS, record);
-      if (state) state.onClientGone = abort;
-      return RESPONSE_ALREADY_SENT;
-    });
-  } else {
-    mountDemoApi(app as unknown as Hono<FinoraAuthEnv>, config.maxBodySize);
+    if (path === '/metrics' && read && config.metrics === true) {
+      send(res, 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' }, metrics.render(), method === 'HEAD');
+      return true;
+    }
+    if (config.issuer && ISSUER_PATHS.has(path)) return viaFetch((request) => config.issuer!.handle(request), req, res);
+    return false;
   }
 
-  app.onError((error, c) => {
-    log.event({ level: 'error', msg: 'request failed', error: error instanceof Error ? error.name : 'Error' });
-    return c.body(errorBody('INTERNAL_ERROR', 'The gateway failed to handle this request.'), 500, JSON_HEADERS);
-  });
-
-  const listener = getRequestListener(app.fetch, { hostname: 'localhost' });
-  // Responses not yet closed, and open connections with their requests in flight. Node's closeIdleConnections()
-  // misses a connection that has not sent its first request yet, which would hold a graceful shutdown open until
-  // the keep-alive timeout; so connections are tracked here. (Linked lists, not a Set or Map: see tracked.ts.)
   const responses = new Tracked<ServerResponse>();
-  const sockets = new Tracked<Connection>();
-
-  /** Once shutting down, a connection with nothing in flight has nothing left to do. */
-  function endIfIdle(socket: Connection): void {
-    if (shuttingDown && !socket[BUSY]) socket.end();
-  }
-
-  function sendError(res: ServerResponse, status: number, body: string): void {
-    res.writeHead(status, { ...JSON_HEADERS, 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
-    res.end(body);
-  }
 
   function onRequest(req: IncomingMessage, res: ServerResponse, awaitsContinue = false): void {
     const started = performance.now();
     const startedAt = Date.now();
     const url = req.url ?? '/';
-    const record: AccessRecord = {
-      time: '',
-      method: req.method ?? 'GET',
-      path: loggablePath(url),
-      status: 0,
-      durationMs: 0,
-    };
+    const record: AccessRecord = { time: '', method: req.method ?? 'GET', path: loggablePath(url), status: 0, durationMs: 0 };
     if (req.socket.remoteAddress) record.remote = req.socket.remoteAddress;
-    const state: RequestState = { record };
-    if (awaitsContinue) state.awaitsContinue = true;
+    const state: ProxiedRequest = { record, awaitsContinue };
     inFlight += 1;
     responses.add(res);
-    const socket = req.socket as Connection;
-    socket[BUSY] = (socket[BUSY] ?? 0) + 1;
+    const done = connections.begin(req.socket);
     res.once('close', () => {
       inFlight -= 1;
       responses.delete(res);
-      socket[BUSY] = (socket[BUSY] ?? 1) - 1;
       if (!res.writableFinished) {
         record.aborted = true;
         // First, so the log line below says why the upstream exchange stopped.
@@ -386,42 +229,38 @@ export function createGateway(options: GatewayOptions): Gateway {
       record.status = res.statusCode;
       if (log.enabled) record.time = new Date(startedAt).toISOString();
       record.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-      if (state.module !== undefined) record.module = state.module;
       metrics.recordResponse(res.statusCode);
       log.write(record);
-      endIfIdle(socket);
+      done();
     });
     // Once shutting down, every answer closes its connection, so keep-alive clients move to another instance.
     if (shuttingDown) res.shouldKeepAlive = false;
-    if (proxy) {
-      // Judged before anything else, so a target upstreams read differently never costs a store lookup.
-      const target = judgeTarget(url);
-      if (!target.ok) {
-        sendError(res, target.status, errorBody(target.code, target.message));
-        return;
-      }
-      if (req.rawHeaders.length > 2 * MAX_REQUEST_HEADERS) {
-        sendError(res, 431, errorBody('HEADERS_TOO_LARGE', `The request has more than ${MAX_REQUEST_HEADERS} headers.`));
-        return;
-      }
-      state.target = target;
-    } else if (url[0] !== '/') {
+    if (url[0] !== '/' && !proxy && !config.forwardAuth) {
       // Only origin-form targets (`/path?query`): an absolute URL is a forward-proxy request this gateway does not serve.
-      sendError(res, 400, errorBody('BAD_REQUEST', 'The request target must be a path.'));
+      send(res, 400, { ...JSON_HEADERS, Connection: 'close' }, errorBody('BAD_REQUEST', 'The request target must be a path.'));
       return;
     }
-    (req as WithState)[STATE] = state;
-    void listener(req, res);
+    const end = url.indexOf('?');
+    const path = end === -1 ? url : url.slice(0, end);
+    void ownEndpoint(req, res, path)
+      .then((answered) => {
+        if (answered) return undefined;
+        if (proxy) return answerProxied({ authenticator, proxy, throttle: config.throttle }, req, res, state);
+        if (config.forwardAuth) return answerForwardAuth(authenticator, req, res, record);
+        demo?.(req, res, state);
+        return undefined;
+      })
+      .catch((error: unknown) => {
+        log.event({ level: 'error', msg: 'request failed', error: error instanceof Error ? error.name : 'Error' });
+        if (!res.headersSent) send(res, 500, JSON_HEADERS, errorBody('INTERNAL_ERROR', 'The gateway failed to handle this request.'));
+        else res.destroy();
+      });
   }
 
   const server = createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => onRequest(req, res));
-  // With this listener node:http no longer answers `100 Continue` by itself; continueOnceAllowed does.
+  // With this listener node:http no longer answers `100 Continue` by itself; the modes do, once a request is allowed.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true));
-  server.on('connection', (socket: Connection) => {
-    socket[BUSY] = 0;
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
+  const connections = new Connections(server);
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
       socket.destroy();
@@ -441,63 +280,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     );
   });
 
-  let metricsServer: Server | undefined;
-  if (typeof config.metrics === 'object') {
-    metricsServer = createServer((req, res) => {
-      if ((req.method === 'GET' || req.method === 'HEAD') && (req.url ?? '').split('?')[0] === '/metrics') {
-        const body = metrics.render();
-        res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
-        res.end(req.method === 'HEAD' ? undefined : body);
-        return;
-      }
-      const body = errorBody('NOT_FOUND', 'Only /metrics is served here.');
-      res.writeHead(404, { ...JSON_HEADERS, 'Content-Length': Buffer.byteLength(body) });
-      res.end(body);
-    });
-  }
-
-  function listenOn(target: Server, port: number, host: string | undefined): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      target.once('error', onError);
-      target.listen(port, host, () => {
-        target.off('error', onError);
-        resolve(target.address() as AddressInfo);
-      });
-    });
-  }
-
-  const urlOf = (address: AddressInfo, path = '') => {
-    const host = address.address === '::' || address.address === '0.0.0.0' ? 'localhost' : address.address;
-    return `http://${host.includes(':') ? `[${host}]` : host}:${address.port}${path}`;
-  };
-
-  /** Stops accepting, ends idle connections now and busy ones when their last answer is sent, cuts the rest at `deadline`. */
-  function stopServer(target: Server, deadline: number, tracked?: Tracked<Connection>): Promise<number> {
-    if (!target.listening) return Promise.resolve(0);
-    return new Promise((resolve) => {
-      let forced = 0;
-      const timer = setTimeout(() => {
-        for (const socket of tracked ?? []) if (socket[BUSY]) forced += 1;
-        target.closeAllConnections();
-        for (const socket of tracked ?? []) socket.destroy();
-      }, Math.max(0, deadline - Date.now()));
-      target.close(() => {
-        clearTimeout(timer);
-        resolve(forced);
-      });
-      target.closeIdleConnections();
-      for (const socket of tracked ?? []) endIfIdle(socket);
-    });
-  }
-
+  const metricsServer = typeof config.metrics === 'object' ? createMetricsListener(metrics) : undefined;
   let closing: Promise<{ forced: number }> | undefined;
 
   return {
     server,
     metrics,
     authenticator,
-    async listen(port = 8787, host?: string) {
+    async listen(port = 8787, host = '127.0.0.1') {
       const address = await listenOn(server, port, host);
       const result: GatewayAddress = { port: address.port, host: address.address, url: urlOf(address) };
       if (metricsServer && typeof config.metrics === 'object') {
@@ -511,10 +301,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     close() {
       closing ??= (async () => {
         shuttingDown = true;
+        connections.shuttingDown = true;
         for (const res of responses) if (!res.headersSent) res.shouldKeepAlive = false;
         const deadline = Date.now() + config.shutdownTimeoutMs;
         const [forced] = await Promise.all([
-          stopServer(server, deadline, sockets),
+          stopServer(server, deadline, connections),
           metricsServer ? stopServer(metricsServer, Date.now()) : Promise.resolve(0),
         ]);
         await authenticator.close();

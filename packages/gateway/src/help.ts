@@ -38,9 +38,13 @@ On first start with an empty sqlite store, a demo account and a test key are cre
 
 Options:
   --port N                 port to listen on (default: $PORT, else 8787)
-  --host HOST              interface to listen on (default: $FINORA_AUTH_HOST, else all)
+  --host ADDRESS           address to listen on; 0.0.0.0 serves every interface
+                           (default: $FINORA_AUTH_HOST, else 127.0.0.1)
 ${STORE}
   --upstream URL           proxy to this http(s) URL (default: $FINORA_AUTH_UPSTREAM, else the demo API)
+  --forward-auth           answer a proxy's auth subrequests instead (nginx auth_request, Caddy forward_auth,
+                           Traefik forwardAuth, Envoy ext_authz): 200 with Finora-* identity headers, or the
+                           refusal; see docs/forward-auth.md
   --upstream-timeout MS    longest upstream silence before 504 (default: $FINORA_AUTH_UPSTREAM_TIMEOUT_MS, else 30000)
   --metrics WHERE          on (the serving port), off, PORT or HOST:PORT (a listener of its own)
                            (default: $FINORA_AUTH_METRICS, else on)

@@ -62,7 +62,8 @@ describe('serve configuration', () => {
   it('uses defaults when nothing is given', () => {
     expect(resolveServeConfig({}, {}, cwd)).toEqual({
       port: 8787,
-      host: undefined,
+      host: '127.0.0.1',
+      forwardAuth: false,
       store: { kind: 'sqlite', path: '/srv/.finora/keys.db', url: 'sqlite:./.finora/keys.db' },
       upstream: undefined,
       upstreamTimeoutMs: 30_000,

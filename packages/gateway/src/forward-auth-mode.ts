@@ -1,0 +1,28 @@
+// `serve --forward-auth`: answers the proxy's question for one request and notes the decision in its log line.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Authenticator } from '@finora-auth/core';
+import { loggablePath, type AccessRecord } from './access-log';
+import { recordDecision } from './decision-record';
+import { forwardAuth } from './forward-auth';
+import { settleUnreadBody } from './unread-body';
+
+/** The log line names the described request (method, target, module), the one that was judged. */
+export async function answerForwardAuth(
+  authenticator: Authenticator,
+  req: IncomingMessage,
+  res: ServerResponse,
+  record: AccessRecord,
+): Promise<void> {
+  const answer = await forwardAuth(authenticator, req);
+  record.method = answer.method;
+  record.path = loggablePath(answer.target);
+  if (answer.result) recordDecision(record, answer.result.decision);
+  if (answer.module !== undefined) record.module = answer.module;
+  if (res.destroyed) return;
+  // A body is never read here: the proxy should not send one, and a large one must not be drained.
+  await settleUnreadBody(req, res, false);
+  if (res.destroyed) return;
+  res.writeHead(answer.status, { ...answer.headers, 'Content-Length': Buffer.byteLength(answer.body) });
+  res.end(answer.body);
+}

@@ -1,0 +1,74 @@
+// `serve --upstream`: judge the raw target, authenticate, then stream the request to the upstream.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { authorizationFromRawHeaders, type Authenticator } from '@finora-auth/core';
+import type { AccessRecord } from './access-log';
+import { recordDecision } from './decision-record';
+import { MAX_REQUEST_HEADERS } from './forward-headers';
+import type { Proxy } from './proxy';
+import { errorBody } from './responses';
+import { judgeTarget } from './target';
+import type { FailureThrottle } from './throttle';
+import { settleUnreadBody } from './unread-body';
+
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;
+
+export interface ProxyMode {
+  authenticator: Authenticator;
+  proxy: Proxy;
+  throttle: FailureThrottle | undefined;
+}
+
+/** Per-request state the server shares with the handler. */
+export interface ProxiedRequest {
+  record: AccessRecord;
+  /** The client sent `Expect: 100-continue` and holds its body back until it hears `100 Continue`. */
+  awaitsContinue: boolean;
+  /** Set once proxying starts: stops the upstream exchange when the client leaves first. */
+  onClientGone?: () => void;
+}
+
+async function refuse(req: IncomingMessage, res: ServerResponse, awaitsContinue: boolean, status: number, headers: Record<string, string>, body: string): Promise<void> {
+  await settleUnreadBody(req, res, awaitsContinue);
+  if (res.destroyed) return;
+  res.writeHead(status, { ...headers, 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export async function answerProxied(mode: ProxyMode, req: IncomingMessage, res: ServerResponse, state: ProxiedRequest): Promise<void> {
+  // Judged before anything else, so a target upstreams read differently never costs a store lookup.
+  const target = judgeTarget(req.url ?? '/');
+  if (!target.ok) return refuse(req, res, state.awaitsContinue, target.status, { ...JSON_HEADERS, Connection: 'close' }, errorBody(target.code, target.message));
+  if (req.rawHeaders.length > 2 * MAX_REQUEST_HEADERS) {
+    const body = errorBody('HEADERS_TOO_LARGE', `The request has more than ${MAX_REQUEST_HEADERS} headers.`);
+    return refuse(req, res, state.awaitsContinue, 431, { ...JSON_HEADERS, Connection: 'close' }, body);
+  }
+  const client = req.socket.remoteAddress ?? '';
+  const wait = mode.throttle?.retryAfter(client) ?? 0;
+  if (wait > 0) {
+    const body = errorBody('TOO_MANY_FAILED_AUTHENTICATIONS', `Too many failed authentications from this address. Retry in ${wait} s.`);
+    return refuse(req, res, state.awaitsContinue, 429, { ...JSON_HEADERS, 'Retry-After': String(wait) }, body);
+  }
+  const module = target.module;
+  const result = await mode.authenticator.authenticate({
+    authorization: authorizationFromRawHeaders(req.rawHeaders),
+    method: req.method ?? 'GET',
+    origin: req.headers.origin ?? null,
+    ...(module !== undefined ? { module } : {}),
+  });
+  recordDecision(state.record, result.decision);
+  if (module !== undefined) state.record.module = module;
+  if (!result.ok) {
+    if (result.error.status === 401) mode.throttle?.fail(client);
+    if (res.destroyed) return;
+    return refuse(req, res, state.awaitsContinue, result.error.status, result.error.headers, JSON.stringify(result.error.body));
+  }
+  // The client left while it was being authenticated: nothing to ask the upstream on its behalf.
+  if (res.destroyed) return;
+  // `Expect: 100-continue` is answered only now, once the request is allowed: a refused client never sends its body.
+  if (state.awaitsContinue) {
+    state.awaitsContinue = false;
+    res.writeContinue();
+  }
+  state.onClientGone = mode.proxy.forward(req, res, result.context, result.headers, state.record);
+}
