@@ -9,7 +9,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@finora-auth\/core\/testing$/, replacement: src('core/src/testing.ts') },
-      { find: /^@finora-auth\/(core|express|koa|hono|sqlite|redis|postgres|gateway|oauth|http)$/, replacement: src('$1/src/index.ts') },
+      { find: /^@finora-auth\/(core|express|koa|hono|fastify|sqlite|redis|postgres|gateway|oauth|http)$/, replacement: src('$1/src/index.ts') },
     ],
   },
   test: {
