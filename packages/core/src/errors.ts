@@ -12,7 +12,9 @@ export type KeyManagerErrorCode =
   | 'SERVICE_ACCOUNT_NOT_FOUND'
   | 'SERVICE_ACCOUNT_REVOKED'
   /** The store lacks the v2 methods this call needs. */
-  | 'NOT_SUPPORTED';
+  | 'NOT_SUPPORTED'
+  /** A credits operation (a refill) on an account that was never granted credits. */
+  | 'NOT_METERED';
 
 export class KeyManagerError extends Error {
   override readonly name = 'KeyManagerError';

@@ -25,7 +25,7 @@ export type { EnterpriseModule, Module, RetailModule } from './catalog';
 export { KeyManagerError, StoreUnavailableError } from './errors';
 export type { KeyManagerErrorCode } from './errors';
 export { createKeyManager, toKeyInfo, toServiceAccountInfo } from './key-manager';
-export type { IssuedKey, IssuedServiceAccountSecret, KeyManager, KeyManagerOptions } from './key-manager';
+export type { CreditsInfo, IssuedKey, IssuedServiceAccountSecret, KeyManager, KeyManagerOptions } from './key-manager';
 export {
   API_KEY_PATTERN,
   CLIENT_SECRET_PATTERN,
