@@ -101,6 +101,41 @@ DROP TABLE finora_changes_v1;
 CREATE INDEX finora_changes_at ON finora_changes (at);
 `,
   },
+  {
+    version: 3,
+    description: 'rate limits on accounts and keys (NULL = none), credits on accounts (NULL balance = unmetered), usage per day, rate windows',
+    // Every row already in the file keeps meaning what it meant: no rate limit, unmetered.
+    sql: `
+ALTER TABLE finora_accounts ADD COLUMN rate_requests INTEGER;
+ALTER TABLE finora_accounts ADD COLUMN rate_per_seconds INTEGER;
+ALTER TABLE finora_accounts ADD COLUMN credit_balance INTEGER;
+ALTER TABLE finora_accounts ADD COLUMN refill_amount INTEGER;
+ALTER TABLE finora_accounts ADD COLUMN refill_period TEXT CHECK (refill_period IN ('day', 'month'));
+ALTER TABLE finora_accounts ADD COLUMN refilled_period TEXT;
+ALTER TABLE finora_keys ADD COLUMN rate_requests INTEGER;
+ALTER TABLE finora_keys ADD COLUMN rate_per_seconds INTEGER;
+
+CREATE TABLE finora_usage (
+  account_id    TEXT NOT NULL,
+  day           TEXT NOT NULL,
+  key_id        TEXT NOT NULL,
+  environment   TEXT NOT NULL CHECK (environment IN ('live', 'test')),
+  module        TEXT NOT NULL DEFAULT '',
+  allowed       INTEGER NOT NULL DEFAULT 0,
+  credits_spent INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (account_id, day, key_id, environment, module)
+) WITHOUT ROWID;
+
+CREATE TABLE finora_rate_windows (
+  bucket       TEXT NOT NULL,
+  window_start INTEGER NOT NULL,
+  count        INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  PRIMARY KEY (bucket, window_start)
+) WITHOUT ROWID;
+CREATE INDEX finora_rate_windows_expiry ON finora_rate_windows (expires_at);
+`,
+  },
 ]);
 
 /** The schema version this package reads and writes. */

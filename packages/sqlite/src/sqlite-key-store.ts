@@ -7,6 +7,8 @@ import {
   StoreEvents,
   type Account,
   type AccountPatch,
+  type CreditRefill,
+  type CreditState,
   type KeyRecord,
   type KeyStore,
   type ServiceAccountRecord,
@@ -16,9 +18,19 @@ import {
   type StoredKey,
   type StoredServiceAccount,
   type StoredSigningKey,
+  type UsageIncrement,
+  type UsageRow,
 } from '@finora-auth/core';
 import { SqliteKeyStoreError, sqliteCode, storeFailure } from './errors';
 import { resolveOptions, type ResolvedSqliteKeyStoreOptions, type SqliteKeyStoreOptions } from './options';
+import {
+  prepareMeteringStatements,
+  refillPeriod,
+  toCreditState,
+  toUsageRow,
+  toUsageRows,
+  type MeteringStatements,
+} from './metering-statements';
 import { assertSchema, migrate } from './schema';
 import {
   prepareStatements,
@@ -40,6 +52,10 @@ import {
 /** More unread changes than this in one look, and subscribers get one `reset` instead of each event. */
 const MAX_CHANGES_PER_READ = 1_000;
 const HASH = /^[0-9a-f]{64}$/;
+/** Expired rate windows are deleted on every this-many increments by this store (a cheap indexed DELETE). */
+const PRUNE_RATE_WINDOWS_EVERY = 500;
+
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 
 type Change = { kind: ChangeKind; subject: string };
 type ChangeEvent = Extract<StoreEvent, { type: 'key-changed' | 'account-changed' | 'service-account-changed' }>;
@@ -76,6 +92,9 @@ export class SqliteKeyStore implements KeyStore {
   readonly #config: ResolvedSqliteKeyStoreOptions;
   readonly #db: Database.Database;
   readonly #sql: Statements;
+  readonly #metering: MeteringStatements;
+  readonly #addUsage: (rows: ReturnType<typeof toUsageRows>) => void;
+  #rateIncrements = 0;
   readonly #events = new StoreEvents();
   /** False for `:memory:`: no other connection can change it, so there is nothing to poll. */
   readonly #shared: boolean;
@@ -103,6 +122,7 @@ export class SqliteKeyStore implements KeyStore {
       if (config.autoMigrate) migrate(db, config.path);
       else assertSchema(db, config.path);
       this.#sql = prepareStatements(db);
+      this.#metering = prepareMeteringStatements(db);
     } catch (error) {
       db.close();
       if (error instanceof SqliteKeyStoreError) throw error;
@@ -127,6 +147,10 @@ export class SqliteKeyStore implements KeyStore {
       }
       return { ...outcome, changeId };
     });
+    const addUsage = db.transaction((rows: ReturnType<typeof toUsageRows>) => {
+      for (const row of rows) this.#metering.addUsage.run(row);
+    });
+    this.#addUsage = (rows) => addUsage.immediate(rows);
     // IMMEDIATE takes the write lock up front, so a busy file is waited for (busyTimeoutMs) rather than failing
     // when a deferred read transaction tries to upgrade.
     this.#writeTransaction = (body) => write.immediate(body);
@@ -151,19 +175,139 @@ export class SqliteKeyStore implements KeyStore {
     return row ? toAccount(row) : null;
   }
 
+  /** Replaces tier, provisioning and rate limit; `account.metered` is ignored (credits change only through grants and unmeter). */
   async putAccount(account: Account): Promise<void> {
     this.#write('putAccount', () => {
-      this.#sql.putAccount.run(account.id, account.tier, account.enterprise === true ? 1 : 0);
+      this.#sql.putAccount.run(
+        account.id,
+        account.tier,
+        account.enterprise === true ? 1 : 0,
+        account.rateLimit?.requests ?? null,
+        account.rateLimit?.perSeconds ?? null,
+      );
       return { result: undefined, change: { kind: 'account', subject: account.id } };
     });
   }
 
   async updateAccount(accountId: string, patch: AccountPatch): Promise<Account | null> {
-    const tier = patch?.tier ?? null;
-    const enterprise = patch?.enterprise === undefined ? null : patch.enterprise === true ? 1 : 0;
+    const rateLimit = patch?.rateLimit;
+    const row = {
+      id: accountId,
+      tier: patch?.tier ?? null,
+      enterprise: patch?.enterprise === undefined ? null : patch.enterprise === true ? 1 : 0,
+      rate_set: rateLimit === undefined ? 0 : 1,
+      rate_requests: rateLimit?.requests ?? null,
+      rate_per_seconds: rateLimit?.perSeconds ?? null,
+    };
     return this.#write('updateAccount', () => {
-      const row = this.#sql.updateAccount.get(tier, enterprise, accountId);
-      return row ? { result: toAccount(row), change: { kind: 'account', subject: accountId } } : { result: null };
+      const updated = this.#sql.updateAccount.get(row);
+      return updated ? { result: toAccount(updated), change: { kind: 'account', subject: accountId } } : { result: null };
+    });
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    return this.#read('listAccounts', () => this.#sql.listAccounts.all().map(toAccount));
+  }
+
+  async grantCredits(accountId: string, amount: number): Promise<{ balance: number } | null> {
+    assertAmount('grantCredits', amount, 1);
+    return this.#write<{ balance: number } | null>('grantCredits', () => {
+      const before = this.#metering.getCredits.get(accountId);
+      if (!before) return { result: null };
+      const { credit_balance: balance } = this.#metering.grantCredits.get(amount, accountId)!;
+      // The account's metered flag is cached with its keys: becoming metered must reach every cache.
+      if (before.credit_balance !== null) return { result: { balance } };
+      return { result: { balance }, change: { kind: 'account', subject: accountId } };
+    });
+  }
+
+  async setCreditRefill(accountId: string, refill: CreditRefill | null): Promise<CreditState | null> {
+    if (refill !== null) {
+      assertAmount('setCreditRefill', refill?.amount, 0);
+      if (refill.period !== 'day' && refill.period !== 'month') {
+        throw new SqliteKeyStoreError('INVALID_RECORD', "finora-auth: SqliteKeyStore setCreditRefill needs period 'day' or 'month'");
+      }
+    }
+    return this.#write('setCreditRefill', () => {
+      const row = this.#metering.setCreditRefill.get(refill?.amount ?? null, refill?.period ?? null, accountId);
+      return { result: row ? toCreditState(row) : null };
+    });
+  }
+
+  async getCredits(accountId: string): Promise<CreditState | null> {
+    return this.#read('getCredits', () => {
+      const row = this.#metering.getCredits.get(accountId);
+      return row ? toCreditState(row) : null;
+    });
+  }
+
+  async unmeter(accountId: string): Promise<boolean> {
+    return this.#write('unmeter', () => {
+      const known = this.#metering.unmeter.run(accountId).changes > 0;
+      return known ? { result: true, change: { kind: 'account', subject: accountId } } : { result: false };
+    });
+  }
+
+  /** One IMMEDIATE transaction: the refill, the check and the debit see no other writer in between. */
+  async takeCredits(accountId: string, want: number, min: number, now: number): Promise<{ granted: number; balance: number; metered: boolean }> {
+    assertAmount('takeCredits', want, 0);
+    assertAmount('takeCredits', min, 0);
+    return this.#write<{ granted: number; balance: number; metered: boolean }>('takeCredits', () => {
+      const row = this.#metering.getCredits.get(accountId);
+      if (!row || row.credit_balance === null) return { result: { granted: 0, balance: 0, metered: false } };
+      let balance = row.credit_balance;
+      let refilled = row.refilled_period;
+      if (row.refill_amount !== null && row.refill_period !== null) {
+        const period = refillPeriod(row.refill_period, now);
+        // Periods only move forward: a process whose clock is behind finds its period already applied.
+        if (refilled === null || period > refilled) {
+          balance = row.refill_amount;
+          refilled = period;
+        }
+      }
+      const granted = balance >= min ? Math.min(want, balance) : 0;
+      if (granted > 0 || refilled !== row.refilled_period) this.#metering.setBalance.run(balance - granted, refilled, accountId);
+      return { result: { granted, balance: balance - granted, metered: true } };
+    });
+  }
+
+  async returnCredits(accountId: string, amount: number): Promise<void> {
+    assertAmount('returnCredits', amount, 0);
+    if (amount === 0) return;
+    this.#write('returnCredits', () => {
+      this.#metering.returnCredits.run(amount, accountId);
+      return { result: undefined };
+    });
+  }
+
+  /** One transaction for the whole batch: each row's counts are added in the database, never read and written back. */
+  async addUsage(rows: readonly UsageIncrement[]): Promise<void> {
+    for (const row of rows) {
+      if (!isCount(row?.allowed) || !isCount(row.creditsSpent)) {
+        throw new SqliteKeyStoreError('INVALID_RECORD', 'finora-auth: SqliteKeyStore addUsage needs whole counts >= 0');
+      }
+    }
+    const merged = toUsageRows(rows);
+    if (merged.length === 0) return;
+    if (this.#closed) throw this.#closedError('addUsage');
+    try {
+      this.#addUsage(merged);
+    } catch (error) {
+      throw writeFailure('addUsage', error);
+    }
+  }
+
+  async listUsage(accountId: string, since: string, until: string): Promise<UsageRow[]> {
+    return this.#read('listUsage', () => this.#metering.listUsage.all(accountId, since, until).map(toUsageRow));
+  }
+
+  /** Shared by every process on this machine (the file); a fleet on several machines needs Redis or PostgreSQL. */
+  async incrementRateWindow(bucket: string, windowStart: number, by: number, ttlMs: number): Promise<number> {
+    assertAmount('incrementRateWindow', by, 0);
+    const now = this.#config.now();
+    return this.#write('incrementRateWindow', () => {
+      if (++this.#rateIncrements % PRUNE_RATE_WINDOWS_EVERY === 0) this.#metering.pruneRateWindows.run(now);
+      return { result: this.#metering.incrementRateWindow.get(bucket, windowStart, by, now + ttlMs)! };
     });
   }
 
@@ -397,6 +541,12 @@ export class SqliteKeyStore implements KeyStore {
     } catch {
       // Reporting must not stop the store.
     }
+  }
+}
+
+function assertAmount(operation: string, value: unknown, least: number): asserts value is number {
+  if (!Number.isSafeInteger(value) || (value as number) < least) {
+    throw new SqliteKeyStoreError('INVALID_RECORD', `finora-auth: SqliteKeyStore ${operation} needs a whole number >= ${least}; got ${String(value)}`);
   }
 }
 

@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3';
 import type {
   Account,
   KeyRecord,
+  RateLimit,
   ServiceAccountRecord,
   ServiceAccountSecret,
   StoredKey,
@@ -24,11 +25,17 @@ export interface KeyRow {
   revoked_at: number | null;
   /** JSON array text; NULL means full access. */
   scopes: string | null;
+  /** (v2) The key's own rate limit; NULL: none. */
+  rate_requests: number | null;
+  rate_per_seconds: number | null;
 }
 
 export interface RecordRow extends KeyRow {
   tier: Account['tier'];
   enterprise: number;
+  account_rate_requests: number | null;
+  account_rate_per_seconds: number | null;
+  metered: number;
 }
 
 export interface ServiceAccountRow {
@@ -49,6 +56,9 @@ export interface ServiceAccountRow {
 export interface ServiceAccountRecordRow extends ServiceAccountRow {
   tier: Account['tier'];
   enterprise: number;
+  account_rate_requests: number | null;
+  account_rate_per_seconds: number | null;
+  metered: number;
 }
 
 export interface SigningKeyRow {
@@ -69,20 +79,42 @@ export interface ChangeRow {
 }
 
 const KEY_COLUMNS =
-  'k.id, k.account_id, k.hash, k.hint, k.environment, k.surface, k.name, k.created_at, k.expires_at, k.revoked_at, k.scopes';
+  'k.id, k.account_id, k.hash, k.hint, k.environment, k.surface, k.name, k.created_at, k.expires_at, k.revoked_at, k.scopes, k.rate_requests, k.rate_per_seconds';
+/** An account's columns as a lookup reads them beside a key or a service account. */
+const ACCOUNT_JOINED =
+  'a.tier, a.enterprise, a.rate_requests AS account_rate_requests, a.rate_per_seconds AS account_rate_per_seconds, a.credit_balance IS NOT NULL AS metered';
+/** An account's own columns; a balance (even 0) means metered, NULL means not. */
+const ACCOUNT_COLUMNS = 'id, tier, enterprise, rate_requests, rate_per_seconds, credit_balance IS NOT NULL AS metered';
 const SA_COLUMNS =
   's.client_id, s.account_id, s.secret_hash, s.secret_hint, s.environment, s.name, s.scopes, s.created_at, s.secret_created_at, s.expires_at, s.revoked_at';
 const SIGNING_COLUMNS = 'kid, alg, public_jwk, encrypted_private_key, created_at, retired_at';
 
 type Statement<Params extends unknown[], Row = unknown> = Database.Statement<Params, Row>;
-type AccountRow = { id: string; tier: Account['tier']; enterprise: number };
+export type AccountRow = {
+  id: string;
+  tier: Account['tier'];
+  enterprise: number;
+  rate_requests: number | null;
+  rate_per_seconds: number | null;
+  metered: number;
+};
+/** updateAccount's parameters: NULL leaves a field as it is; `rate_set` 1 writes the rate columns (NULL removes). */
+export type AccountPatchRow = {
+  id: string;
+  tier: string | null;
+  enterprise: number | null;
+  rate_set: number;
+  rate_requests: number | null;
+  rate_per_seconds: number | null;
+};
 type SecretRow = { client_id: string; secret_hash: string; secret_hint: string; secret_created_at: number; expires_at: number };
 
 export interface Statements {
   findByHash: Statement<[string], RecordRow>;
   getAccount: Statement<[string], AccountRow>;
-  putAccount: Statement<[string, string, number]>;
-  updateAccount: Statement<[string | null, number | null, string], AccountRow>;
+  putAccount: Statement<[string, string, number, number | null, number | null]>;
+  updateAccount: Statement<[AccountPatchRow], AccountRow>;
+  listAccounts: Statement<[], AccountRow>;
   getKey: Statement<[string], KeyRow>;
   insertKey: Statement<[KeyRow]>;
   revokeKey: Statement<[number, string]>;
@@ -112,26 +144,31 @@ export function prepareStatements(db: Database.Database): Statements {
   return {
     // The lookup on every cache miss: key and account in one indexed query (finora_keys_hash, then the account's primary key).
     findByHash: db.prepare<[string], RecordRow>(
-      `SELECT ${KEY_COLUMNS}, a.tier, a.enterprise
+      `SELECT ${KEY_COLUMNS}, ${ACCOUNT_JOINED}
          FROM finora_keys k JOIN finora_accounts a ON a.id = k.account_id
         WHERE k.hash = ?`,
     ),
-    getAccount: db.prepare<[string], AccountRow>(
-      'SELECT id, tier, enterprise FROM finora_accounts WHERE id = ?',
+    getAccount: db.prepare<[string], AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM finora_accounts WHERE id = ?`),
+    // Replaces what an account is (tier, provisioning, rate limit), never its credits: only grants and unmeter touch those.
+    putAccount: db.prepare<[string, string, number, number | null, number | null]>(
+      `INSERT INTO finora_accounts (id, tier, enterprise, rate_requests, rate_per_seconds) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET tier = excluded.tier, enterprise = excluded.enterprise,
+         rate_requests = excluded.rate_requests, rate_per_seconds = excluded.rate_per_seconds`,
     ),
-    putAccount: db.prepare<[string, string, number]>(
-      `INSERT INTO finora_accounts (id, tier, enterprise) VALUES (?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET tier = excluded.tier, enterprise = excluded.enterprise`,
+    // One statement, so a concurrent write to another field is never read and written back (NULL: leave as is).
+    updateAccount: db.prepare<[AccountPatchRow], AccountRow>(
+      `UPDATE finora_accounts SET tier = coalesce(@tier, tier), enterprise = coalesce(@enterprise, enterprise),
+         rate_requests = CASE WHEN @rate_set = 1 THEN @rate_requests ELSE rate_requests END,
+         rate_per_seconds = CASE WHEN @rate_set = 1 THEN @rate_per_seconds ELSE rate_per_seconds END
+        WHERE id = @id RETURNING ${ACCOUNT_COLUMNS}`,
     ),
-    // One statement, so a concurrent write to the other field is never read and written back (NULL: leave as is).
-    updateAccount: db.prepare<[string | null, number | null, string], AccountRow>(
-      `UPDATE finora_accounts SET tier = coalesce(?, tier), enterprise = coalesce(?, enterprise)
-        WHERE id = ? RETURNING id, tier, enterprise`,
-    ),
+    listAccounts: db.prepare<[], AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM finora_accounts ORDER BY id`),
     getKey: db.prepare<[string], KeyRow>(`SELECT ${KEY_COLUMNS} FROM finora_keys k WHERE k.id = ?`),
     insertKey: db.prepare<[KeyRow]>(
-      `INSERT INTO finora_keys (id, account_id, hash, hint, environment, surface, name, created_at, expires_at, revoked_at, scopes)
-       VALUES (@id, @account_id, @hash, @hint, @environment, @surface, @name, @created_at, @expires_at, @revoked_at, @scopes)`,
+      `INSERT INTO finora_keys (id, account_id, hash, hint, environment, surface, name, created_at, expires_at, revoked_at, scopes,
+                                rate_requests, rate_per_seconds)
+       VALUES (@id, @account_id, @hash, @hint, @environment, @surface, @name, @created_at, @expires_at, @revoked_at, @scopes,
+               @rate_requests, @rate_per_seconds)`,
     ),
     revokeKey: db.prepare<[number, string]>('UPDATE finora_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     // rowid breaks ties between keys created in the same millisecond: insertion order.
@@ -146,7 +183,7 @@ export function prepareStatements(db: Database.Database): Statements {
 
     // Service accounts: like keys, the lookup reads the service account and its account in one indexed query.
     findServiceAccount: db.prepare<[string], ServiceAccountRecordRow>(
-      `SELECT ${SA_COLUMNS}, a.tier, a.enterprise
+      `SELECT ${SA_COLUMNS}, ${ACCOUNT_JOINED}
          FROM finora_service_accounts s JOIN finora_accounts a ON a.id = s.account_id
         WHERE s.client_id = ?`,
     ),
@@ -208,6 +245,8 @@ export function toKeyRow(key: StoredKey): KeyRow {
     expires_at: key.expiresAt,
     revoked_at: key.revokedAt ?? null,
     scopes: toScopesText(key.scopes),
+    rate_requests: key.rateLimit?.requests ?? null,
+    rate_per_seconds: key.rateLimit?.perSeconds ?? null,
   };
 }
 
@@ -225,15 +264,40 @@ export function toStoredKey(row: KeyRow): StoredKey {
   if (row.name !== null) key.name = row.name;
   if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
   if (row.scopes !== null) key.scopes = fromScopesText(row.scopes);
+  const rateLimit = toRateLimit(row.rate_requests, row.rate_per_seconds);
+  if (rateLimit) key.rateLimit = rateLimit;
   return key;
 }
 
+/** Both columns set: a limit; both NULL: none. Half a limit is handed on as it is, for the core to refuse as a fault. */
+function toRateLimit(requests: number | null, perSeconds: number | null): RateLimit | undefined {
+  if (requests === null && perSeconds === null) return undefined;
+  return { requests, perSeconds } as RateLimit;
+}
+
+/** `metered` only when it is (absent otherwise), `rateLimit` only when set. */
 export function toAccount(row: AccountRow): Account {
-  return { id: row.id, tier: row.tier, enterprise: row.enterprise === 1 };
+  const account: Account = { id: row.id, tier: row.tier, enterprise: row.enterprise === 1 };
+  const rateLimit = toRateLimit(row.rate_requests, row.rate_per_seconds);
+  if (rateLimit) account.rateLimit = rateLimit;
+  if (row.metered === 1) account.metered = true;
+  return account;
+}
+
+/** The account half of a lookup's joined row. */
+function joinedAccount(row: RecordRow | ServiceAccountRecordRow): Account {
+  return toAccount({
+    id: row.account_id,
+    tier: row.tier,
+    enterprise: row.enterprise,
+    rate_requests: row.account_rate_requests,
+    rate_per_seconds: row.account_rate_per_seconds,
+    metered: row.metered,
+  });
 }
 
 export function toKeyRecord(row: RecordRow): KeyRecord {
-  return { key: toStoredKey(row), account: toAccount({ id: row.account_id, tier: row.tier, enterprise: row.enterprise }) };
+  return { key: toStoredKey(row), account: joinedAccount(row) };
 }
 
 const toScopesText = (scopes: string[] | undefined): string | null => (scopes === undefined ? null : JSON.stringify(scopes));
@@ -288,7 +352,7 @@ export function toStoredServiceAccount(row: ServiceAccountRow): StoredServiceAcc
 export function toServiceAccountRecord(row: ServiceAccountRecordRow): ServiceAccountRecord {
   return {
     serviceAccount: toStoredServiceAccount(row),
-    account: toAccount({ id: row.account_id, tier: row.tier, enterprise: row.enterprise }),
+    account: joinedAccount(row),
   };
 }
 
