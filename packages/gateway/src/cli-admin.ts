@@ -3,7 +3,7 @@
 import { createKeyManager, KeyManagerError, type KeyManager, type KeyStore } from '@finora-auth/core';
 import { oneOf, parse, requirePositional, requireValue, UsageError, wholeNumber, type Parsed } from './cli-args';
 import { closeQuietly, openReachableStore, storeSpec, withDeadline, type Env } from './cli-store';
-import { describeAccount, issuedKeyText, keysTable } from './format';
+import { accountsTable, describeAccount, issuedKeyText, keysTable } from './format';
 import { HELP } from './help';
 import { unreachable, type StoreSpec } from './store-url';
 
@@ -83,7 +83,8 @@ export async function accountsCommand(sub: string | undefined, args: string[], i
     io.out(HELP.accounts ?? '');
     return 0;
   }
-  if (sub === undefined) throw new UsageError('"accounts" needs a command: set (see: finora-auth accounts --help)');
+  if (sub === undefined) throw new UsageError('"accounts" needs a command: set or list (see: finora-auth accounts --help)');
+  if (sub === 'list') return listAccounts(args, io);
   if (sub !== 'set') throw new UsageError(`unknown command "accounts ${sub}" (see: finora-auth accounts --help)`);
   const name = 'accounts set';
   const parsed = parse(name, args, { ...STORE_OPTION, ...JSON_OPTION, tier: { type: 'string' }, enterprise: { type: 'boolean' } }, 1);
@@ -95,6 +96,23 @@ export async function accountsCommand(sub: string | undefined, args: string[], i
   const account = await administer(spec, (manager) => saveAccount(manager, id, tier, enterprise), id);
   if (parsed.values.json) printJson(io, account);
   else io.out(`Saved ${describeAccount(account)}.\n`);
+  return 0;
+}
+
+/** `accounts list`: through the store's own listing (v2), which the key manager does not wrap. */
+async function listAccounts(args: string[], io: Io): Promise<number> {
+  const name = 'accounts list';
+  const parsed = parse(name, args, { ...STORE_OPTION, ...JSON_OPTION });
+  if (help(io, name, parsed)) return 0;
+  const spec = storeSpec(parsed.values.store, io.env, io.cwd);
+  const accounts = await administer(spec, async (_manager, store) => {
+    if (typeof store.listAccounts !== 'function') {
+      throw new KeyManagerError('NOT_SUPPORTED', 'finora-auth: this store has no listAccounts(); upgrade it for v2 features');
+    }
+    return (await store.listAccounts()).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  });
+  if (parsed.values.json) printJson(io, accounts);
+  else io.out(accounts.length === 0 ? 'No accounts yet (create one with: finora-auth accounts set ACCOUNT_ID --tier premium).\n' : `${accountsTable(accounts)}\n`);
   return 0;
 }
 

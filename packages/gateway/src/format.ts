@@ -55,6 +55,11 @@ function limitedScopes(scopes: readonly string[] | undefined): string {
   return text === 'write' ? '' : `, scopes ${text}`;
 }
 
+export function accountsTable(accounts: Account[]): string {
+  const rows = accounts.map((account) => [account.id, account.tier, account.enterprise ? 'provisioned' : '-']);
+  return table(['ACCOUNT', 'TIER', 'ENTERPRISE'], rows);
+}
+
 export function describeAccount(account: Account): string {
   return `account ${account.id}: tier ${account.tier}, enterprise ${account.enterprise ? 'provisioned' : 'not provisioned'}`;
 }

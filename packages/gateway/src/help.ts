@@ -13,6 +13,7 @@ export const HELP: Record<string, string> = {
 Usage:
   finora-auth serve [--port 8787] [--store URL] [--upstream URL]
   finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise]
+  finora-auth accounts list [--json]
   finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME]
                           [--scope SCOPE]... [--read-only] [--json]
   finora-auth keys list --account ACCOUNT_ID [--json]
@@ -65,8 +66,19 @@ ${STORE}
 
 Usage:
   finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise] [--store URL]
+  finora-auth accounts list [--json] [--store URL]
 
-Run "finora-auth accounts set --help" for details.
+Run "finora-auth accounts <command> --help" for details.
+`,
+
+  'accounts list': `finora-auth accounts list: every account in the store, by id
+
+Usage:
+  finora-auth accounts list [--json]
+
+Options:
+  --json                   print a JSON array
+${STORE}
 `,
 
   'accounts set': `finora-auth accounts set: create or update an account

@@ -1,4 +1,4 @@
-// `finora-auth keys` with scopes, and `accounts set` under concurrent administrators: the built binary, run as a user would.
+// `finora-auth keys` with scopes, `accounts set` under concurrent administrators, and `accounts list`: run as a user would.
 
 import { join } from 'node:path';
 import { SqliteKeyStore } from '@finora-auth/sqlite';
@@ -116,4 +116,28 @@ describe('accounts set', () => {
       }
     }
   }, 60_000);
+
+  it('accounts list shows every account by id, as a table or JSON, and says so when there are none', async () => {
+    const other = tempDir();
+    try {
+      const own = ['--store', other.storeUrl];
+      const empty = await runCli(['accounts', 'list', ...own]);
+      expect(empty.code, empty.stderr).toBe(0);
+      expect(empty.stdout).toMatch(/No accounts yet/);
+      await cliJson(['accounts', 'set', 'zeta', '--tier', 'free', ...own]);
+      await cliJson(['accounts', 'set', 'alpha', '--tier', 'accountant_pro', '--enterprise', ...own]);
+      expect(await cliJson(['accounts', 'list', ...own])).toEqual([
+        expect.objectContaining({ id: 'alpha', tier: 'accountant_pro', enterprise: true }),
+        expect.objectContaining({ id: 'zeta', tier: 'free', enterprise: false }),
+      ]);
+      const table = await runCli(['accounts', 'list', ...own]);
+      expect(table.stdout.split('\n').slice(0, 3)).toEqual([
+        expect.stringMatching(/^ACCOUNT\s+TIER\s+ENTERPRISE$/),
+        expect.stringMatching(/^alpha\s+accountant_pro\s+provisioned$/),
+        expect.stringMatching(/^zeta\s+free\s+-$/),
+      ]);
+    } finally {
+      other.remove();
+    }
+  });
 });
