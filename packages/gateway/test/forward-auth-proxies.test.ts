@@ -194,6 +194,17 @@ for (const proxy of PROXIES) {
       expect(seen).toHaveLength(0);
     });
 
+    it('answers 403 INSUFFICIENT_SCOPE to a read-only key writing, and lets it read', async () => {
+      const { apiKey } = await manager.issue({ accountId: 'acme', environment: 'test', scopes: ['read'] });
+      seen.length = 0;
+      const write = await send(origin(), '/v1/invoices', bearer(apiKey), 'POST');
+      expect(write.status).toBe(403);
+      expect(JSON.parse(write.text).error.code).toBe('INSUFFICIENT_SCOPE');
+      const read = await send(origin(), '/v1/invoices', bearer(apiKey), 'GET');
+      expect(read.status).toBe(200);
+      expect(seen.map((request) => [request.method, request.headers['finora-scopes']])).toEqual([['GET', 'read']]);
+    });
+
     it('judges the client’s method, not the one the proxy asks with', async () => {
       decisions.length = 0;
       const reply = await send(origin(), '/v1/invoices', bearer(keys.retail), 'DELETE');
