@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CHECKS,
   Refusals,
+  checkAll,
   enterprise,
   expired,
   revoked,
@@ -139,6 +140,8 @@ describe('CHECKS, in contract order', () => {
     ];
     for (const fix of [...fixes, (c: Credential) => c]) {
       const refusal = runChecks(CHECKS, credential, request({ method: 'POST', module: 'payments' }), render);
+      // The hot path's unrolled list must say exactly what the list says.
+      expect(checkAll(credential, request({ method: "POST", module: "payments" }), render)).toEqual(refusal);
       order.push(refusal ? refusal.reason : 'ok');
       credential = fix(credential);
     }
@@ -148,5 +151,6 @@ describe('CHECKS, in contract order', () => {
   it('judges a token’s own currency before tier, provisioning and scopes', () => {
     const stale = token({ secretCreatedAt: 1 }, { account: { id: 'a', tier: 'free', enterprise: false } });
     expect(runChecks(CHECKS, stale, request({ module: 'payments' }), render)?.reason).toBe('token-superseded');
+    expect(checkAll(stale, request({ module: 'payments' }), render)?.reason).toBe('token-superseded');
   });
 });
