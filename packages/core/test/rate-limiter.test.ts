@@ -1,0 +1,140 @@
+// The rate limiter: exact in one process, shared through the store in the background, with the IETF fields it renders.
+
+import { describe, expect, it } from 'vitest';
+import { MemoryKeyStore, type KeyStore } from '../src/index';
+import { RateLimiter, rateLimitHeaders } from '../src/rate-limiter';
+import { clock } from './fixtures';
+
+const manual = () => {
+  const runs: Array<() => void> = [];
+  return { schedule: (run: () => void) => (runs.push(run), () => runs.splice(0)), runs };
+};
+
+const WINDOW_START = Date.parse('2026-06-15T12:00:00Z'); // a multiple of every window used here
+
+function limiter(store: Pick<KeyStore, 'incrementRateWindow'> = {}, time = clock(WINDOW_START)) {
+  const { schedule } = manual();
+  return { limiter: new RateLimiter({ store, now: time.now, schedule }), time };
+}
+
+const allowedOf = (limiter: RateLimiter, n: number, bucket = 'key_a', limit = { requests: 5, perSeconds: 10 }) =>
+  Array.from({ length: n }, () => limiter.check(bucket, limit).allowed).filter(Boolean).length;
+
+describe('RateLimiter in one process', () => {
+  it('allows exactly `requests` in a window, then refuses with Retry-After until room is back', () => {
+    const { limiter: l, time } = limiter();
+    const limit = { requests: 5, perSeconds: 10 };
+    const decisions = Array.from({ length: 5 }, () => l.check('key_a', limit));
+    expect(decisions.map((d) => [d.allowed, d.remaining])).toEqual([[true, 4], [true, 3], [true, 2], [true, 1], [true, 0]]);
+    const refused = l.check('key_a', limit);
+    expect(refused).toMatchObject({ allowed: false, remaining: 0, resetSeconds: 10 });
+    // 5 in this window: the next window's estimate carries them, weighted down; room for one at 10 s + 2 s.
+    expect(refused.retryAfterSeconds).toBe(12);
+    time.advance(11_999);
+    expect(l.check('key_a', limit).allowed).toBe(false);
+    time.advance(1);
+    expect(l.check('key_a', limit).allowed).toBe(true);
+    expect(l.check('key_a', limit).allowed).toBe(false);
+  });
+
+  it('counts each credential separately, and a refused request costs nothing', () => {
+    const { limiter: l } = limiter();
+    expect(allowedOf(l, 20, 'key_a')).toBe(5);
+    expect(allowedOf(l, 20, 'key_b')).toBe(5);
+  });
+
+  it('slides: half-way into the next window, half of the previous window still counts', () => {
+    const { limiter: l, time } = limiter();
+    const limit = { requests: 10, perSeconds: 10 };
+    expect(allowedOf(l, 10, 'key_a', limit)).toBe(10);
+    time.advance(15_000); // 5 s into the next window: 10 * 0.5 = 5 still counted
+    expect(allowedOf(l, 20, 'key_a', limit)).toBe(5);
+    time.advance(20_000); // two windows on: nothing carried
+    expect(allowedOf(l, 20, 'key_a', limit)).toBe(10);
+  });
+
+  it('waits only for the previous window to fade when the current one has room', () => {
+    const { limiter: l, time } = limiter();
+    const limit = { requests: 4, perSeconds: 10 };
+    expect(allowedOf(l, 4, 'key_a', limit)).toBe(4);
+    time.advance(10_000); // next window, start: estimate 4
+    const refused = l.check('key_a', limit);
+    expect(refused.allowed).toBe(false);
+    // 4 * (1 - f) <= 3 at f = 1/4: 2.5 s, rounded up.
+    expect(refused.retryAfterSeconds).toBe(3);
+    time.advance(2_500);
+    expect(l.check('key_a', limit).allowed).toBe(true);
+  });
+
+  it('renders RateLimit-Policy and RateLimit as structured fields', () => {
+    const { limiter: l } = limiter();
+    const limit = { requests: 100, perSeconds: 60 };
+    const decision = l.check('key_a', limit);
+    expect(rateLimitHeaders(limit, decision)).toEqual({ 'RateLimit-Policy': '"default";q=100;w=60', RateLimit: '"default";r=99;t=60' });
+  });
+});
+
+describe('RateLimiter across processes', () => {
+  it('pushes local counts and learns the others\' on sync, never on the request path', async () => {
+    const store = new MemoryKeyStore();
+    const time = clock(WINDOW_START);
+    let calls = 0;
+    const counting = { incrementRateWindow: (...args: Parameters<MemoryKeyStore['incrementRateWindow']>) => (calls++, store.incrementRateWindow(...args)) };
+    const one = limiter(counting, time).limiter;
+    const two = limiter(counting, time).limiter;
+    const limit = { requests: 10, perSeconds: 60 };
+    expect(allowedOf(one, 6, 'key_a', limit)).toBe(6);
+    expect(calls).toBe(0);
+    await one.sync();
+    await two.sync(); // two has nothing to push and has not seen the key: nothing asked
+    expect(calls).toBe(1);
+    two.check('key_a', limit); // two's first request: its own count, 1
+    await two.sync(); // pushes 1, learns 7
+    expect(allowedOf(two, 10, 'key_a', limit)).toBe(3);
+    await two.sync();
+    // one has not synced since its own requests: until its next sync it judges on its stale view (6 of 10), the
+    // overshoot the fleet bound allows (one process's requests within a sync interval).
+    expect(allowedOf(one, 1, 'key_a', limit)).toBe(1);
+    await one.sync(); // pushes 1, learns 11
+    expect(allowedOf(one, 10, 'key_a', limit)).toBe(0);
+    expect(allowedOf(two, 1, 'key_a', limit)).toBe(0);
+    expect(await store.incrementRateWindow('key_a', WINDOW_START, 0, 1_000)).toBe(11);
+  });
+
+  it('keeps counts through a failed push and pushes them later, once', async () => {
+    const store = new MemoryKeyStore();
+    let down = true;
+    const flaky = {
+      incrementRateWindow: (...args: Parameters<MemoryKeyStore['incrementRateWindow']>) =>
+        down ? Promise.reject(new Error('connection refused')) : store.incrementRateWindow(...args),
+    };
+    const time = clock(WINDOW_START);
+    const { limiter: l } = limiter(flaky, time);
+    const limit = { requests: 100, perSeconds: 10 };
+    expect(allowedOf(l, 7, 'key_a', limit)).toBe(7);
+    await l.sync();
+    expect(allowedOf(l, 2, 'key_a', limit)).toBe(2);
+    time.advance(10_000); // the window rolls while the store is down: its 9 are pushed against their own window
+    expect(allowedOf(l, 1, 'key_a', limit)).toBe(1);
+    down = false;
+    await l.sync();
+    await l.sync();
+    expect(await store.incrementRateWindow('key_a', WINDOW_START, 0, 1_000)).toBe(9);
+    expect(await store.incrementRateWindow('key_a', WINDOW_START + 10_000, 0, 1_000)).toBe(1);
+  });
+
+  it('pushes what is left on close', async () => {
+    const store = new MemoryKeyStore();
+    const { limiter: l } = limiter(store);
+    allowedOf(l, 3);
+    await l.close();
+    expect(await store.incrementRateWindow('key_a', WINDOW_START, 0, 1_000)).toBe(3);
+  });
+
+  it('is per process on a store without incrementRateWindow, and schedules nothing', () => {
+    const { schedule, runs } = manual();
+    const l = new RateLimiter({ store: {}, now: () => WINDOW_START, schedule });
+    expect(runs).toEqual([]);
+    expect(allowedOf(l, 9)).toBe(5);
+  });
+});
