@@ -16,6 +16,7 @@ const packages: Record<string, string[]> = {
   sqlite: ['SqliteKeyStore'],
   redis: ['RedisKeyStore'],
   postgres: ['PostgresKeyStore'],
+  http: ['HttpKeyStore', 'HttpKeyStoreError'],
   gateway: [],
 };
 
@@ -45,7 +46,7 @@ describe.each(Object.entries(packages))('@finora-auth/%s', (name, exports) => {
   });
 });
 
-describe.each(['core', 'hono'])('@finora-auth/%s is runtime-free', (name) => {
+describe.each(['core', 'hono', 'http'])('@finora-auth/%s is runtime-free', (name) => {
   it('has no node: import in its built output', () => {
     const dir = join(root, 'packages', name, 'dist');
     for (const file of readdirSync(dir).filter((f) => /\.(c?js)$/.test(f))) {
