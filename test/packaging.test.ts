@@ -13,6 +13,7 @@ const packages: Record<string, string[]> = {
   express: ['finoraAuth'],
   koa: ['finoraAuth'],
   hono: ['finoraAuth'],
+  fastify: ['finoraAuth'],
   sqlite: ['SqliteKeyStore'],
   redis: ['RedisKeyStore'],
   postgres: ['PostgresKeyStore'],

@@ -88,4 +88,3 @@ const plugin: FastifyPluginAsync<FinoraAuthOptions> = async function finoraAuthP
 
 /** `await app.register(finoraAuth, { authenticator })`: skips encapsulation (fastify-plugin), so it guards the registering scope. */
 export const finoraAuth = fp(plugin, { name: '@finora-auth/fastify', fastify: '^4.26.0 || ^5.0.0' });
-export default finoraAuth;
