@@ -1,6 +1,14 @@
 // The store's schema as numbered migrations, and the runner that applies them once under an advisory lock.
 
+import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
+
+/**
+ * A prepared statement's name, unique per schema and within PostgreSQL's 63 characters (a longer name is cut, and
+ * two names cut alike would run each other's SQL): the schema goes in as a short digest.
+ */
+export const statementName = (schema: string, name: string): string =>
+  `finora-auth:${createHash('sha256').update(schema).digest('hex').slice(0, 12)}:${name}`;
 
 /** Double-quotes an identifier. Names reaching here are already validated; quoting keeps them exact anyway. */
 export const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
@@ -77,6 +85,47 @@ const MIGRATIONS: readonly Migration[] = [
           retired_at timestamptz(3)
         );
         COMMENT ON COLUMN ${s}.signing_keys.encrypted_private_key IS 'encrypted by the issuer under a secret this database never sees';
+      `;
+    },
+  },
+  {
+    version: 3,
+    name: 'rate limits, credits, usage, rate windows',
+    sql: (schema) => {
+      const s = ident(schema);
+      // NULL everywhere means what a v2 row meant: no rate limit, unmetered. Rate windows are UNLOGGED: counters
+      // a few seconds long need no crash safety, and skipping the WAL keeps the fleet's pushes cheap.
+      return `
+        ALTER TABLE ${s}.accounts
+          ADD COLUMN rate_requests integer CHECK (rate_requests > 0),
+          ADD COLUMN rate_per_seconds integer CHECK (rate_per_seconds > 0),
+          ADD COLUMN credit_balance bigint CHECK (credit_balance >= 0),
+          ADD COLUMN refill_amount bigint CHECK (refill_amount >= 0),
+          ADD COLUMN refill_period text CHECK (refill_period IN ('day', 'month')),
+          ADD COLUMN refilled_period text;
+        COMMENT ON COLUMN ${s}.accounts.credit_balance IS 'NULL: not metered (never granted credits)';
+        ALTER TABLE ${s}.api_keys
+          ADD COLUMN rate_requests integer CHECK (rate_requests > 0),
+          ADD COLUMN rate_per_seconds integer CHECK (rate_per_seconds > 0);
+        CREATE TABLE ${s}.usage (
+          account_id text NOT NULL,
+          day text NOT NULL CHECK (day ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'),
+          key_id text NOT NULL,
+          environment text NOT NULL CHECK (environment IN ('live', 'test')),
+          module text NOT NULL DEFAULT '',
+          allowed bigint NOT NULL DEFAULT 0,
+          credits_spent bigint NOT NULL DEFAULT 0,
+          PRIMARY KEY (account_id, day, key_id, environment, module)
+        );
+        COMMENT ON COLUMN ${s}.usage.module IS 'empty: no module';
+        CREATE UNLOGGED TABLE ${s}.rate_windows (
+          bucket text NOT NULL,
+          window_start bigint NOT NULL,
+          count bigint NOT NULL,
+          expires_at timestamptz NOT NULL,
+          PRIMARY KEY (bucket, window_start)
+        );
+        CREATE INDEX rate_windows_expires_idx ON ${s}.rate_windows (expires_at);
       `;
     },
   },

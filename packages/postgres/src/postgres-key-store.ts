@@ -6,7 +6,10 @@ import {
   StoreEvents,
   type Account,
   type AccountPatch,
+  type CreditRefill,
+  type CreditState,
   type KeyRecord,
+  type RateLimit,
   type KeyStore,
   type ServiceAccountRecord,
   type ServiceAccountSecret,
@@ -14,9 +17,20 @@ import {
   type StoredKey,
   type StoredServiceAccount,
   type StoredSigningKey,
+  type UsageIncrement,
+  type UsageRow,
 } from '@finora-auth/core';
 import { ChannelListener } from './listener';
-import { LATEST_VERSION, ident, runMigrations, schemaVersion } from './migrations';
+import {
+  meteringStatements,
+  refillPeriods,
+  toCreditState,
+  toUsageColumns,
+  toUsageRow,
+  type CreditsRow,
+  type UsageDbRow,
+} from './metering-statements';
+import { LATEST_VERSION, ident, runMigrations, schemaVersion, statementName } from './migrations';
 import { resolveOptions, type PostgresKeyStoreOptions, type ResolvedOptions } from './options';
 
 /** The schema is missing or older than this version of the store needs, and `migrate` is off. */
@@ -38,12 +52,25 @@ interface KeyRow extends QueryResultRow {
   revoked_at: number | null;
   /** NULL: full access. */
   scopes: string[] | null;
+  /** (v2) NULL: no rate limit of its own. */
+  rate_requests: number | null;
+  rate_per_seconds: number | null;
 }
 
-interface KeyAccountRow extends KeyRow {
+/** An account's columns as every read returns them (joined ones prefixed `account_` where they would clash). */
+interface AccountColumns {
   tier: Account['tier'];
   enterprise: boolean;
+  account_rate_requests: number | null;
+  account_rate_per_seconds: number | null;
+  metered: boolean;
 }
+
+interface AccountRow extends QueryResultRow, AccountColumns {
+  id: string;
+}
+
+interface KeyAccountRow extends KeyRow, AccountColumns {}
 
 interface ServiceAccountRow extends QueryResultRow {
   client_id: string;
@@ -59,10 +86,7 @@ interface ServiceAccountRow extends QueryResultRow {
   revoked_at: number | null;
 }
 
-interface ServiceAccountAccountRow extends ServiceAccountRow {
-  tier: Account['tier'];
-  enterprise: boolean;
-}
+interface ServiceAccountAccountRow extends ServiceAccountRow, AccountColumns {}
 
 interface SigningKeyRow extends QueryResultRow {
   kid: string;
@@ -95,7 +119,13 @@ const keyColumns = (k: string) =>
     fromTime(`${k}.expires_at`, 'expires_at'),
     fromTime(`${k}.revoked_at`, 'revoked_at'),
     `${k}.scopes`,
+    `${k}.rate_requests`,
+    `${k}.rate_per_seconds`,
   ].join(', ');
+/** What every read of an account returns; the same names whether read alone or joined beside a key. */
+const accountColumns = (a: string) =>
+  `${a}.tier, ${a}.enterprise, ${a}.rate_requests AS account_rate_requests, ${a}.rate_per_seconds AS account_rate_per_seconds, ` +
+  `${a}.credit_balance IS NOT NULL AS metered`;
 const serviceAccountColumns = (sa: string) =>
   [
     `${sa}.client_id`,
@@ -129,14 +159,15 @@ function statements(schema: string) {
   /** The NOTIFY of a service-account write, its channel and origin taken from the statement's parameters. */
   const notifyServiceAccount = (row: string, channel: string, origin: string) =>
     `pg_notify(${channel}, json_build_object('o', ${origin}::text, 't', 's', 'c', ${row}.client_id)::text)::text AS notified`;
-  const named = (name: string, text: string) => ({ name: `finora-auth:${schema}:${name}`, text });
+  const named = (name: string, text: string) => ({ name: statementName(schema, name), text });
   return {
     // One round trip for the hot path: the key and its account together.
     findByHash: named(
       'find-by-hash',
-      `SELECT ${keyColumns('k')}, a.tier, a.enterprise FROM ${keys} k JOIN ${accounts} a ON a.id = k.account_id WHERE k.key_hash = $1`,
+      `SELECT ${keyColumns('k')}, ${accountColumns('a')} FROM ${keys} k JOIN ${accounts} a ON a.id = k.account_id WHERE k.key_hash = $1`,
     ),
-    getAccount: named('get-account', `SELECT id, tier, enterprise FROM ${accounts} WHERE id = $1`),
+    getAccount: named('get-account', `SELECT a.id, ${accountColumns('a')} FROM ${accounts} a WHERE a.id = $1`),
+    listAccounts: named('list-accounts', `SELECT a.id, ${accountColumns('a')} FROM ${accounts} a ORDER BY a.id COLLATE "C"`),
     getKey: named('get-key', `SELECT ${keyColumns('k')} FROM ${keys} k WHERE k.id = $1`),
     listKeys: named('list-keys', `SELECT ${keyColumns('k')} FROM ${keys} k WHERE k.account_id = $1 ORDER BY k.created_at, k.id`),
     listExpiring: named(
@@ -148,27 +179,31 @@ function statements(schema: string) {
     // change commits, and only once it has, so whoever hears it reads the new row.
     putAccount: named(
       'put-account',
-      `WITH saved AS (INSERT INTO ${accounts} (id, tier, enterprise) VALUES ($1, $2, $3) ` +
-        `ON CONFLICT (id) DO UPDATE SET tier = EXCLUDED.tier, enterprise = EXCLUDED.enterprise, updated_at = now() RETURNING id) ` +
+      `WITH saved AS (INSERT INTO ${accounts} (id, tier, enterprise, rate_requests, rate_per_seconds) VALUES ($1, $2, $3, $6, $7) ` +
+        `ON CONFLICT (id) DO UPDATE SET tier = EXCLUDED.tier, enterprise = EXCLUDED.enterprise, ` +
+        `rate_requests = EXCLUDED.rate_requests, rate_per_seconds = EXCLUDED.rate_per_seconds, updated_at = now() RETURNING id) ` +
         `SELECT pg_notify($4, json_build_object('o', $5::text, 't', 'a', 'a', saved.id)::text) FROM saved`,
     ),
-    // Only the named fields are written (a NULL parameter leaves its column as it is), in one statement: a
-    // concurrent update of the other field is never read and written back.
+    // Only the named fields are written (a NULL parameter leaves its column as it is; $6 true writes the rate limit,
+    // NULL removing it), in one statement: a concurrent update of another field is never read and written back.
     updateAccount: named(
       'update-account',
-      `WITH updated AS (UPDATE ${accounts} SET tier = coalesce($2::text, tier), enterprise = coalesce($3::boolean, enterprise), ` +
-        `updated_at = now() WHERE id = $1 RETURNING id, tier, enterprise) ` +
+      `WITH updated AS (UPDATE ${accounts} a SET tier = coalesce($2::text, tier), enterprise = coalesce($3::boolean, enterprise), ` +
+        `rate_requests = CASE WHEN $6::boolean THEN $7::integer ELSE rate_requests END, ` +
+        `rate_per_seconds = CASE WHEN $6::boolean THEN $8::integer ELSE rate_per_seconds END, ` +
+        `updated_at = now() WHERE id = $1 RETURNING a.id, ${accountColumns('a')}) ` +
         `SELECT updated.*, pg_notify($4, json_build_object('o', $5::text, 't', 'a', 'a', updated.id)::text)::text AS notified FROM updated`,
     ),
     insertKey: named(
       'insert-key',
-      `WITH inserted AS (INSERT INTO ${keys} (id, account_id, key_hash, hint, environment, surface, name, created_at, expires_at, revoked_at, scopes) ` +
-        `VALUES ($1, $2, $3, $4, $5, $6, $7, ${toTime('$8')}, ${toTime('$9')}, ${toTime('$10')}, $13::text[]) RETURNING key_hash) ` +
+      `WITH inserted AS (INSERT INTO ${keys} (id, account_id, key_hash, hint, environment, surface, name, created_at, expires_at, revoked_at, scopes, ` +
+        `rate_requests, rate_per_seconds) ` +
+        `VALUES ($1, $2, $3, $4, $5, $6, $7, ${toTime('$8')}, ${toTime('$9')}, ${toTime('$10')}, $13::text[], $14::integer, $15::integer) RETURNING key_hash) ` +
         `SELECT pg_notify($11, json_build_object('o', $12::text, 't', 'k', 'h', inserted.key_hash)::text) FROM inserted`,
     ),
     findServiceAccount: named(
       'find-service-account',
-      `SELECT ${serviceAccountColumns('sa')}, a.tier, a.enterprise FROM ${serviceAccounts} sa ` +
+      `SELECT ${serviceAccountColumns('sa')}, ${accountColumns('a')} FROM ${serviceAccounts} sa ` +
         `JOIN ${accounts} a ON a.id = sa.account_id WHERE sa.client_id = $1`,
     ),
     getServiceAccount: named('get-service-account', `SELECT ${serviceAccountColumns('sa')} FROM ${serviceAccounts} sa WHERE sa.client_id = $1`),
@@ -230,7 +265,24 @@ function toStoredKey(row: KeyRow): StoredKey {
   if (row.name !== null) key.name = row.name;
   if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
   if (row.scopes !== null) key.scopes = row.scopes;
+  const rateLimit = toRateLimit(row.rate_requests, row.rate_per_seconds);
+  if (rateLimit) key.rateLimit = rateLimit;
   return key;
+}
+
+/** Both columns set: a limit; both NULL: none. Half a limit is handed on for the core to refuse as a fault. */
+function toRateLimit(requests: number | null, perSeconds: number | null): RateLimit | undefined {
+  if (requests === null && perSeconds === null) return undefined;
+  return { requests, perSeconds } as RateLimit;
+}
+
+/** `metered` only when it is, `rateLimit` only when set: an unmetered, unlimited account reads as in v1. */
+function toAccount(id: string, row: AccountColumns): Account {
+  const account: Account = { id, tier: row.tier, enterprise: row.enterprise };
+  const rateLimit = toRateLimit(row.account_rate_requests, row.account_rate_per_seconds);
+  if (rateLimit) account.rateLimit = rateLimit;
+  if (row.metered) account.metered = true;
+  return account;
 }
 
 function toStoredServiceAccount(row: ServiceAccountRow): StoredServiceAccount {
@@ -298,6 +350,16 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 }
 
 const READ_ATTEMPTS = 3;
+/** Expired rate windows are deleted on every this-many increments by this instance. */
+const PRUNE_RATE_WINDOWS_EVERY = 500;
+
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+function assertAmount(operation: string, value: unknown, least: number): asserts value is number {
+  if (!Number.isSafeInteger(value) || (value as number) < least) {
+    throw new TypeError(`finora-auth: PostgresKeyStore ${operation} needs a whole number >= ${least}; got ${String(value)}`);
+  }
+}
 
 export class PostgresKeyStore implements KeyStore {
   readonly #options: ResolvedOptions;
@@ -305,6 +367,8 @@ export class PostgresKeyStore implements KeyStore {
   readonly #events = new StoreEvents();
   readonly #listener: ChannelListener;
   readonly #sql: ReturnType<typeof statements>;
+  readonly #metering: ReturnType<typeof meteringStatements>;
+  #rateIncrements = 0;
   /** Tags this instance's NOTIFYs, so it does not hear its own writes twice (it already told its listeners). */
   readonly #origin = randomUUID();
   #ready: Promise<void> | undefined;
@@ -315,6 +379,7 @@ export class PostgresKeyStore implements KeyStore {
     const config = resolveOptions(options);
     this.#options = config;
     this.#sql = statements(config.schema);
+    this.#metering = meteringStatements(config.schema);
     this.#pool = new Pool({
       connectionString: config.connectionString,
       max: config.poolSize,
@@ -344,34 +409,128 @@ export class PostgresKeyStore implements KeyStore {
     const rows = await abortable(this.#read<KeyAccountRow>(this.#sql.findByHash, [hash], signal), signal);
     const row = rows[0];
     if (!row) return null;
-    return { key: toStoredKey(row), account: { id: row.account_id, tier: row.tier, enterprise: row.enterprise } };
+    return { key: toStoredKey(row), account: toAccount(row.account_id, row) };
   }
 
   async getAccount(accountId: string): Promise<Account | null> {
-    const rows = await this.#read<Account & QueryResultRow>(this.#sql.getAccount, [accountId]);
+    const rows = await this.#read<AccountRow>(this.#sql.getAccount, [accountId]);
     const row = rows[0];
-    return row ? { id: row.id, tier: row.tier, enterprise: row.enterprise } : null;
+    return row ? toAccount(row.id, row) : null;
   }
 
+  /** Replaces tier, provisioning and rate limit; `account.metered` is ignored (credits change only through grants and unmeter). */
   async putAccount(account: Account): Promise<void> {
     const { channel } = this.#options;
-    await this.#write(this.#sql.putAccount, [account.id, account.tier, account.enterprise, channel, this.#origin]);
+    await this.#write(this.#sql.putAccount, [
+      account.id,
+      account.tier,
+      account.enterprise,
+      channel,
+      this.#origin,
+      account.rateLimit?.requests ?? null,
+      account.rateLimit?.perSeconds ?? null,
+    ]);
     this.#events.emit({ type: 'account-changed', accountId: account.id });
   }
 
   async updateAccount(accountId: string, patch: AccountPatch): Promise<Account | null> {
     const { channel } = this.#options;
-    const rows = await this.#write<Account & QueryResultRow>(this.#sql.updateAccount, [
+    const rateLimit = patch?.rateLimit;
+    const rows = await this.#write<AccountRow>(this.#sql.updateAccount, [
       accountId,
       patch?.tier ?? null,
       patch?.enterprise ?? null,
       channel,
       this.#origin,
+      rateLimit !== undefined,
+      rateLimit?.requests ?? null,
+      rateLimit?.perSeconds ?? null,
     ]);
     const row = rows[0];
     if (!row) return null;
     this.#events.emit({ type: 'account-changed', accountId });
-    return { id: row.id, tier: row.tier, enterprise: row.enterprise };
+    return toAccount(row.id, row);
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    return (await this.#read<AccountRow>(this.#sql.listAccounts, [])).map((row) => toAccount(row.id, row));
+  }
+
+  async grantCredits(accountId: string, amount: number): Promise<{ balance: number } | null> {
+    assertAmount('grantCredits', amount, 1);
+    const rows = await this.#write<{ balance: number; notified: string | null }>(this.#metering.grantCredits, [
+      accountId,
+      amount,
+      this.#options.channel,
+      this.#origin,
+    ]);
+    const row = rows[0];
+    if (!row) return null;
+    // The metered flag is cached with the account's keys: becoming metered must reach every cache.
+    if (row.notified !== null) this.#events.emit({ type: 'account-changed', accountId });
+    return { balance: row.balance };
+  }
+
+  async setCreditRefill(accountId: string, refill: CreditRefill | null): Promise<CreditState | null> {
+    if (refill !== null) {
+      assertAmount('setCreditRefill', refill?.amount, 0);
+      if (refill.period !== 'day' && refill.period !== 'month') {
+        throw new TypeError("finora-auth: PostgresKeyStore setCreditRefill needs period 'day' or 'month'");
+      }
+    }
+    const rows = await this.#write<CreditsRow>(this.#metering.setCreditRefill, [accountId, refill?.amount ?? null, refill?.period ?? null]);
+    return rows[0] ? toCreditState(rows[0]) : null;
+  }
+
+  async getCredits(accountId: string): Promise<CreditState | null> {
+    const rows = await this.#read<CreditsRow>(this.#metering.getCredits, [accountId]);
+    return rows[0] ? toCreditState(rows[0]) : null;
+  }
+
+  async unmeter(accountId: string): Promise<boolean> {
+    const rows = await this.#write(this.#metering.unmeter, [accountId, this.#options.channel, this.#origin]);
+    if (rows.length === 0) return false;
+    this.#events.emit({ type: 'account-changed', accountId });
+    return true;
+  }
+
+  /** One statement: the row is locked, a due refill applied and the lease taken before any other take sees it. */
+  async takeCredits(accountId: string, want: number, min: number, now: number): Promise<{ granted: number; balance: number; metered: boolean }> {
+    assertAmount('takeCredits', want, 0);
+    assertAmount('takeCredits', min, 0);
+    const [day, month] = refillPeriods(now);
+    const rows = await this.#write<{ granted: number; balance: number }>(this.#metering.takeCredits, [accountId, want, min, day, month]);
+    const row = rows[0];
+    return row ? { granted: row.granted, balance: row.balance, metered: true } : { granted: 0, balance: 0, metered: false };
+  }
+
+  async returnCredits(accountId: string, amount: number): Promise<void> {
+    assertAmount('returnCredits', amount, 0);
+    if (amount > 0) await this.#write(this.#metering.returnCredits, [accountId, amount]);
+  }
+
+  async addUsage(rows: readonly UsageIncrement[]): Promise<void> {
+    for (const row of rows) {
+      if (!isCount(row?.allowed) || !isCount(row.creditsSpent)) throw new TypeError('finora-auth: PostgresKeyStore addUsage needs whole counts >= 0');
+    }
+    if (rows.length === 0) return;
+    await this.#write(this.#metering.addUsage, toUsageColumns(rows));
+  }
+
+  async listUsage(accountId: string, since: string, until: string): Promise<UsageRow[]> {
+    return (await this.#read<UsageDbRow>(this.#metering.listUsage, [accountId, since, until])).map(toUsageRow);
+  }
+
+  /** Shared by every instance on the database; expired windows are deleted now and then, off the caller's path. */
+  async incrementRateWindow(bucket: string, windowStart: number, by: number, ttlMs: number): Promise<number> {
+    assertAmount('incrementRateWindow', by, 0);
+    const rows = await this.#write<{ count: number }>(this.#metering.incrementRateWindow, [bucket, windowStart, by, ttlMs]);
+    if (++this.#rateIncrements % PRUNE_RATE_WINDOWS_EVERY === 0) {
+      this.#write(this.#metering.pruneRateWindows, []).catch((error: unknown) => {
+        this.#options.onError(error instanceof Error ? error : new Error(String(error)));
+      });
+    }
+    return rows[0]!.count;
   }
 
   async getKey(keyId: string): Promise<StoredKey | null> {
@@ -394,6 +553,8 @@ export class PostgresKeyStore implements KeyStore {
       this.#options.channel,
       this.#origin,
       key.scopes ?? null,
+      key.rateLimit?.requests ?? null,
+      key.rateLimit?.perSeconds ?? null,
     ]);
     this.#events.emit({ type: 'key-changed', keyHash: key.hash });
   }
@@ -424,7 +585,7 @@ export class PostgresKeyStore implements KeyStore {
     const rows = await abortable(this.#read<ServiceAccountAccountRow>(this.#sql.findServiceAccount, [clientId], signal), signal);
     const row = rows[0];
     if (!row) return null;
-    return { serviceAccount: toStoredServiceAccount(row), account: { id: row.account_id, tier: row.tier, enterprise: row.enterprise } };
+    return { serviceAccount: toStoredServiceAccount(row), account: toAccount(row.account_id, row) };
   }
 
   async insertServiceAccount(serviceAccount: StoredServiceAccount): Promise<void> {
