@@ -1,0 +1,111 @@
+// Usage counting: allowed requests added up in memory per UTC day, credential, environment and module, flushed in batches.
+
+import type { KeyStore } from './store';
+import type { Environment, UsageIncrement } from './types';
+
+export interface UsageBatcherOptions {
+  store: Pick<KeyStore, 'addUsage'>;
+  /** Clock in epoch ms: the UTC day a request is counted on. */
+  now: () => number;
+  /** A batch is flushed once it has this many rows. Default: 1,000. */
+  maxRows?: number;
+  /** …or this many ms after its first count. Default: 1,000. */
+  flushMs?: number;
+  /** Most rows kept while flushes fail; counts for new rows past it are dropped (and counted in `dropped`). Default: 100,000. */
+  maxPendingRows?: number;
+  /** Runs `flush` after `ms`; returns the function that cancels it. Default: an unref'd `setTimeout`. */
+  schedule?: (run: () => void, ms: number) => () => void;
+}
+
+export interface UsageCount {
+  accountId: string;
+  keyId: string;
+  environment: Environment;
+  module?: string;
+  creditsSpent: number;
+}
+
+function defaultSchedule(run: () => void, ms: number): () => void {
+  const timer = setTimeout(run, ms) as unknown as { unref?: () => void };
+  timer.unref?.();
+  return () => clearTimeout(timer as unknown as Parameters<typeof clearTimeout>[0]);
+}
+
+export class UsageBatcher {
+  #rows = new Map<string, UsageIncrement>();
+  readonly #store: UsageBatcherOptions['store'];
+  readonly #now: () => number;
+  readonly #maxRows: number;
+  readonly #flushMs: number;
+  readonly #maxPendingRows: number;
+  readonly #schedule: NonNullable<UsageBatcherOptions['schedule']>;
+  #cancel: (() => void) | undefined;
+  #flushing: Promise<void> | undefined;
+  /** Counts given up because flushes kept failing and the pending rows reached their bound. */
+  dropped = 0;
+
+  constructor(options: UsageBatcherOptions) {
+    this.#store = options.store;
+    this.#now = options.now;
+    this.#maxRows = options.maxRows ?? 1_000;
+    this.#flushMs = options.flushMs ?? 1_000;
+    this.#maxPendingRows = options.maxPendingRows ?? 100_000;
+    this.#schedule = options.schedule ?? defaultSchedule;
+  }
+
+  /** Counts one allowed request; never waits for the store. */
+  count(usage: UsageCount): void {
+    if (!this.#store.addUsage) return;
+    const day = new Date(this.#now()).toISOString().slice(0, 10);
+    const key = `${day}\u0000${usage.accountId}\u0000${usage.keyId}\u0000${usage.environment}\u0000${usage.module ?? ''}`;
+    const row = this.#rows.get(key);
+    if (row) {
+      row.allowed += 1;
+      row.creditsSpent += usage.creditsSpent;
+    } else if (this.#rows.size >= this.#maxPendingRows) {
+      this.dropped += 1;
+      return;
+    } else {
+      const fresh: UsageIncrement = { day, accountId: usage.accountId, keyId: usage.keyId, environment: usage.environment, allowed: 1, creditsSpent: usage.creditsSpent };
+      if (usage.module !== undefined) fresh.module = usage.module;
+      this.#rows.set(key, fresh);
+    }
+    if (this.#rows.size >= this.#maxRows) void this.flush();
+    else this.#cancel ??= this.#schedule(() => void this.flush(), this.#flushMs);
+  }
+
+  /** Sends what is counted; a failed batch is merged back for the next flush. One flush at a time. */
+  async flush(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+    this.#cancel?.();
+    this.#cancel = undefined;
+    if (this.#rows.size === 0 || !this.#store.addUsage) return;
+    const batch = this.#rows;
+    this.#rows = new Map();
+    this.#flushing = this.#send(batch).finally(() => (this.#flushing = undefined));
+    await this.#flushing;
+  }
+
+  /** Flushes what is left (a graceful shutdown). */
+  async close(): Promise<void> {
+    await this.flush();
+  }
+
+  async #send(batch: Map<string, UsageIncrement>): Promise<void> {
+    try {
+      await this.#store.addUsage!([...batch.values()]);
+    } catch {
+      // Kept for the next flush, merged with what was counted meanwhile; retried on the next count's timer.
+      for (const [key, row] of batch) {
+        const newer = this.#rows.get(key);
+        if (newer) {
+          newer.allowed += row.allowed;
+          newer.creditsSpent += row.creditsSpent;
+        } else {
+          this.#rows.set(key, row);
+        }
+      }
+      if (this.#rows.size > 0) this.#cancel ??= this.#schedule(() => void this.flush(), this.#flushMs);
+    }
+  }
+}
