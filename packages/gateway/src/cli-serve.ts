@@ -4,8 +4,9 @@ import type { KeyStore } from '@finora-auth/core';
 import type { Io } from './cli-admin';
 import { CommandError, oneOf, parse, UsageError, wholeNumber, type Parsed } from './cli-args';
 import { closeQuietly, openReachableStore, storeSpec, withDeadline, type Env } from './cli-store';
-import { createGateway, type GatewayOptions } from './gateway';
+import { createGateway, type GatewayIssuer, type GatewayOptions } from './gateway';
 import { HELP } from './help';
+import { readOperatorSecret, type OperatorSecret } from './operator-secret';
 import { parseUpstream } from './proxy';
 import { seedIfEmpty } from './seed';
 import type { Signals } from './signals';
@@ -17,6 +18,8 @@ export interface ServeConfig {
   host: string;
   /** Answer forward-auth questions from a proxy instead of proxying or serving the demo API. */
   forwardAuth: boolean;
+  /** The OAuth issuer URL (the tokens' `iss` and `aud`); default: this gateway's own address. */
+  issuer: string | undefined;
   store: StoreSpec;
   upstream: string | undefined;
   upstreamTimeoutMs: number;
@@ -46,6 +49,8 @@ const SERVE_OPTIONS = {
   'throttle-window': { type: 'string' },
   seed: { type: 'boolean' },
   'forward-auth': { type: 'boolean' },
+  issuer: { type: 'string' },
+  'secret-file': { type: 'string' },
 } as const;
 
 /** `on`, `off`, `PORT` or `HOST:PORT` (IPv6 hosts in brackets). */
@@ -95,6 +100,7 @@ export function resolveServeConfig(values: Parsed['values'], env: Env, cwd: stri
     port: number('port', 'PORT', 8787, 0, 65_535),
     host: pick('host', 'FINORA_AUTH_HOST')?.value ?? '127.0.0.1',
     forwardAuth,
+    issuer: pick('issuer', 'FINORA_AUTH_ISSUER')?.value,
     store,
     upstream: upstreamGiven?.value,
     upstreamTimeoutMs: number('upstream-timeout', 'FINORA_AUTH_UPSTREAM_TIMEOUT_MS', 30_000, 1),
@@ -167,6 +173,40 @@ export async function serveCommand(args: string[], io: ServeIo): Promise<number>
   return Promise.race([exitedNow, running]);
 }
 
+/**
+ * The OAuth issuer `serve` mounts, or undefined (said once on stderr) when there is no operator secret or the
+ * store cannot hold signing keys. A secret that is given but unusable is an error: that is a mistake, not a choice.
+ * `@finora-auth/oauth` (and jose) is loaded only when there is a secret.
+ */
+async function oauthIssuer(config: ServeConfig, secretFlag: unknown, io: ServeIo, store: KeyStore): Promise<GatewayIssuer | undefined> {
+  let secret: OperatorSecret;
+  try {
+    secret = readOperatorSecret(typeof secretFlag === 'string' ? secretFlag : undefined, io.env, io.cwd);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.err('OAuth endpoints off: no operator secret (pass --secret-file PATH or set FINORA_AUTH_SECRET_FILE to serve /oauth/token)\n');
+    return undefined;
+  }
+  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = (config.issuer ?? `http://${host}:${config.port}`).replace(/\/+$/, '');
+  const { createTokenIssuer } = await import('@finora-auth/oauth');
+  let issuer;
+  try {
+    issuer = createTokenIssuer({ store, issuer: url, audience: url, secret: secret.bytes });
+  } catch (error) {
+    const message = error instanceof Error ? error.message.replace(/^finora-auth: /, '') : String(error);
+    if (config.issuer !== undefined) throw new CommandError(`--issuer: ${message}`);
+    io.err(`OAuth endpoints off: ${message}\n`);
+    return undefined;
+  }
+  const path = new URL(url).pathname.replace(/\/+$/, '');
+  return {
+    handle: (request, options) => issuer.handle(request, options),
+    verifier: issuer.verifier,
+    paths: [`${path}/oauth/token`, `${path}/.well-known/jwks.json`, `/.well-known/oauth-authorization-server${path}`],
+  };
+}
+
 async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<number> {
   const parsed = parse('serve', args, SERVE_OPTIONS);
   if (parsed.help) {
@@ -197,8 +237,17 @@ async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<nu
     return 0;
   }
 
+  let issuer: GatewayIssuer | undefined;
+  try {
+    issuer = await oauthIssuer(config, parsed.values['secret-file'], io, store);
+  } catch (error) {
+    await closeQuietly(store);
+    throw error;
+  }
+
   const options: GatewayOptions = {
     store,
+    issuer,
     upstream: config.upstream,
     forwardAuth: config.forwardAuth,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
@@ -238,6 +287,7 @@ async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<nu
     `finora-auth gateway listening on ${bound},${everywhere} ${mode}, store ${redactStoreUrl(config.store.url)}`,
     address.metricsUrl ? `metrics at ${address.metricsUrl}` : 'metrics off',
   ];
+  if (issuer) banner.push(`OAuth token endpoint at ${address.url}${issuer.paths[0]}`);
   if (seeded) {
     banner.push(
       '',

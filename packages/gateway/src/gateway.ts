@@ -12,16 +12,18 @@ import { answerProxied, type ProxiedRequest } from './proxy-mode';
 import { createProxy, parseUpstream, type Proxy } from './proxy';
 import { errorBody } from './responses';
 import { Connections, listenOn, stopServer, urlOf } from './server-lifecycle';
-import { TimedKeyStore } from './timed-store';
+import { timedKeyStore } from './timed-store';
 import { FailureThrottle, type ThrottleOptions } from './throttle';
 import { Tracked } from './tracked';
 
 /** What the gateway needs of an OAuth token issuer (`createTokenIssuer` of `@finora-auth/oauth`). */
 export interface GatewayIssuer {
   /** Answers the issuer's own endpoints (`/oauth/token`, `/.well-known/…`), `null` for any other request. */
-  handle(request: Request): Promise<Response | null>;
+  handle(request: Request, options?: { clientAddress?: string }): Promise<Response | null>;
   /** Verifies the tokens it issues; the gateway's authenticator takes it as `tokens`. */
   readonly verifier: TokenVerifier;
+  /** The request paths `handle` answers; only these are handed to it (their bodies are read whole). */
+  readonly paths: readonly string[];
 }
 
 export interface GatewayOptions {
@@ -88,9 +90,6 @@ export interface Gateway {
 
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' } as const;
 
-/** Paths the OAuth issuer answers; anything else never builds a fetch Request. */
-const ISSUER_PATHS: ReadonlySet<string> = new Set(['/oauth/token', '/.well-known/jwks.json', '/.well-known/oauth-authorization-server']);
-
 function whole(value: number | undefined, fallback: number, name: string, min = 1): number {
   const resolved = value ?? fallback;
   if (!Number.isInteger(resolved) || resolved < min) {
@@ -139,7 +138,7 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
 }
 
 /** Hands a request to a fetch-style handler and writes its answer (small bodies: the issuer's forms and JSON). */
-async function viaFetch(handle: (request: Request) => Promise<Response | null>, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+async function viaFetch(issuer: GatewayIssuer, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) {
     chunks.push(chunk as Buffer);
@@ -153,7 +152,8 @@ async function viaFetch(handle: (request: Request) => Promise<Response | null>, 
   const method = req.method ?? 'GET';
   const init: RequestInit = { method, headers };
   if (method !== 'GET' && method !== 'HEAD') init.body = Buffer.concat(chunks);
-  const response = await handle(new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init));
+  const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init);
+  const response = await issuer.handle(request, req.socket.remoteAddress ? { clientAddress: req.socket.remoteAddress } : {});
   if (!response) return false;
   const out: Record<string, string> = {};
   response.headers.forEach((value, name) => (out[name] = value));
@@ -170,7 +170,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const core = createAuthenticator({
     ...config.authenticator,
     ...(config.issuer ? { tokens: config.issuer.verifier } : {}),
-    store: new TimedKeyStore(config.store, metrics.storeLookups),
+    store: timedKeyStore(config.store, metrics.storeLookups),
   });
   // Every mode counts from the decision the result carries: nothing is paired by order or passed through callbacks.
   const authenticator: Authenticator = {
@@ -187,6 +187,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     : undefined;
   const demo = proxy || config.forwardAuth ? undefined : createDemoListener({ authenticator, throttle: config.throttle, maxBodySize: config.maxBodySize, log });
   const health = new StoreHealth(config.store, config.healthTimeoutMs);
+  const issuerPaths: ReadonlySet<string> = new Set(config.issuer?.paths ?? []);
   let shuttingDown = false;
 
   /** What the gateway answers itself, whatever the mode: health, metrics, the issuer's endpoints. */
@@ -202,7 +203,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       send(res, 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Cache-Control': 'no-store' }, metrics.render(), method === 'HEAD');
       return true;
     }
-    if (config.issuer && ISSUER_PATHS.has(path)) return viaFetch((request) => config.issuer!.handle(request), req, res);
+    if (issuerPaths.has(path)) return viaFetch(config.issuer as GatewayIssuer, req, res);
     return false;
   }
 

@@ -46,6 +46,10 @@ ${STORE}
   --forward-auth           answer a proxy's auth subrequests instead (nginx auth_request, Caddy forward_auth,
                            Traefik forwardAuth, Envoy ext_authz): 200 with Finora-* identity headers, or the
                            refusal; see docs/forward-auth.md
+  --secret-file PATH       the operator secret that seals the OAuth signing keys (default: $FINORA_AUTH_SECRET_FILE,
+                           else $FINORA_AUTH_SECRET); with it serve also answers POST /oauth/token,
+                           /.well-known/jwks.json and the issuer metadata, and accepts the tokens it issues
+  --issuer URL             the tokens' iss and aud (default: $FINORA_AUTH_ISSUER, else http://HOST:PORT)
   --upstream-timeout MS    longest upstream silence before 504 (default: $FINORA_AUTH_UPSTREAM_TIMEOUT_MS, else 30000)
   --metrics WHERE          on (the serving port), off, PORT or HOST:PORT (a listener of its own)
                            (default: $FINORA_AUTH_METRICS, else on)
