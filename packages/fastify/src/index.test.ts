@@ -3,6 +3,7 @@
 import { createAuthenticator, createKeyManager, MemoryKeyStore, type AuthContext, type Authenticator, type DecisionEvent, type KeyManager } from '@finora-auth/core';
 import fastify5, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import fastify4 from 'fastify4';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { finoraAuth, type FinoraAuthOptions } from './index';
 
@@ -207,6 +208,23 @@ describe.each(VERSIONS)('$name', ({ fastify }) => {
     expect(await judged('/api/t/acme/ai', w.retail)).toBe(403);
   });
 
+  it('guards routes and scopes declared before it too, reading their paths below every segment (stricter)', async () => {
+    const ran: string[] = [];
+    const origin = await serve(async (app) => {
+      await app.register(async (api) => routes(api, ['/payments', '/invoices'], ran, '/api'), { prefix: '/api' });
+      routes(app, ['/invoices/:id', '/invoices/:id/payments'], ran);
+      await app.register(finoraAuth, { authenticator: w.authenticator });
+    });
+    const status = async (path: string, authorization: string) => (await fetch(`${origin}${path}`, { headers: { Authorization: authorization } })).status;
+    expect(await status('/api/payments', w.retail)).toBe(403);
+    expect(await status('/invoices/1/payments', w.retail)).toBe(403);
+    expect(ran).toEqual([]);
+    expect(await status('/api/payments', w.enterprise)).toBe(200);
+    expect(await status('/api/invoices', w.retail)).toBe(200);
+    expect(await status('/invoices/1', w.retail)).toBe(200);
+    expect(ran).toEqual(['/api/payments', '/api/invoices', '/invoices/:id']);
+  });
+
   it('judges a request no route matched by its raw path: refused without a key, never an enterprise spelling with a retail key', async () => {
     const ran: string[] = [];
     const origin = await serve(async (app) => {
@@ -272,5 +290,12 @@ describe('types', () => {
     };
     expect(_typeErrors).toBeTypeOf('function');
     return app.close();
+  });
+
+  it("the README's Fastify quick start is test/quick-start.ts, which typecheck compiles under --strict on Fastify 5 and 4", () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const block = /### Fastify 4 and 5\n\n```ts\n([^]*?)```/.exec(readme)?.[1];
+    const program = readFileSync(new URL('../test/quick-start.ts', import.meta.url), 'utf8').split('\n').slice(2).join('\n');
+    expect(block).toBe(program);
   });
 });

@@ -39,15 +39,19 @@ function below(path: string, prefix: string): string {
 /**
  * The module of the route Fastify matched (`/v1/payments/:id`, its prefix as the mount) and that of the raw path
  * it matched it on (which fills in parameters and wildcards); an enterprise module named by either wins. Fastify
- * cuts nothing off the path, so the prefix comes from the `onRoute` hook (`prefixes`), else the plugin's scope.
+ * cuts nothing off the path, so the prefix comes from the `onRoute` hook (`prefixes`). A request no route matched
+ * is read below the plugin's scope.
  */
 function moduleOf(request: FastifyRequest, prefixes: ReadonlyMap<string, string>, scopePrefix: string): Module | undefined {
   const raw = (request.raw.url ?? '/').replace(ABSOLUTE_FORM, '').replace(/[?#][^]*$/, '');
   const route = request.is404 ? undefined : request.routeOptions.url;
-  const prefix = (route !== undefined && prefixes.get(route)) || scopePrefix;
-  const fromRaw = moduleFromPath(below(raw, prefix), prefix);
-  if (route === undefined) return fromRaw;
-  const fromRoute = moduleFromPath(route.slice(prefix.length), prefix);
+  if (route === undefined) return moduleFromPath(below(raw, scopePrefix), scopePrefix);
+  const prefix = prefixes.get(route);
+  // A route declared before the plugin is guarded too, but onRoute never saw it: read below every segment boundary.
+  const [fromRoute, fromRaw] =
+    prefix === undefined
+      ? [moduleFromPath('/', route), moduleFromPath('/', raw)]
+      : [moduleFromPath(route.slice(prefix.length), prefix), moduleFromPath(below(raw, prefix), prefix)];
   return [fromRoute, fromRaw].find((m) => m !== undefined && isEnterpriseModule(m)) ?? fromRoute ?? fromRaw;
 }
 
