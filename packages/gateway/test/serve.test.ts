@@ -265,7 +265,8 @@ describe('configuration', () => {
     const port = await deadPort();
     const fromEnv = await startServe([], { env: { FINORA_AUTH_STORE: temp.storeUrl, PORT: String(port) }, portFlag: false });
     try {
-      expect(fromEnv.url).toBe(`http://localhost:${port}`);
+      // The default --host is 127.0.0.1, and the banner names the address bound.
+      expect(fromEnv.url).toBe(`http://127.0.0.1:${port}`);
       usedKeys.add(keys.retail);
       const response = await fetch(`${fromEnv.url}/v1/invoices`, { headers: { authorization: `Bearer ${keys.retail}` } });
       expect(response.status).toBe(200);
