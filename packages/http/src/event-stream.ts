@@ -105,7 +105,7 @@ export class EventStream {
       quiet();
       const response = await this.config.fetch(`${this.config.base}/internal/events`, {
         headers: { authorization: this.config.authorization, accept: 'text/event-stream' },
-        redirect: 'error',
+        redirect: 'manual',
         signal: connection.signal,
       });
       if (response.status === 401 || response.status === 403) throw unauthorized(this.config, response.status);

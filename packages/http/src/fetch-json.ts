@@ -64,7 +64,8 @@ export async function fetchJson(config: ResolvedHttpKeyStoreOptions, path: strin
     const response = await config.fetch(`${config.base}${path}`, {
       method: 'GET',
       headers: { authorization: config.authorization, accept: 'application/json' },
-      redirect: 'error',
+      // Never followed, so the token never goes to another origin ('error' does not exist on Workers); a 3xx is a fault.
+      redirect: 'manual',
       signal,
     });
     if (response.status === 401 || response.status === 403) {

@@ -68,8 +68,11 @@ export function resolveOptions(options: HttpKeyStoreOptions): ResolvedHttpKeySto
     throw new TypeError('finora-auth http: token must be the gateway\'s internal token: 32 or more printable characters, no spaces');
   }
   if (options.events !== undefined && typeof options.events !== 'boolean') throw new TypeError('finora-auth http: events must be a boolean');
-  const fetcher = options.fetch ?? globalThis.fetch;
-  if (typeof fetcher !== 'function') throw new TypeError('finora-auth http: fetch must be a function (no global fetch here)');
+  const given = options.fetch;
+  if (given !== undefined && typeof given !== 'function') throw new TypeError('finora-auth http: fetch must be a function');
+  if (given === undefined && typeof globalThis.fetch !== 'function') throw new TypeError('finora-auth http: no global fetch here: pass fetch');
+  // Never called as a method of the options: workerd's fetch throws "Illegal invocation" with any other `this`.
+  const fetcher: typeof fetch = given ? (input, init) => given(input, init) : (input, init) => globalThis.fetch(input, init);
   const base = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
   const reconnectDelayMs = positive(options.reconnectDelayMs, 100, 'reconnectDelayMs');
   const maxReconnectDelayMs = positive(options.maxReconnectDelayMs, 5_000, 'maxReconnectDelayMs');

@@ -205,6 +205,18 @@ describe('HttpKeyStore faults (each one fails closed: 503 AUTH_UNAVAILABLE, neve
     expect((await codeOf(sa.findServiceAccount('sa_mine'))).code).toBe('GARBLED');
   });
 
+  it('never follows a redirect, so the token never reaches another origin', async () => {
+    const { hash } = await issuedKey();
+    const elsewhere: string[] = [];
+    const other = await fake((req, res) => {
+      elsewhere.push(String(req.headers.authorization));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"record":null}');
+    });
+    const redirecting = await fake((req, res) => res.writeHead(302, { location: `${other.url}${req.url}` }).end());
+    expect((await codeOf(edge(redirecting.url).findByHash(hash))).code).toBe('GARBLED');
+    expect(elsewhere).toEqual([]);
+  });
+
   it('passes the caller\'s abort on, as the core\'s own lookup timeout uses it', async () => {
     const { hash } = await issuedKey();
     const hanging = await fake(() => {});
