@@ -1,4 +1,4 @@
-// The contract's decision table, run over real HTTP against every adapter: Express 5 and 4, Koa 3 and 2, Hono.
+// The contract's decision table, run over real HTTP against every adapter: Express 5 and 4, Koa 3 and 2, Hono, Fastify 5 and 4.
 
 import { generateApiKey, type AuthErrorCode, type KeyInfo, type Tier } from '@finora-auth/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -517,7 +517,8 @@ describe.each(HARNESSES)('$name', (harness) => {
 
 /** The request path, from an Express request, a Koa context or a Hono context. */
 function requestPath(input: unknown): string {
-  const value = input as { path?: unknown; req?: { path?: unknown } };
-  const path = typeof value.path === 'string' ? value.path : value.req?.path;
+  const value = input as { path?: unknown; url?: unknown; req?: { path?: unknown } };
+  // Express req.path, Koa ctx.path, Hono c.req.path; a Fastify request has only url.
+  const path = typeof value.path === 'string' ? value.path : (value.req?.path ?? value.url);
   return typeof path === 'string' ? path : '';
 }

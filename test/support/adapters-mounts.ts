@@ -15,6 +15,7 @@ import { finoraAuth as honoAuth, type FinoraAuthEnv } from '@finora-auth/hono';
 import { finoraAuth as koaAuth } from '@finora-auth/koa';
 import type { Authenticator } from '@finora-auth/core';
 import type { AdapterName, Hit, Served } from './adapters';
+import { fastifyMountCases } from './adapters-fastify';
 
 export interface MountCase {
   name: string;
@@ -338,7 +339,7 @@ function honoCases(): MountCase[] {
   ];
 }
 
-export const MOUNT_CASES: readonly MountCase[] = [...expressCases(), ...koaCases(), ...honoCases()];
+export const MOUNT_CASES: readonly MountCase[] = [...expressCases(), ...koaCases(), ...honoCases(), ...fastifyMountCases()];
 
 export async function serveListener(listener: RequestListener, hits: Hit[]): Promise<Served> {
   const server = createServer(listener);

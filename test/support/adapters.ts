@@ -1,4 +1,4 @@
-// The five framework set-ups the adapter suites run against, each serving a few routes over real HTTP on port 0.
+// The seven framework set-ups the adapter suites run against, each serving a few routes over real HTTP on port 0.
 
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +12,7 @@ import Koa2 from 'koa2';
 import { finoraAuth as expressAuth } from '@finora-auth/express';
 import { finoraAuth as honoAuth, type FinoraAuthEnv } from '@finora-auth/hono';
 import { finoraAuth as koaAuth } from '@finora-auth/koa';
+import { FASTIFY, fastifyHarness } from './adapters-fastify';
 
 /**
  * Routes every app serves, for every method (scoped keys are judged by method). `:id` routes let a path carry one more segment; `/*` routes (in each framework's own
@@ -49,11 +50,11 @@ export interface ServeOptions {
   maxHeaderSize?: number;
 }
 
-export type AdapterName = 'express5' | 'express4' | 'koa3' | 'koa2' | 'hono';
+export type AdapterName = 'express5' | 'express4' | 'koa3' | 'koa2' | 'hono' | 'fastify5' | 'fastify4';
 
 export interface Harness {
   name: AdapterName;
-  framework: 'express' | 'koa' | 'hono';
+  framework: 'express' | 'koa' | 'hono' | 'fastify';
   serve(options: ServeOptions): Promise<Served>;
 }
 
@@ -150,6 +151,7 @@ export const HARNESSES: readonly Harness[] = [
   koaHarness('koa3', Koa3),
   koaHarness('koa2', Koa2 as unknown as typeof Koa3),
   honoHarness,
+  ...FASTIFY.map(([name, fastify]) => fastifyHarness(name, fastify, ROUTES)),
 ];
 
 export interface Reply {
