@@ -83,9 +83,16 @@ export function createInternalApi(options: InternalApiOptions): InternalApi {
 
   function broadcast(text: string): void {
     for (const res of streams) {
+      if (res.destroyed || res.writableEnded) {
+        streams.delete(res);
+        continue;
+      }
       res.write(text);
       // A client that stopped reading is cut rather than buffered for: it reconnects, and hears a reset.
-      if (res.writableLength > maxQueuedBytes) res.destroy();
+      if (res.writableLength > maxQueuedBytes) {
+        streams.delete(res);
+        res.destroy();
+      }
     }
   }
 
@@ -114,7 +121,7 @@ export function createInternalApi(options: InternalApiOptions): InternalApi {
     }
   }
 
-  function openStream(req: IncomingMessage, res: ServerResponse): void {
+  function openStream(res: ServerResponse): void {
     if (closed || streams.size >= maxStreams) {
       refuse(res, 503, 'TOO_MANY_STREAMS', 'No event stream is free; try again.', { 'retry-after': '1' });
       return;
@@ -129,9 +136,8 @@ export function createInternalApi(options: InternalApiOptions): InternalApi {
     streams.add(res);
     // Subscribed already (above): anything after `ready` reaches this client. `ready` says whether the gateway trusts.
     res.write(`event: ready\ndata: ${JSON.stringify({ live })}\n\n`);
-    const drop = () => streams.delete(res);
-    res.once('close', drop);
-    req.once('close', drop);
+    // 'close' on the response: it ended, or its connection went away.
+    res.once('close', () => streams.delete(res));
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): boolean {
@@ -170,7 +176,7 @@ export function createInternalApi(options: InternalApiOptions): InternalApi {
       else if (typeof store.findServiceAccount !== 'function') send(res, 200, { record: null });
       else void lookup(res, (signal) => store.findServiceAccount!(clientId, { signal }));
     } else {
-      openStream(req, res);
+      openStream(res);
     }
     return true;
   }

@@ -167,6 +167,26 @@ describe('HttpKeyStore events (Node, Bun, Deno: a stream from the gateway)', () 
     await Promise.all([up, secondUp]);
   });
 
+  it('drops a stream that sends a garbled event (it cannot know what it missed): reset live:false, then reconnects', async () => {
+    let connections = 0;
+    const garbling = await serve((_req, res) => {
+      connections += 1;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: ready\ndata: {"live":true}\n\n');
+      if (connections === 1) res.write('event: key-changed\ndata: {"keyHash":"not a digest"}\n\n');
+    });
+    cleanups.push(() => garbling.kill());
+    const edge = new HttpKeyStore({ url: garbling.url, token: newToken(), reconnectDelayMs: 20, maxReconnectDelayMs: 40 });
+    cleanups.push(() => edge.close());
+    const heard = listen(edge);
+    cleanups.push(heard.stop);
+    await heard.next(isReset(true));
+    await heard.next(isReset(false));
+    await heard.next(isReset(true));
+    expect(connections).toBe(2);
+    expect(heard.events.filter((e) => e.type === 'key-changed')).toEqual([]);
+  });
+
   it('reports a stream refused for its token as the same setup error, and stays not live', async () => {
     const { gateway } = await world();
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
