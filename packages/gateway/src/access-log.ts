@@ -19,6 +19,11 @@ export interface AccessRecord {
   keyHint?: string;
   accountId?: string;
   environment?: string;
+  /**
+   * A live key arrived with an `Origin` header: a browser holds it, and keys never belong client-side. Rotate
+   * the key `keyId` names (docs/guides/leaked-key.md). Absent otherwise.
+   */
+  probableLeak?: true;
   upstreamStatus?: number;
   /** Why the upstream gave no answer: unavailable, timeout, aborted. */
   upstreamError?: string;

@@ -12,4 +12,5 @@ export function recordDecision(record: AccessRecord, event: DecisionEvent): void
   if (event.accountId !== undefined) record.accountId = event.accountId;
   if (event.environment !== undefined) record.environment = event.environment;
   if (event.module !== undefined) record.module = event.module;
+  if (event.probableLeak === true) record.probableLeak = true;
 }
