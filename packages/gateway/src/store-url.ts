@@ -170,6 +170,24 @@ function postgresDriverUrl(driverUrl: string, env: Record<string, string | undef
   return parsed.toString();
 }
 
+/** What to install for each optional store driver: the gateway's default install carries SQLite only. */
+const DRIVER_PACKAGES = { redis: '@finora-auth/redis ioredis', postgres: '@finora-auth/postgres pg' } as const;
+
+/** True when `error` says a package could not be found (ESM or CommonJS resolution). */
+function isMissingModule(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}
+
+/** A missing optional driver, said as what to type: `npm i @finora-auth/redis ioredis`. */
+function missingDriver(spec: StoreSpec & { kind: 'redis' | 'postgres' }): StoreUnreachableError {
+  const scheme = spec.kind === 'redis' ? 'redis://' : 'postgres://';
+  return new StoreUnreachableError(
+    `finora-auth: install ${DRIVER_PACKAGES[spec.kind]} to use ${scheme} stores ` +
+      `(npm i ${DRIVER_PACKAGES[spec.kind]}, beside @finora-auth/gateway)`,
+  );
+}
+
 /**
  * Opens the store a spec names, loading only the driver it needs (a sqlite user never loads pg or ioredis).
  * `env` is the environment the driver reads (for PostgreSQL's default user); `process.env` unless a test says otherwise.
@@ -193,6 +211,7 @@ export async function openStore(spec: StoreSpec, env: Record<string, string | un
       }
     }
   } catch (error) {
+    if (spec.kind !== 'sqlite' && isMissingModule(error)) throw missingDriver(spec);
     throw unreachable(spec, error);
   }
 }
