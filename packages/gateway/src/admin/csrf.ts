@@ -7,16 +7,17 @@ import { sameSecret, sha256 } from './session';
 export const CSRF_FIELD = 'csrf';
 
 /**
- * False when the browser says the request came from another site: `Sec-Fetch-Site` other than `same-origin`
- * (or `none`, a request the user made directly), or an `Origin` whose host is not this request's `Host`.
- * Absent headers (an old browser, curl) leave the decision to the token.
+ * False when the browser says the request came from another site. `Sec-Fetch-Site` (set by the browser, not by
+ * pages) decides when present: `same-origin`, or `none` for a request the user made directly. Otherwise an
+ * `Origin` whose host is not this request's `Host` is refused. `Origin: null` is what Chromium sends for a
+ * same-origin form under `Referrer-Policy: no-referrer`, so it and absent headers (an old browser, curl) leave
+ * the decision to the token.
  */
 export function sameOrigin(req: IncomingMessage): boolean {
   const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
+  if (site !== undefined) return site === 'same-origin' || site === 'none';
   const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  if (origin === 'null') return false;
+  if (origin === undefined || origin === 'null') return true;
   try {
     return new URL(origin).host === req.headers.host;
   } catch {

@@ -33,6 +33,7 @@ export function layout(input: { title: string; csrf?: string; body: SafeHtml }):
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>${input.title} · finora-auth admin</title>
 <link rel="stylesheet" href="/admin/assets/admin.css">
 <script src="/admin/assets/admin.js" defer></script>
