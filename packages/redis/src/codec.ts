@@ -1,7 +1,7 @@
 // Turns keys, accounts, service accounts and signing keys into Redis hash fields and back; anything unreadable is a
 // store fault, never a guess.
 
-import type { Account, StoredKey, StoredServiceAccount, StoredSigningKey } from '@finora-auth/core';
+import type { Account, RateLimit, StoredKey, StoredServiceAccount, StoredSigningKey } from '@finora-auth/core';
 
 type Fields = string[];
 
@@ -26,7 +26,21 @@ export function encodeKey(key: StoredKey): string[] {
   if (key.name !== undefined) fields.push('name', key.name);
   if (key.revokedAt !== undefined) fields.push('revokedAt', String(key.revokedAt));
   if (key.scopes !== undefined) fields.push('scopes', JSON.stringify(key.scopes));
+  if (key.rateLimit !== undefined) fields.push(...encodeRateLimit(key.rateLimit));
   return fields;
+}
+
+/** (v2) A rate limit as HSET arguments, on a key's hash or an account's. */
+export function encodeRateLimit(rateLimit: RateLimit): string[] {
+  return ['rateRequests', String(rateLimit.requests), 'ratePerSeconds', String(rateLimit.perSeconds)];
+}
+
+/** Neither field: no limit. A half or garbled one is handed on (NaN) for the core to refuse as a fault. */
+function decodeRateLimit(map: Map<string, string>): RateLimit | undefined {
+  const requests = map.get('rateRequests');
+  const perSeconds = map.get('ratePerSeconds');
+  if (requests === undefined && perSeconds === undefined) return undefined;
+  return { requests: Number(requests), perSeconds: Number(perSeconds) };
 }
 
 /**
@@ -66,6 +80,8 @@ export function decodeKey(fields: Fields): StoredKey {
   if (revokedAt !== undefined) key.revokedAt = Number(revokedAt);
   const scopes = map.get('scopes');
   if (scopes !== undefined) key.scopes = decodeScopes(scopes);
+  const rateLimit = decodeRateLimit(map);
+  if (rateLimit) key.rateLimit = rateLimit;
   return key;
 }
 
@@ -135,17 +151,24 @@ export function decodeSigningKey(fields: Fields): StoredSigningKey {
   return key;
 }
 
+/** An account hash; a `balance` field (even 0) means metered, and only then is `metered` set. */
 export function decodeAccount(fields: Fields): Account {
   const map = toMap(fields);
   const enterprise = map.get('enterprise');
-  return {
+  const account = {
     id: map.get('id'),
     tier: map.get('tier'),
     enterprise: enterprise === '1' ? true : enterprise === '0' ? false : enterprise,
   } as Account;
+  const rateLimit = decodeRateLimit(map);
+  if (rateLimit) account.rateLimit = rateLimit;
+  if (map.has('balance')) account.metered = true;
+  return account;
 }
 
 const isText = (value: unknown) => typeof value === 'string' && value.length > 0;
+const isRateLimit = (value: RateLimit | undefined) =>
+  value === undefined || (Number.isSafeInteger(value.requests) && value.requests > 0 && Number.isSafeInteger(value.perSeconds) && value.perSeconds > 0);
 const isTime = (value: unknown) => typeof value === 'number' && Number.isFinite(value);
 
 /** Throws unless `key` is whole: a garbled record must not reach the key manager as if it were real. */
@@ -161,7 +184,8 @@ export function assertKey(key: StoredKey): StoredKey {
     isTime(key.createdAt) &&
     isTime(key.expiresAt) &&
     (key.revokedAt === undefined || isTime(key.revokedAt)) &&
-    (key.scopes === undefined || isScopeList(key.scopes));
+    (key.scopes === undefined || isScopeList(key.scopes)) &&
+    isRateLimit(key.rateLimit);
   if (!whole) throw new Error('finora-auth: RedisKeyStore read a garbled key record');
   return key;
 }
@@ -199,7 +223,8 @@ export function assertAccount(account: Account): Account {
   const whole =
     isText(account.id) &&
     (account.tier === 'free' || account.tier === 'premium' || account.tier === 'accountant_pro') &&
-    typeof account.enterprise === 'boolean';
+    typeof account.enterprise === 'boolean' &&
+    isRateLimit(account.rateLimit);
   if (!whole) throw new Error('finora-auth: RedisKeyStore read a garbled account record');
   return account;
 }

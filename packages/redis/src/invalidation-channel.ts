@@ -3,8 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { StoreEvents } from '@finora-auth/core';
-import type { Redis } from 'ioredis';
-import { openSubscriberConnection, reconnectNow } from './connection';
+import { openSubscriberConnection, reconnectNow, type Connection } from './connection';
 import { Heartbeat } from './heartbeat';
 import type { ResolvedOptions } from './options';
 
@@ -13,7 +12,7 @@ const KEY_HASH = /^[0-9a-f]{64}$/;
 export class InvalidationChannel {
   readonly #config: ResolvedOptions;
   readonly #events: StoreEvents;
-  #client: Redis | undefined;
+  #client: Connection | undefined;
   /**
    * This instance's own heartbeat channel, subscribed on the same connection as the events channel: what is
    * published to it comes back through the same server and socket as an invalidation, after every message Redis
@@ -108,7 +107,7 @@ export class InvalidationChannel {
     }
   }
 
-  #subscribe(client: Redis): void {
+  #subscribe(client: Connection): void {
     const generation = ++this.#generation;
     client.subscribe(this.#config.channel, this.#heartbeatChannel).then(
       () => {

@@ -3,12 +3,18 @@
 import type { RedisOptions } from 'ioredis';
 
 export interface RedisKeyStoreOptions {
-  /** `redis://[user:password@]host[:port][/db]` or `rediss://…` for TLS. Required. */
-  url: string;
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://…` for TLS. Required unless `cluster` is given. */
+  url?: string;
+  /**
+   * (v2) A Redis Cluster instead of one server: some of its nodes' URLs (`redis://host:port`; the rest are
+   * discovered). Give either `url` or `cluster`, not both.
+   */
+  cluster?: string[];
   /**
    * Put before every Redis key and the invalidation channel, so several deployments can share one Redis.
-   * It must contain a Redis Cluster hash tag (`{…}`): every key of one deployment then lives in one slot, which
-   * the store's Lua scripts need under Redis Cluster. Default: `'{finora}:'`.
+   * Any text: every key of one deployment must live in one Redis Cluster slot (the store's Lua scripts need that),
+   * so a prefix with a hash tag (`{…}`) is used as it is, and one without is wrapped in braces to make one
+   * (`myapp:` becomes `{myapp:}`). Default: `'{finora}:'`; an empty prefix means the default.
    */
   prefix?: string;
   /** A command that has no reply after this many ms is rejected, and its connection dropped and reopened. Default: 1,000. */
@@ -42,7 +48,9 @@ export interface RedisKeyStoreOptions {
 }
 
 export interface ResolvedOptions {
-  url: string;
+  /** One server, or (v2) the cluster's seed nodes. */
+  target: { url: string } | { cluster: { host: string; port: number }[] };
+  /** The prefix as used, with its hash tag. */
   prefix: string;
   channel: string;
   commandTimeoutMs: number;
@@ -72,26 +80,55 @@ export function hasHashTag(prefix: string): boolean {
   return close > open + 1;
 }
 
-export function resolveOptions(options: RedisKeyStoreOptions): ResolvedOptions {
-  if (!options || typeof options !== 'object') throw new TypeError('finora-auth: new RedisKeyStore needs an options object');
-  const { url } = options;
-  let protocol: string;
+/**
+ * The prefix with a hash tag of its own: as given when it has one (so existing deployments keep their key names),
+ * else wrapped in braces; one starting with `}` would close that tag empty, so it gets `{finora}` before it.
+ */
+export function taggedPrefix(prefix: string): string {
+  if (prefix === '') return DEFAULT_PREFIX;
+  if (hasHashTag(prefix)) return prefix;
+  return prefix.startsWith('}') ? `{finora}${prefix}` : `{${prefix}}`;
+}
+
+function parseUrl(url: unknown, name: string): URL {
+  let parsed: URL;
   try {
-    protocol = new URL(url).protocol;
+    parsed = new URL(url as string);
   } catch {
     // The URL may hold a password: it is never repeated in the error.
-    throw new TypeError('finora-auth: RedisKeyStore option url must be a redis:// or rediss:// URL');
+    throw new TypeError(`finora-auth: RedisKeyStore option ${name} must be a redis:// or rediss:// URL`);
   }
-  if (protocol !== 'redis:' && protocol !== 'rediss:') {
-    throw new TypeError(`finora-auth: RedisKeyStore option url must be a redis:// or rediss:// URL; got a ${protocol} URL`);
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new TypeError(`finora-auth: RedisKeyStore option ${name} must be a redis:// or rediss:// URL; got a ${parsed.protocol} URL`);
   }
-  const prefix = options.prefix ?? DEFAULT_PREFIX;
-  if (typeof prefix !== 'string' || prefix.length > 200 || /[\s*?[\]\\]/.test(prefix) || !hasHashTag(prefix)) {
-    throw new TypeError(
-      'finora-auth: RedisKeyStore option prefix must be at most 200 characters without spaces or glob characters, ' +
-        `containing a Redis Cluster hash tag such as '{finora}:'; got ${JSON.stringify(prefix)}`,
-    );
+  return parsed;
+}
+
+function resolveTarget(options: RedisKeyStoreOptions): ResolvedOptions['target'] {
+  if (options.cluster === undefined) {
+    parseUrl(options.url, 'url');
+    return { url: options.url as string };
   }
+  if (options.url !== undefined) throw new TypeError('finora-auth: RedisKeyStore takes url or cluster, not both');
+  if (!Array.isArray(options.cluster) || options.cluster.length === 0) {
+    throw new TypeError('finora-auth: RedisKeyStore option cluster must be a non-empty list of redis:// node URLs');
+  }
+  return {
+    cluster: options.cluster.map((url, i) => {
+      const parsed = parseUrl(url, `cluster[${i}]`);
+      return { host: parsed.hostname || '127.0.0.1', port: Number(parsed.port || 6379) };
+    }),
+  };
+}
+
+export function resolveOptions(options: RedisKeyStoreOptions): ResolvedOptions {
+  if (!options || typeof options !== 'object') throw new TypeError('finora-auth: new RedisKeyStore needs an options object');
+  const target = resolveTarget(options);
+  const given = options.prefix ?? DEFAULT_PREFIX;
+  if (typeof given !== 'string' || given.length > 200) {
+    throw new TypeError(`finora-auth: RedisKeyStore option prefix must be a string of at most 200 characters; got ${JSON.stringify(given)}`);
+  }
+  const prefix = taggedPrefix(given);
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw new TypeError('finora-auth: RedisKeyStore option onError must be a function');
   }
@@ -110,7 +147,7 @@ export function resolveOptions(options: RedisKeyStoreOptions): ResolvedOptions {
     );
   }
   return {
-    url,
+    target,
     prefix,
     channel: `${prefix}events`,
     commandTimeoutMs: milliseconds(options.commandTimeoutMs, 1_000, 'commandTimeoutMs'),

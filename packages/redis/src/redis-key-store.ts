@@ -5,6 +5,8 @@ import {
   StoreEvents,
   type Account,
   type AccountPatch,
+  type CreditRefill,
+  type CreditState,
   type KeyRecord,
   type KeyStore,
   type ServiceAccountRecord,
@@ -13,8 +15,10 @@ import {
   type StoredServiceAccount,
   type StoredSigningKey,
   type StoreListener,
+  type UsageIncrement,
+  type UsageRow,
 } from '@finora-auth/core';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import {
   assertAccount,
   assertKey,
@@ -25,15 +29,32 @@ import {
   decodeServiceAccount,
   decodeSigningKey,
   encodeKey,
+  encodeRateLimit,
   encodeServiceAccount,
   encodeSigningKey,
 } from './codec';
-import { openCommandConnection, reconnectNow } from './connection';
+import { openCommandConnection, reconnectNow, type Connection } from './connection';
 import { InvalidationChannel } from './invalidation-channel';
+import { meteringScripts, type MeteringScriptCommands } from './metering-scripts';
 import { resolveOptions, type RedisKeyStoreOptions, type ResolvedOptions } from './options';
 import { scripts, type ScriptCommands } from './scripts';
+import { decodeCredits, decodeUsage, encodeUsage } from './usage-codec';
 
-type ScriptedRedis = Redis & ScriptCommands;
+type ScriptedRedis = Connection & ScriptCommands & MeteringScriptCommands;
+
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+function assertAmount(operation: string, value: unknown, least: number): asserts value is number {
+  if (!Number.isSafeInteger(value) || (value as number) < least) {
+    throw new TypeError(`finora-auth: RedisKeyStore ${operation} needs a whole number >= ${least}; got ${String(value)}`);
+  }
+}
+
+/** A day `YYYY-MM-DD` as the score of the usage-days set: YYYYMMDD. */
+const dayScore = (day: string) => day.replaceAll('-', '');
+
+/** A name as a SCAN pattern that matches only itself: the prefix may hold glob characters. */
+const globEscape = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
@@ -57,7 +78,7 @@ export class RedisKeyStore implements KeyStore {
   constructor(options: RedisKeyStoreOptions) {
     this.#config = resolveOptions(options);
     this.#redis = openCommandConnection(this.#config) as ScriptedRedis;
-    for (const [name, definition] of Object.entries(scripts)) this.#redis.defineCommand(name, definition);
+    for (const [name, definition] of Object.entries({ ...scripts, ...meteringScripts })) this.#redis.defineCommand(name, definition);
     // Whichever connection gets through after an outage pulls the other out of its back-off, so the store does
     // not refuse commands, or distrust its cache, for up to maxReconnectDelayMs longer than Redis was down.
     this.#channel = new InvalidationChannel(
@@ -86,13 +107,17 @@ export class RedisKeyStore implements KeyStore {
     return Object.keys(fields).length === 0 ? null : assertAccount(decodeAccount(Object.entries(fields).flat()));
   }
 
+  /** Replaces tier, provisioning and rate limit; `account.metered` is ignored (credits change only through grants and unmeter). */
   async putAccount(account: Account): Promise<void> {
     await this.#client().finoraPutAccount(
       this.#name('account:', account.id),
+      this.#name('accounts'),
       account.id,
       account.tier,
       account.enterprise ? '1' : '0',
       this.#config.channel,
+      account.rateLimit ? String(account.rateLimit.requests) : '',
+      account.rateLimit ? String(account.rateLimit.perSeconds) : '',
     );
     this.#events.emit({ type: 'account-changed', accountId: account.id });
   }
@@ -102,15 +127,113 @@ export class RedisKeyStore implements KeyStore {
     const fields: string[] = [];
     if (patch?.tier !== undefined) fields.push('tier', patch.tier);
     if (patch?.enterprise !== undefined) fields.push('enterprise', patch.enterprise ? '1' : '0');
+    if (patch?.rateLimit) fields.push(...encodeRateLimit(patch.rateLimit));
     const reply = await this.#client().finoraUpdateAccount(
       this.#name('account:', accountId),
       accountId,
       this.#config.channel,
+      patch?.rateLimit === null ? '1' : '0',
       ...fields,
     );
     if (!reply) return null;
     this.#events.emit({ type: 'account-changed', accountId });
     return assertAccount(decodeAccount(reply));
+  }
+
+  /**
+   * Every account, by id, from the accounts set. Accounts written before that set existed are added to it once,
+   * by a scan of their names, the first time any instance lists.
+   */
+  async listAccounts(): Promise<Account[]> {
+    const client = this.#client();
+    if ((await client.exists(this.#name('accounts-indexed'))) === 0) {
+      const ids = (await this.#scan(`${globEscape(this.#name('account:'))}*`)).map((name) => name.slice(this.#name('account:').length));
+      await client.finoraIndexAccounts(this.#name('accounts'), this.#name('accounts-indexed'), this.#name('account:'), ...ids);
+    }
+    const rows = await client.finoraListAccounts(this.#name('accounts'), this.#name('account:'));
+    return rows.map((fields) => assertAccount(decodeAccount(fields))).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  async grantCredits(accountId: string, amount: number): Promise<{ balance: number } | null> {
+    assertAmount('grantCredits', amount, 1);
+    const reply = await this.#client().finoraGrantCredits(this.#name('account:', accountId), accountId, String(amount), this.#config.channel);
+    if (reply === null) return null;
+    // The metered flag is cached with the account's keys: becoming metered must reach every cache.
+    if (reply[1] === 1) this.#events.emit({ type: 'account-changed', accountId });
+    return { balance: Number(reply[0]) };
+  }
+
+  async setCreditRefill(accountId: string, refill: CreditRefill | null): Promise<CreditState | null> {
+    if (refill !== null) {
+      assertAmount('setCreditRefill', refill?.amount, 0);
+      if (refill.period !== 'day' && refill.period !== 'month') {
+        throw new TypeError("finora-auth: RedisKeyStore setCreditRefill needs period 'day' or 'month'");
+      }
+    }
+    const reply = await this.#client().finoraSetCreditRefill(
+      this.#name('account:', accountId),
+      refill ? String(refill.amount) : '',
+      refill ? refill.period : '',
+    );
+    return reply ? decodeCredits(reply) : null;
+  }
+
+  async getCredits(accountId: string): Promise<CreditState | null> {
+    const reply = await this.#client().hmget(this.#name('account:', accountId), 'id', 'balance', 'refillAmount', 'refillPeriod', 'refilledPeriod');
+    return reply[0] === null ? null : decodeCredits(reply);
+  }
+
+  async unmeter(accountId: string): Promise<boolean> {
+    const known = (await this.#client().finoraUnmeter(this.#name('account:', accountId), accountId, this.#config.channel)) === 1;
+    if (known) this.#events.emit({ type: 'account-changed', accountId });
+    return known;
+  }
+
+  /** One script: the refill, the check and the debit run with nothing else in between. */
+  async takeCredits(accountId: string, want: number, min: number, now: number): Promise<{ granted: number; balance: number; metered: boolean }> {
+    assertAmount('takeCredits', want, 0);
+    assertAmount('takeCredits', min, 0);
+    const day = new Date(now).toISOString().slice(0, 10);
+    const [granted, balance, metered] = await this.#client().finoraTakeCredits(
+      this.#name('account:', accountId),
+      String(want),
+      String(min),
+      day,
+      day.slice(0, 7),
+    );
+    return { granted: Number(granted), balance: Number(balance), metered: metered === 1 };
+  }
+
+  async returnCredits(accountId: string, amount: number): Promise<void> {
+    assertAmount('returnCredits', amount, 0);
+    if (amount > 0) await this.#client().finoraReturnCredits(this.#name('account:', accountId), String(amount));
+  }
+
+  /** One script for the batch; each counter is an HINCRBY, so counts from every instance add up. */
+  async addUsage(rows: readonly UsageIncrement[]): Promise<void> {
+    for (const row of rows) {
+      if (!isCount(row?.allowed) || !isCount(row.creditsSpent)) throw new TypeError('finora-auth: RedisKeyStore addUsage needs whole counts >= 0');
+    }
+    if (rows.length === 0) return;
+    const args = rows.flatMap((row) => [row.accountId, row.day, dayScore(row.day), encodeUsage(row), String(row.allowed), String(row.creditsSpent)]);
+    await this.#client().finoraAddUsage(this.#name('usage-days:', rows[0]!.accountId), this.#config.prefix, ...args);
+  }
+
+  async listUsage(accountId: string, since: string, until: string): Promise<UsageRow[]> {
+    const days = await this.#client().finoraListUsage(
+      this.#name('usage-days:', accountId),
+      dayScore(since),
+      dayScore(until),
+      this.#name('usage:', `${accountId}:`),
+    );
+    return decodeUsage(days);
+  }
+
+  /** Every instance on this Redis (or cluster) shares the counter; it expires `ttlMs` after its last write. */
+  async incrementRateWindow(bucket: string, windowStart: number, by: number, ttlMs: number): Promise<number> {
+    assertAmount('incrementRateWindow', by, 0);
+    assertAmount('incrementRateWindow', ttlMs, 1);
+    return Number(await this.#client().finoraIncrementRateWindow(this.#name('rate:', `${bucket}:${windowStart}`), String(by), String(ttlMs)));
   }
 
   async getKey(keyId: string): Promise<StoredKey | null> {
@@ -297,5 +420,21 @@ export class RedisKeyStore implements KeyStore {
 
   #name(kind: string, id = ''): string {
     return `${this.#config.prefix}${kind}${id}`;
+  }
+
+  /** Every name matching `pattern`: on a cluster, on each master (the prefix's slot lives on one of them). */
+  async #scan(pattern: string): Promise<string[]> {
+    const client = this.#client();
+    const nodes = client instanceof Cluster ? client.nodes('master') : [client];
+    const names: string[] = [];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        names.push(...batch);
+      } while (cursor !== '0');
+    }
+    return names;
   }
 }

@@ -6,7 +6,10 @@
 //                                  createdAt, expiresAt, revokedAt?, scopes? as JSON; absent = full access);
 //                                  never the plaintext
 //   P key-id:<id>            string  the key's hash, to find a key by id
-//   P account:<id>           hash  id, tier, enterprise ('1' | '0')
+//   P account:<id>           hash  id, tier, enterprise ('1' | '0'), (v2) rateRequests?, ratePerSeconds?, and
+//                                  the credits: balance? (absent = unmetered), refillAmount?, refillPeriod?,
+//                                  refilledPeriod?
+//   P accounts               set   (v2) every account id (listAccounts); P accounts-indexed marks it complete
 //   P account-keys:<id>      zset  the account's key hashes, scored by createdAt
 //   P expiring               zset  hashes of unrevoked keys, scored by expiresAt
 //   P sa:<client id>         hash  (v2) a service account (clientId, accountId, secretHash, secretHint, environment,
@@ -15,6 +18,11 @@
 //   P account-sas:<id>       zset  (v2) the account's client ids, scored by createdAt
 //   P signing-key:<kid>      hash  (v2) kid, alg, publicJwk, encryptedPrivateKey (opaque to the store), createdAt, retiredAt?
 //   P signing-keys           zset  (v2) every kid, scored by createdAt
+//   P usage:<acct>:<day>     hash  (v2) usage counters: field 'a' or 'c' (allowed, credits spent) then the JSON of
+//                                  [keyId, environment, module or null]
+//   P usage-days:<acct>      zset  (v2) the account's usage days, scored by YYYYMMDD
+//   P rate:<bucket>:<start>  string (v2) a rate window's count, expiring (PEXPIRE) after its ttl
+// Key hashes also carry (v2) rateRequests?, ratePerSeconds?.
 //   P events                 pub/sub channel: 'k:<sha256>' (key changed), 'a:<account id>' (account changed),
 //                                  (v2) 's:<client id>' (service account changed)
 // Each write publishes its invalidation inside the script, so no reader can see the change without it being sent.
@@ -83,20 +91,31 @@ end
 return {changed, redis.call('HGETALL', name)}
 `;
 
-/** KEYS: account:<id>. ARGV: id, tier, enterprise ('1' | '0'), channel. */
+/**
+ * KEYS: account:<id>, accounts. ARGV: id, tier, enterprise ('1' | '0'), channel, rateRequests, ratePerSeconds
+ * ('' for no rate limit). The credits fields are never touched: only grants and unmeter change them.
+ */
 const putAccount = `
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'tier', ARGV[2], 'enterprise', ARGV[3])
+if ARGV[5] == '' then
+  redis.call('HDEL', KEYS[1], 'rateRequests', 'ratePerSeconds')
+else
+  redis.call('HSET', KEYS[1], 'rateRequests', ARGV[5], 'ratePerSeconds', ARGV[6])
+end
+redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PUBLISH', ARGV[4], 'a:' .. ARGV[1])
 return 1
 `;
 
 /**
- * KEYS: account:<id>. ARGV: id, channel, then field, value, field, value… (only the fields the patch names).
- * Returns the account's fields, or nil when there is no such account (nothing is created).
+ * KEYS: account:<id>. ARGV: id, channel, '1' to remove the rate limit (else '0'), then field, value, field,
+ * value… (only the fields the patch names). Returns the account's fields, or nil when there is no such account
+ * (nothing is created).
  */
 const updateAccount = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+if ARGV[3] == '1' then redis.call('HDEL', KEYS[1], 'rateRequests', 'ratePerSeconds') end
+if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
 redis.call('PUBLISH', ARGV[2], 'a:' .. ARGV[1])
 return redis.call('HGETALL', KEYS[1])
 `;
@@ -188,7 +207,7 @@ export const scripts = {
   finoraGetKey: { numberOfKeys: 1, lua: getKey },
   finoraInsertKey: { numberOfKeys: 4, lua: insertKey },
   finoraRevokeKey: { numberOfKeys: 2, lua: revokeKey },
-  finoraPutAccount: { numberOfKeys: 1, lua: putAccount },
+  finoraPutAccount: { numberOfKeys: 2, lua: putAccount },
   finoraUpdateAccount: { numberOfKeys: 1, lua: updateAccount },
   finoraList: { numberOfKeys: 1, lua: list },
   finoraFindServiceAccount: { numberOfKeys: 1, lua: findServiceAccount },
@@ -213,7 +232,16 @@ export interface ScriptCommands {
     ...args: string[]
   ): Promise<number>;
   finoraRevokeKey(idName: string, expiringName: string, revokedAt: string, prefix: string, channel: string): Promise<[number, Fields] | null>;
-  finoraPutAccount(accountName: string, id: string, tier: string, enterprise: string, channel: string): Promise<number>;
+  finoraPutAccount(
+    accountName: string,
+    accountsName: string,
+    id: string,
+    tier: string,
+    enterprise: string,
+    channel: string,
+    rateRequests: string,
+    ratePerSeconds: string,
+  ): Promise<number>;
   finoraUpdateAccount(accountName: string, id: string, channel: string, ...fields: string[]): Promise<Fields | null>;
   finoraList(zsetName: string, min: string, max: string, memberPrefix: string): Promise<Fields[]>;
   finoraFindServiceAccount(saName: string, prefix: string): Promise<[Fields, Fields] | null>;

@@ -57,11 +57,26 @@ describe.runIf(available)('RedisKeyStore', () => {
       }
     });
 
-    it('requires a prefix with a Redis Cluster hash tag, so one deployment stays in one slot', () => {
-      for (const prefix of ['finora:', '{}:', '', 'a b{x}', '{x}*']) {
-        expect(() => new RedisKeyStore({ url: REDIS_URL, prefix })).toThrow(/option prefix/);
+    it('(v2) accepts any prefix, deriving a Redis Cluster hash tag when it has none; one with a tag is kept as it is', async () => {
+      const cases: [string, string][] = [
+        ['finora:', '{finora:}'],
+        ['{}:', '{{}:}'],
+        ['', '{finora}:'],
+        ['a b{x}', 'a b{x}'],
+        ['{x}*', '{x}*'],
+        ['tenant-{a}:', 'tenant-{a}:'],
+        ['}x{', '{finora}}x{'],
+        ['a}b', '{a}b}'],
+      ];
+      for (const [given, used] of cases) {
+        const store = new RedisKeyStore({ url: REDIS_URL, prefix: given });
+        expect(store.prefix).toBe(used);
+        expect(hashTag(`${store.prefix}account:x`)).toBe(hashTag(`${store.prefix}key:y`));
+        expect(hashTag(`${store.prefix}account:x`)).not.toBe(`${store.prefix}account:x`);
+        await store.close();
       }
-      expect(() => new RedisKeyStore({ url: REDIS_URL, prefix: 'tenant-{a}:' }).close()).not.toThrow();
+      expect(() => new RedisKeyStore({ url: REDIS_URL, prefix: 'x'.repeat(201) })).toThrow(/option prefix/);
+      expect(() => new RedisKeyStore({ url: REDIS_URL, prefix: 5 as never })).toThrow(/option prefix/);
     });
 
     it('validates timeouts and refuses ioredis keyPrefix', () => {
