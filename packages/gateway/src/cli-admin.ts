@@ -1,7 +1,8 @@
 // `finora-auth accounts …` and `finora-auth keys …`: key administration through the core's key manager.
 
-import { createKeyManager, KeyManagerError, type KeyManager, type KeyStore } from '@finora-auth/core';
+import { createKeyManager, KeyManagerError, type KeyManager, type KeyStore, type RateLimit } from '@finora-auth/core';
 import { oneOf, parse, requirePositional, requireValue, UsageError, wholeNumber, type Parsed } from './cli-args';
+import { parseRateLimit } from './cli-rate-limit';
 import { closeQuietly, openReachableStore, storeSpec, withDeadline, type Env } from './cli-store';
 import { accountsTable, describeAccount, issuedKeyText, keysTable } from './format';
 import { HELP } from './help';
@@ -87,13 +88,20 @@ export async function accountsCommand(sub: string | undefined, args: string[], i
   if (sub === 'list') return listAccounts(args, io);
   if (sub !== 'set') throw new UsageError(`unknown command "accounts ${sub}" (see: finora-auth accounts --help)`);
   const name = 'accounts set';
-  const parsed = parse(name, args, { ...STORE_OPTION, ...JSON_OPTION, tier: { type: 'string' }, enterprise: { type: 'boolean' } }, 1);
+  const parsed = parse(
+    name,
+    args,
+    { ...STORE_OPTION, ...JSON_OPTION, tier: { type: 'string' }, enterprise: { type: 'boolean' }, 'rate-limit': { type: 'string' } },
+    1,
+  );
   if (help(io, name, parsed)) return 0;
   const id = requirePositional(parsed, 0, 'an ACCOUNT_ID', name);
   const tier = oneOf(requireValue(parsed, 'tier', name), TIERS, '--tier');
   const enterprise = parsed.values.enterprise as boolean | undefined;
+  const limitText = parsed.values['rate-limit'] as string | undefined;
+  const rateLimit = limitText === undefined ? undefined : parseRateLimit(limitText, '--rate-limit', true);
   const spec = storeSpec(parsed.values.store, io.env, io.cwd);
-  const account = await administer(spec, (manager) => saveAccount(manager, id, tier, enterprise), id);
+  const account = await administer(spec, (manager) => saveAccount(manager, id, tier, enterprise, rateLimit), id);
   if (parsed.values.json) printJson(io, account);
   else io.out(`Saved ${describeAccount(account)}.\n`);
   return 0;
@@ -120,8 +128,14 @@ async function listAccounts(args: string[], io: Io): Promise<number> {
  * An existing account changes through `updateAccount`, which changes only the fields named, atomically: two
  * operators (or an operator and the console) writing at once never undo each other. A new one is created.
  */
-async function saveAccount(manager: KeyManager, id: string, tier: (typeof TIERS)[number], enterprise: boolean | undefined) {
-  const patch = enterprise === undefined ? { tier } : { tier, enterprise };
+async function saveAccount(
+  manager: KeyManager,
+  id: string,
+  tier: (typeof TIERS)[number],
+  enterprise: boolean | undefined,
+  rateLimit: RateLimit | null | undefined,
+) {
+  const patch = { tier, ...(enterprise === undefined ? {} : { enterprise }), ...(rateLimit === undefined ? {} : { rateLimit }) };
   try {
     return await manager.updateAccount(id, patch);
   } catch (error) {
@@ -150,6 +164,7 @@ export async function keysCommand(sub: string | undefined, args: string[], io: I
         name: { type: 'string' },
         scope: { type: 'string', multiple: true },
         'read-only': { type: 'boolean' },
+        'rate-limit': { type: 'string' },
       });
       if (help(io, name, parsed)) return 0;
       const accountId = requireValue(parsed, 'account', name);
@@ -157,6 +172,8 @@ export async function keysCommand(sub: string | undefined, args: string[], io: I
       const surface = oneOf((parsed.values.surface as string | undefined) ?? 'retail', SURFACES, '--surface');
       const keyName = parsed.values.name as string | undefined;
       const scopes = requestedScopes(parsed, name);
+      const limitText = parsed.values['rate-limit'] as string | undefined;
+      const rateLimit = limitText === undefined ? undefined : parseRateLimit(limitText, '--rate-limit', false);
       const spec = storeSpec(parsed.values.store, io.env, io.cwd);
       const issued = await administer(
         spec,
@@ -167,6 +184,7 @@ export async function keysCommand(sub: string | undefined, args: string[], io: I
             surface,
             ...(keyName === undefined ? {} : { name: keyName }),
             ...(scopes === undefined ? {} : { scopes }),
+            ...(rateLimit ? { rateLimit } : {}),
           }),
         accountId,
       );

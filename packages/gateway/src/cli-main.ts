@@ -3,6 +3,7 @@
 import { ENTERPRISE_MODULES, KeyManagerError, RETAIL_MODULES } from '@finora-auth/core';
 import { accountsCommand, AdminError, keysCommand } from './cli-admin';
 import { CommandError, UsageError } from './cli-args';
+import { creditsCommand, usageCommand } from './cli-credits';
 import { serviceAccountsCommand } from './cli-service-accounts';
 import type { ServeIo } from './cli-serve';
 import { version } from '../package.json';
@@ -17,6 +18,7 @@ const HINTS: Partial<Record<KeyManagerError['code'], (account: string) => string
   KEY_REVOKED: () => ' (finora-auth keys create --account ACCOUNT_ID --env live|test)',
   SERVICE_ACCOUNT_NOT_FOUND: (account) => ` (list them with: finora-auth service-accounts list --account ${account})`,
   SERVICE_ACCOUNT_REVOKED: (account) => ` (finora-auth service-accounts create --account ${account} --env live|test)`,
+  NOT_METERED: (account) => ` (grant credits first: finora-auth credits grant ${account} AMOUNT)`,
 };
 
 /** Account ids are 1-128 of letters, digits and . _ : @ -; anything else is not echoed into a command line. */
@@ -52,6 +54,10 @@ export async function main(argv: string[], io: ServeIo): Promise<number> {
         return await accountsCommand(sub, rest, io);
       case 'keys':
         return await keysCommand(sub, rest, io);
+      case 'credits':
+        return await creditsCommand(sub, rest, io);
+      case 'usage':
+        return await usageCommand(sub, rest, io);
       case 'service-accounts':
         return await serviceAccountsCommand(sub, rest, io);
       case 'signing-keys': {

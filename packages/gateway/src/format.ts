@@ -1,6 +1,6 @@
 // How commands show accounts and keys to people: aligned tables, dates as days, statuses in words.
 
-import type { Account, KeyInfo, ServiceAccountInfo } from '@finora-auth/core';
+import type { Account, KeyInfo, RateLimit, ServiceAccountInfo } from '@finora-auth/core';
 import type { SigningKeyInfo } from '@finora-auth/oauth';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -55,19 +55,31 @@ function limitedScopes(scopes: readonly string[] | undefined): string {
   return text === 'write' ? '' : `, scopes ${text}`;
 }
 
+/** A rate limit for people: `100/60s`, or `-` for none. */
+export function rateLimitText(limit: RateLimit | undefined): string {
+  return limit ? `${limit.requests}/${limit.perSeconds}s` : '-';
+}
+
 export function accountsTable(accounts: Account[]): string {
-  const rows = accounts.map((account) => [account.id, account.tier, account.enterprise ? 'provisioned' : '-']);
-  return table(['ACCOUNT', 'TIER', 'ENTERPRISE'], rows);
+  const rows = accounts.map((account) => [
+    account.id,
+    account.tier,
+    account.enterprise ? 'provisioned' : '-',
+    rateLimitText(account.rateLimit),
+    account.metered ? 'metered' : '-',
+  ]);
+  return table(['ACCOUNT', 'TIER', 'ENTERPRISE', 'RATE LIMIT', 'CREDITS'], rows);
 }
 
 export function describeAccount(account: Account): string {
-  return `account ${account.id}: tier ${account.tier}, enterprise ${account.enterprise ? 'provisioned' : 'not provisioned'}`;
+  const limit = account.rateLimit ? `, rate limit ${rateLimitText(account.rateLimit)} per credential` : '';
+  return `account ${account.id}: tier ${account.tier}, enterprise ${account.enterprise ? 'provisioned' : 'not provisioned'}${limit}`;
 }
 
 /** The once-only display of a new key, with the warning that it will not be shown again. */
 export function issuedKeyText(apiKey: string, key: KeyInfo, verb: 'Created' | 'Rotated', oldKeyId?: string): string {
   const lines = [
-    `${verb} key ${key.id} for account ${key.accountId} (${key.environment}, ${key.surface}${key.name ? `, "${key.name}"` : ''}${limitedScopes(key.scopes)}), expires ${day(key.expiresAt)}.`,
+    `${verb} key ${key.id} for account ${key.accountId} (${key.environment}, ${key.surface}${key.name ? `, "${key.name}"` : ''}${limitedScopes(key.scopes)}${key.rateLimit ? `, rate limit ${rateLimitText(key.rateLimit)}` : ''}), expires ${day(key.expiresAt)}.`,
     '',
     `    ${apiKey}`,
     '',

@@ -13,9 +13,10 @@ export const HELP: Record<string, string> = {
 Usage:
   finora-auth serve [--port 8787] [--store URL] [--upstream URL]
   finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise]
+                           [--rate-limit N/SECONDS|none]
   finora-auth accounts list [--json]
   finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME]
-                          [--scope SCOPE]... [--read-only] [--json]
+                          [--scope SCOPE]... [--read-only] [--rate-limit N/SECONDS] [--json]
   finora-auth keys list --account ACCOUNT_ID [--json]
   finora-auth keys revoke KEY_ID
   finora-auth keys rotate KEY_ID [--json]
@@ -25,6 +26,8 @@ Usage:
   finora-auth service-accounts rotate CLIENT_ID [--json]
   finora-auth service-accounts revoke CLIENT_ID [--json]
   finora-auth signing-keys list|rotate [--secret-file PATH] [--json]
+  finora-auth credits grant ACCOUNT_ID AMOUNT | show ACCOUNT_ID | refill ACCOUNT_ID ... | unmeter ACCOUNT_ID
+  finora-auth usage ACCOUNT_ID [--since DATE] [--until DATE] [--json]
 
 Every command takes --store URL and --help; finora-auth --version prints the version. Start with: finora-auth serve
 `,
@@ -69,7 +72,8 @@ ${STORE}
   accounts: `finora-auth accounts: manage accounts
 
 Usage:
-  finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise] [--store URL]
+  finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise]
+                           [--rate-limit N/SECONDS|none] [--store URL]
   finora-auth accounts list [--json] [--store URL]
 
 Run "finora-auth accounts <command> --help" for details.
@@ -88,7 +92,8 @@ ${STORE}
   'accounts set': `finora-auth accounts set: create or update an account
 
 Usage:
-  finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise] [--json]
+  finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise]
+                           [--rate-limit N/SECONDS|none] [--json]
 
 Only premium and accountant_pro accounts can hold keys. --enterprise provisions the account for enterprise
 modules; when neither flag is given an existing account keeps its provisioning (a new one is not provisioned).
@@ -99,6 +104,9 @@ Options:
   --tier TIER              free, premium or accountant_pro (required)
   --enterprise             provision for enterprise modules
   --no-enterprise          withdraw enterprise provisioning
+  --rate-limit N/SECONDS   at most N requests in any SECONDS seconds for each of the account's keys and service
+                           accounts separately (a key's own limit overrides it); none removes it; when not given
+                           an existing account keeps its limit. Over it: 429 RATE_LIMITED
   --json                   print the account as JSON
 ${STORE}
 `,
@@ -107,7 +115,7 @@ ${STORE}
 
 Usage:
   finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME]
-                          [--scope SCOPE]... [--read-only] [--json]
+                          [--scope SCOPE]... [--read-only] [--rate-limit N/SECONDS] [--json]
   finora-auth keys list --account ACCOUNT_ID [--json]
   finora-auth keys revoke KEY_ID
   finora-auth keys rotate KEY_ID [--json]
@@ -120,7 +128,7 @@ Run "finora-auth keys <command> --help" for details.
 
 Usage:
   finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME]
-                          [--scope SCOPE]... [--read-only] [--json]
+                          [--scope SCOPE]... [--read-only] [--rate-limit N/SECONDS] [--json]
 
 The key is printed once and never stored: only its SHA-256 digest is kept. It expires in 90 days.
 Without --scope or --read-only the key has full access within its surface (scope write).
@@ -134,6 +142,8 @@ Options:
                            read or write (every module), MODULE:read or MODULE:write (one catalog module);
                            write includes read. GET, HEAD and OPTIONS need read, every other method write.
   --read-only              the same as --scope read; not together with --scope (use MODULE:read scopes instead)
+  --rate-limit N/SECONDS   this key's own limit, at most N requests in any SECONDS seconds, instead of its
+                           account's (rotation keeps it). Over it: 429 RATE_LIMITED
   --json                   print {"apiKey": …, "key": …} as JSON
 ${STORE}
 `,
@@ -290,6 +300,90 @@ retired keys stay published until then. Refused when the operator secret cannot 
 Options:
 ${SECRET}
   --json                   print the new key as JSON
+${STORE}
+`,
+
+  credits: `finora-auth credits: an account's credits
+
+Usage:
+  finora-auth credits grant ACCOUNT_ID AMOUNT [--json]
+  finora-auth credits show ACCOUNT_ID [--json]
+  finora-auth credits refill ACCOUNT_ID --amount N --every day|month [--json]
+  finora-auth credits refill ACCOUNT_ID --none [--json]
+  finora-auth credits unmeter ACCOUNT_ID [--json]
+
+An account granted credits is metered: each allowed request of its live keys and service accounts costs a
+credit, and at none left it is refused with 402 CREDITS_EXHAUSTED. Test credentials never spend credits.
+Gateways take credits in small leases, so a balance shown here may be a few hundred below what has been
+spent; leases are given back when a gateway stops. A refill sets the balance to AMOUNT once every UTC day or
+month (first at the next request). unmeter ends metering: requests cost nothing; usage is still counted.
+
+Options:
+  --json                   print the result as JSON
+${STORE}
+`,
+
+  'credits grant': `finora-auth credits grant: add credits to an account (making it metered)
+
+Usage:
+  finora-auth credits grant ACCOUNT_ID AMOUNT [--json]
+
+AMOUNT is a whole number of credits, 1 or more. Its live requests spend credits from now on.
+
+Options:
+  --json                   print {"accountId", "granted", "balance"} as JSON
+${STORE}
+`,
+
+  'credits show': `finora-auth credits show: an account's balance and refill
+
+Usage:
+  finora-auth credits show ACCOUNT_ID [--json]
+
+Options:
+  --json                   print {"accountId", "metered", "balance", "refill"?} as JSON
+${STORE}
+`,
+
+  'credits refill': `finora-auth credits refill: set or stop a metered account's refill
+
+Usage:
+  finora-auth credits refill ACCOUNT_ID --amount N --every day|month [--json]
+  finora-auth credits refill ACCOUNT_ID --none [--json]
+
+The balance is set to N once per UTC day or month, however many gateways share the store.
+
+Options:
+  --amount N               the balance each period starts with (a whole number, 1 or more)
+  --every PERIOD           day or month (UTC)
+  --none                   stop refilling (the balance stays as it is)
+  --json                   print the account's credits as JSON
+${STORE}
+`,
+
+  'credits unmeter': `finora-auth credits unmeter: stop metering an account
+
+Usage:
+  finora-auth credits unmeter ACCOUNT_ID [--json]
+
+Its balance and refill are dropped, and its requests cost no credits; usage is still counted.
+
+Options:
+  --json                   print {"accountId", "metered": false} as JSON
+${STORE}
+`,
+
+  usage: `finora-auth usage: an account's allowed requests per UTC day, credential, environment and module
+
+Usage:
+  finora-auth usage ACCOUNT_ID [--since DATE] [--until DATE] [--json]
+
+Counts reach the store in batches (within about a second, and when a gateway stops).
+
+Options:
+  --since DATE             first UTC day, YYYY-MM-DD (default: 29 days before --until)
+  --until DATE             last UTC day, YYYY-MM-DD (default: today)
+  --json                   print a JSON array of {"day", "keyId", "environment", "module"?, "allowed", "creditsSpent"}
 ${STORE}
 `,
 };

@@ -132,9 +132,9 @@ describe('accounts set', () => {
       ]);
       const table = await runCli(['accounts', 'list', ...own]);
       expect(table.stdout.split('\n').slice(0, 3)).toEqual([
-        expect.stringMatching(/^ACCOUNT\s+TIER\s+ENTERPRISE$/),
-        expect.stringMatching(/^alpha\s+accountant_pro\s+provisioned$/),
-        expect.stringMatching(/^zeta\s+free\s+-$/),
+        expect.stringMatching(/^ACCOUNT\s+TIER\s+ENTERPRISE\s+RATE LIMIT\s+CREDITS$/),
+        expect.stringMatching(/^alpha\s+accountant_pro\s+provisioned\s+-\s+-$/),
+        expect.stringMatching(/^zeta\s+free\s+-\s+-\s+-$/),
       ]);
     } finally {
       other.remove();
