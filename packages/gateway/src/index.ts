@@ -1,7 +1,9 @@
 // @finora-auth/gateway: the authenticating reverse proxy behind the `finora-auth` command, usable in-process too.
 
 export { createGateway } from './gateway';
-export type { Gateway, GatewayAddress, GatewayOptions } from './gateway';
+export type { Gateway, GatewayAddress, GatewayIssuer, GatewayOptions } from './gateway';
+export { describedRequest, forwardAuth, SCOPES_HEADER } from './forward-auth';
+export type { DescribedRequest, ForwardAuthAnswer } from './forward-auth';
 export type { ThrottleOptions } from './throttle';
 export { GatewayMetrics } from './metrics';
 export { IDENTITY_HEADERS } from './forward-headers';
