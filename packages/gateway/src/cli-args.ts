@@ -27,11 +27,12 @@ export function parse(command: string, args: string[], options: Options, maxPosi
   let parsed;
   try {
     parsed = parseArgs({
-      args,
+      args: negativeValuesJoined(args, options),
       options: { ...options, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: true,
       allowNegative: true,
+      tokens: true,
     });
   } catch (error) {
     const code = (error as { code?: string }).code;
@@ -45,6 +46,7 @@ export function parse(command: string, args: string[], options: Options, maxPosi
     }
     throw new UsageError(`${message.split('\n')[0]} (see: finora-auth ${command} --help)`);
   }
+  refuseContradictions(command, parsed.tokens);
   const values = { ...parsed.values } as Record<string, string | boolean | undefined>;
   const lists: Record<string, string[]> = {};
   for (const [name, option] of Object.entries(options)) {
@@ -58,6 +60,37 @@ export function parse(command: string, args: string[], options: Options, maxPosi
     throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[maxPositionals])} for "${command}" (see: finora-auth ${command} --help)`);
   }
   return { values, lists, positionals: parsed.positionals, help };
+}
+
+/**
+ * `--within -3` as `--within=-3`: parseArgs reads `-3` as an option and would say the value is missing, when
+ * the value is there and wrong; joined, the option's own check names it ("must be a whole number").
+ */
+function negativeValuesJoined(args: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const next = args[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i += 1;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/** `--enterprise --no-enterprise` says two things; parseArgs would keep the last silently. */
+function refuseContradictions(command: string, tokens: ReturnType<typeof parseArgs>['tokens']): void {
+  const seen = new Map<string, string>();
+  for (const token of tokens ?? []) {
+    if (token.kind !== 'option' || token.value !== undefined) continue;
+    const previous = seen.get(token.name);
+    if (previous !== undefined && previous !== token.rawName) {
+      throw new UsageError(`${previous} and ${token.rawName} contradict each other; give one (see: finora-auth ${command} --help)`);
+    }
+    seen.set(token.name, token.rawName);
+  }
 }
 
 export function requireValue(parsed: Parsed, name: string, command: string): string {
