@@ -5,6 +5,7 @@ import { parseAuthorization } from './authorization';
 import { assertModule } from './catalog';
 import { Refusals, checkAll, type Credential, type DecisionReason, type Refusal } from './checks';
 import { StoreUnavailableError } from './errors';
+import { Metering } from './metering';
 import { sha256Hex, sha256HexSync } from './keys';
 import { EXPIRES_AT_HEADER, EXPIRY_WARNING_MS, messages, renderFailure, type AuthErrorCode, type AuthFailure } from './responses';
 import { FULL_ACCESS, ScopeError, normalizeScopes } from './scopes';
@@ -49,6 +50,11 @@ export interface AuthenticatorOptions {
    * `findServiceAccount`. Default: none, and a JWT is refused as `INVALID_API_KEY` (contract row 2), as in v1.
    */
   tokens?: TokenVerifier;
+  /**
+   * (v2) Credits: what an allowed live request of a metered account costs, a whole number >= 0 (0: free). A cost
+   * function that throws or returns anything else refuses the request with 503. Default: 1 credit per request.
+   */
+  credits?: { cost?: (request: AuthRequest) => number };
 }
 
 export interface AuthRequest {
@@ -108,7 +114,10 @@ export interface DecisionEvent {
 
 export interface Authenticator {
   authenticate(request: AuthRequest): Promise<AuthResult>;
-  /** Stops listening to the store and drops the cache. The store stays open: it belongs to the caller. */
+  /**
+   * Stops listening to the store and drops the cache; (v2) gives unused credit leases back and sends the last usage
+   * and rate-limit counts. The store stays open: it belongs to the caller (close it after this resolves).
+   */
   close(): Promise<void>;
 }
 
@@ -151,6 +160,12 @@ function resolveOptions(options: AuthenticatorOptions) {
   if (options.onDecision !== undefined && typeof options.onDecision !== 'function') {
     throw new TypeError('finora-auth: onDecision must be a function');
   }
+  if (options.credits !== undefined && (typeof options.credits !== 'object' || options.credits === null)) {
+    throw new TypeError('finora-auth: credits must be an object: { cost?: (request) => number }');
+  }
+  if (options.credits?.cost !== undefined && typeof options.credits.cost !== 'function') {
+    throw new TypeError('finora-auth: credits.cost must be a function returning the credits a request costs');
+  }
   if (options.tokens !== undefined) {
     if (typeof options.tokens?.verify !== 'function') throw new TypeError('finora-auth: tokens must be a TokenVerifier');
     if (typeof options.store.findServiceAccount !== 'function') {
@@ -162,6 +177,7 @@ function resolveOptions(options: AuthenticatorOptions) {
     now: options.now ?? Date.now,
     onDecision: options.onDecision,
     tokens: options.tokens,
+    cost: options.credits?.cost,
     lookupTimeoutMs: positiveInteger(options.lookupTimeoutMs, 2_000, 'lookupTimeoutMs'),
     maxPendingLookups: positiveInteger(options.maxPendingLookups, 1_000, 'maxPendingLookups'),
     retryAfterSeconds: positiveInteger(options.retryAfterSeconds, 1, 'retryAfterSeconds'),
@@ -191,6 +207,8 @@ function keyCredential({ key, account }: KeyRecord): CacheEntry['credential'] {
     scopes: frozenScopes(key.scopes),
     expiresAt: key.expiresAt,
   };
+  const rateLimit = key.rateLimit ?? account.rateLimit;
+  if (rateLimit !== undefined) credential.rateLimit = rateLimit;
   if (key.name !== undefined) credential.name = key.name;
   if (key.revokedAt !== undefined) credential.revokedAt = key.revokedAt;
   return credential;
@@ -208,6 +226,7 @@ function serviceAccountCredential({ serviceAccount: sa, account }: ServiceAccoun
     scopes: frozenScopes(sa.scopes),
     expiresAt: sa.expiresAt,
   };
+  if (account.rateLimit !== undefined) credential.rateLimit = account.rateLimit;
   if (sa.name !== undefined) credential.name = sa.name;
   if (sa.revokedAt !== undefined) credential.revokedAt = sa.revokedAt;
   return credential;
@@ -256,6 +275,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     unavailable: renderFailure('AUTH_UNAVAILABLE', messages.unavailable, config.retryAfterSeconds),
   };
   const noHeaders: Record<string, string> = Object.freeze({}) as Record<string, string>;
+  const metering = new Metering<AuthRequest>({
+    store,
+    now,
+    cost: config.cost,
+    timeoutMs: config.lookupTimeoutMs,
+    retryAfterSeconds: config.retryAfterSeconds,
+  });
 
   // False while the store's invalidation channel is down: every request then asks the store.
   let trusted = true;
@@ -359,6 +385,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         negative?.delete(SERVICE_ACCOUNT_PREFIX + event.clientId);
         break;
       case 'account-changed':
+        // Its metering may have changed: credits held here for it go back to the store.
+        metering.accountChanged(event.accountId);
         if (!positive) break;
         for (const [cacheKey, { value }] of positive.dump()) {
           if (value.credential.account.id === event.accountId) positive.delete(cacheKey);
@@ -540,6 +568,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       return { ok: false, error: refusal.failure, decision };
     }
 
+    // Rows 7r and 7c, last: a request refused by any earlier row never counts against a limit nor costs a credit.
+    const admitting = metering.admit(credential, request, module);
+    const admission = admitting instanceof Promise ? await admitting : admitting;
+    if (admission.refusal) {
+      const { failure, reason } = admission.refusal;
+      return { ok: false, error: failure, decision: decide(started, failure, reason, cache, kind, request, method, credential, verified) };
+    }
+
     const context: AuthContext = {
       keyId: credential.id,
       accountId: credential.account.id,
@@ -557,9 +593,11 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       context.clientId = credential.id;
       context.tokenId = credential.token.id;
     }
+    if (admission.creditsRemaining !== undefined) context.creditsRemaining = admission.creditsRemaining;
     // The warning is about the long-lived secret: the key, or the service account's client secret (a token lives minutes).
-    const headers =
+    let headers =
       credential.expiresAt - at <= EXPIRY_WARNING_MS ? { [EXPIRES_AT_HEADER]: new Date(credential.expiresAt).toISOString() } : noHeaders;
+    if (admission.headers) headers = { ...headers, ...admission.headers };
     return { ok: true, context, headers, decision: decide(started, undefined, 'ok', cache, kind, request, method, credential, verified) };
   }
 
@@ -567,6 +605,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     authenticate,
     async close() {
       unsubscribe();
+      // Graceful shutdown: unused lease credits go back, the last usage and rate-window counts are sent.
+      await metering.close();
       positive?.clear();
       negative?.clear();
       verifiedTokens?.clear();

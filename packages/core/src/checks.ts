@@ -3,7 +3,7 @@
 import { isEnterpriseModule } from './catalog';
 import { messages, renderFailure, type AuthFailure } from './responses';
 import { FULL_ACCESS, requiredLevel, scopeNeeded, scopesAllow, scopesWithin } from './scopes';
-import type { Account, Environment, Surface } from './types';
+import type { Account, Environment, RateLimit, Surface } from './types';
 
 /** Why a request was refused (or `ok`), for logs and metrics: finer than the refusal code. */
 export type DecisionReason =
@@ -28,7 +28,13 @@ export type DecisionReason =
   /** The token claims scopes its service account does not have now. */
   | 'token-scope-exceeded'
   /** The token issuer's key set could not be had, or verification failed in any other way. */
-  | 'token-unavailable';
+  | 'token-unavailable'
+  /** (7r) Over the credential's rate limit. */
+  | 'rate-limited'
+  /** (7c) The account's credits cannot pay for this live request. */
+  | 'credits-exhausted'
+  /** `credits.cost` threw or did not return a whole number of credits >= 0: refused rather than served free. */
+  | 'cost-invalid';
 
 /**
  * What the checks judge: a key, or a service account behind a verified token, with its account, normalised.
@@ -51,6 +57,8 @@ export interface Credential {
   revokedAt?: number;
   /** OAuth tokens only. */
   token?: CredentialToken;
+  /** (v2) The key's own rate limit, else its account's; absent: none. */
+  rateLimit?: RateLimit;
 }
 
 /** What a verified token adds to its service account. */
@@ -176,7 +184,8 @@ export function checkAll(credential: Credential, request: CheckRequest, render: 
     tier(credential, request, render) ??
     enterprise(credential, request, render) ??
     scope(credential, request, render)
-    // 7r rate limit, then 7c credits, go here.
+    // 7r (rate limit) and 7c (credits) are not pure: they count and spend, so they run after every check here
+    // allowed the request, in metering.ts, rate limit first, credits last.
   );
 }
 

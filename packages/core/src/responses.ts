@@ -64,6 +64,8 @@ export interface RenderOptions {
   retryAfterSeconds?: number;
   /** (v2) For `INSUFFICIENT_SCOPE`: the scope that would allow the request, named in the challenge's `scope=`. */
   scope?: string;
+  /** (v2) More headers (the `RateLimit` fields of a 429). */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -71,15 +73,15 @@ export interface RenderOptions {
  * names and fixed text only. The third argument may be the `Retry-After` seconds alone, as in v1.
  */
 export function renderFailure(code: AuthErrorCode, message: string, options: number | RenderOptions = 1): AuthFailure {
-  const { retryAfterSeconds = 1, scope } = typeof options === 'number' ? { retryAfterSeconds: options } : options;
-  const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
+  const { retryAfterSeconds = 1, scope, headers: extra } = typeof options === 'number' ? { retryAfterSeconds: options } : options;
+  const headers: Record<string, string> = { ...extra, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
   let wwwAuthenticate = challenge(code);
   // Only scope-token characters reach the header: nothing a caller passes can end the quoted string.
   if (wwwAuthenticate && code === 'INSUFFICIENT_SCOPE' && scope !== undefined && SCOPE_TEXT.test(scope)) {
     wwwAuthenticate += `, scope="${scope}"`;
   }
   if (wwwAuthenticate) headers['WWW-Authenticate'] = wwwAuthenticate;
-  if (code === 'AUTH_UNAVAILABLE') headers['Retry-After'] = String(retryAfterSeconds);
+  if (code === 'AUTH_UNAVAILABLE' || code === 'RATE_LIMITED') headers['Retry-After'] = String(retryAfterSeconds);
   return deepFreeze({ status: STATUS[code], code, message, headers, body: { error: { code, message } } });
 }
 
@@ -111,6 +113,10 @@ export const messages = {
     `The client secret of this access token's service account expired at ${day(at)}: rotate the secret and request a new token.`,
   tokenSuperseded: "This access token was issued before the service account's client secret was rotated. Request a new token.",
   tokenScopeExceeded: 'This access token claims scopes its service account no longer has. Request a new token.',
+  rateLimited: (requests: number, perSeconds: number, retryAfter: number) =>
+    `This credential is over its rate limit of ${requests} requests per ${perSeconds} seconds. Retry in ${retryAfter} seconds.`,
+  creditsExhausted:
+    "This account's credits cannot pay for this request. Add credits to continue; test keys never spend credits.",
 } as const;
 
 /** How close to expiry a key must be before responses carry `Finora-Key-Expires-At`. */

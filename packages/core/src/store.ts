@@ -183,15 +183,32 @@ export function isValidKeyRecord(value: unknown, hash: string): value is KeyReco
     (key.revokedAt === undefined || isTime(key.revokedAt)) &&
     (key.name === undefined || typeof key.name === 'string') &&
     (key.scopes === undefined || isScopeList(key.scopes)) &&
+    (key.rateLimit === undefined || isRateLimit(key.rateLimit)) &&
     isValidAccount(account)
   );
 }
+
+const isRateLimit = (value: unknown): boolean => {
+  const limit = value as { requests?: unknown; perSeconds?: unknown } | null;
+  return (
+    !!limit &&
+    typeof limit === 'object' &&
+    Number.isSafeInteger(limit.requests) &&
+    (limit.requests as number) > 0 &&
+    Number.isSafeInteger(limit.perSeconds) &&
+    (limit.perSeconds as number) > 0
+  );
+};
 
 const isScopeList = (value: unknown): value is string[] =>
   Array.isArray(value) && value.length > 0 && value.every((scope) => isText(scope));
 
 const isValidAccount = (account: Partial<Account>): boolean =>
-  isText(account.id) && TIERS.has(account.tier as string) && typeof account.enterprise === 'boolean';
+  isText(account.id) &&
+  TIERS.has(account.tier as string) &&
+  typeof account.enterprise === 'boolean' &&
+  (account.rateLimit === undefined || isRateLimit(account.rateLimit)) &&
+  (account.metered === undefined || typeof account.metered === 'boolean');
 
 /** (v2) True when `value` is a whole, well-typed service-account record for `clientId`; anything else is a fault. */
 export function isValidServiceAccountRecord(value: unknown, clientId: string): value is ServiceAccountRecord {

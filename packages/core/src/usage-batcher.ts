@@ -25,6 +25,8 @@ export interface UsageCount {
   creditsSpent: number;
 }
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
 function defaultSchedule(run: () => void, ms: number): () => void {
   const timer = setTimeout(run, ms) as unknown as { unref?: () => void };
   timer.unref?.();
@@ -40,6 +42,9 @@ export class UsageBatcher {
   readonly #maxPendingRows: number;
   readonly #schedule: NonNullable<UsageBatcherOptions['schedule']>;
   #cancel: (() => void) | undefined;
+  /** The UTC day last counted on, and where it starts, so most counts make no Date. */
+  #day = '';
+  #dayStart = Number.POSITIVE_INFINITY;
   #flushing: Promise<void> | undefined;
   /** Counts given up because flushes kept failing and the pending rows reached their bound. */
   dropped = 0;
@@ -56,7 +61,12 @@ export class UsageBatcher {
   /** Counts one allowed request; never waits for the store. */
   count(usage: UsageCount): void {
     if (!this.#store.addUsage) return;
-    const day = new Date(this.#now()).toISOString().slice(0, 10);
+    const now = this.#now();
+    if (now < this.#dayStart || now >= this.#dayStart + DAY_MS) {
+      this.#dayStart = now - (((now % DAY_MS) + DAY_MS) % DAY_MS);
+      this.#day = new Date(this.#dayStart).toISOString().slice(0, 10);
+    }
+    const day = this.#day;
     const key = `${day}\u0000${usage.accountId}\u0000${usage.keyId}\u0000${usage.environment}\u0000${usage.module ?? ''}`;
     const row = this.#rows.get(key);
     if (row) {

@@ -1,0 +1,124 @@
+// Contract rows 7r and 7c, after every pure check allowed a request: its rate limit, then its credits; then its usage count.
+
+import type { Credential, Refusal } from './checks';
+import { CreditLeases } from './credit-leases';
+import { RateLimiter, rateLimitHeaders } from './rate-limiter';
+import { messages, renderFailure } from './responses';
+import type { KeyStore } from './store';
+import { UsageBatcher } from './usage-batcher';
+
+/** The response header of an allowed request of a metered account. */
+export const CREDITS_REMAINING_HEADER = 'Finora-Credits-Remaining';
+
+/** What rows 7r and 7c came to: a refusal, or the headers and balance an allowed request carries. */
+export type Admission =
+  | { refusal: Refusal }
+  | { refusal?: undefined; headers: Record<string, string> | undefined; creditsRemaining: number | undefined };
+
+export interface MeteringOptions<R> {
+  store: KeyStore;
+  now: () => number;
+  /** Credits an allowed live request of a metered account costs. Default: 1. */
+  cost: ((request: R) => number) | undefined;
+  /** How long a credit take may take before the requests waiting on it get 503, in ms. */
+  timeoutMs: number;
+  /** `Retry-After` of a 503, in seconds. */
+  retryAfterSeconds: number;
+}
+
+const ALLOWED: Admission = Object.freeze({ headers: undefined, creditsRemaining: undefined });
+
+/** A cost is a whole number of credits, 0 or more; anything else (or a throw) refuses with 503 rather than serving free. */
+function costOf<R>(cost: ((request: R) => number) | undefined, request: R): number | undefined {
+  if (!cost) return 1;
+  let value: unknown;
+  try {
+    value = cost(request);
+  } catch {
+    return undefined;
+  }
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+export class Metering<R> {
+  readonly #options: MeteringOptions<R>;
+  readonly #leases: CreditLeases;
+  readonly #usage: UsageBatcher;
+  readonly #unavailable: Refusal;
+  readonly #exhausted: Refusal;
+  readonly #costInvalid: Refusal;
+  /** Made on the first rate-limited request, so a deployment without limits runs no sync timer. */
+  #limiter: RateLimiter | undefined;
+
+  constructor(options: MeteringOptions<R>) {
+    this.#options = options;
+    this.#leases = new CreditLeases({ store: options.store, now: options.now, timeoutMs: options.timeoutMs });
+    this.#usage = new UsageBatcher({ store: options.store, now: options.now });
+    const unavailable = renderFailure('AUTH_UNAVAILABLE', messages.unavailable, options.retryAfterSeconds);
+    this.#unavailable = { failure: unavailable, reason: 'store-error' };
+    this.#costInvalid = { failure: unavailable, reason: 'cost-invalid' };
+    this.#exhausted = { failure: renderFailure('CREDITS_EXHAUSTED', messages.creditsExhausted), reason: 'credits-exhausted' };
+  }
+
+  /** Rows 7r then 7c for a request every earlier row allowed; an allowed one is counted. Synchronous unless a lease must be taken. */
+  admit(credential: Credential, request: R, module: string | undefined): Admission | Promise<Admission> {
+    const limit = credential.rateLimit;
+    let headers: Record<string, string> | undefined;
+    if (limit) {
+      this.#limiter ??= new RateLimiter({ store: this.#options.store, now: this.#options.now });
+      const decision = this.#limiter.check(credential.id, limit);
+      headers = rateLimitHeaders(limit, decision);
+      if (!decision.allowed) {
+        const failure = renderFailure('RATE_LIMITED', messages.rateLimited(limit.requests, limit.perSeconds, decision.retryAfterSeconds), {
+          retryAfterSeconds: decision.retryAfterSeconds,
+          headers,
+        });
+        return { refusal: { failure, reason: 'rate-limited' } };
+      }
+    }
+    // Test credentials never spend and are never refused for credits.
+    if (credential.environment !== 'live' || credential.account.metered !== true) {
+      this.#count(credential, module, 0);
+      return headers ? { headers, creditsRemaining: undefined } : ALLOWED;
+    }
+    const cost = costOf(this.#options.cost, request);
+    if (cost === undefined) return { refusal: this.#costInvalid };
+    if (cost === 0) {
+      this.#count(credential, module, 0);
+      return headers ? { headers, creditsRemaining: undefined } : ALLOWED;
+    }
+    const spent = this.#leases.spend(credential.account.id, cost);
+    if (spent instanceof Promise) return spent.then((result) => this.#settle(credential, module, cost, headers, result));
+    return this.#settle(credential, module, cost, headers, spent);
+  }
+
+  /** An account's metering changed: give back what this process holds for it. */
+  accountChanged(accountId: string): void {
+    void this.#leases.release(accountId);
+  }
+
+  /** Gives every lease back, sends the last usage counts and rate-window counts. */
+  async close(): Promise<void> {
+    await Promise.all([this.#leases.close(), this.#usage.close(), this.#limiter?.close()]);
+  }
+
+  #settle(
+    credential: Credential,
+    module: string | undefined,
+    cost: number,
+    headers: Record<string, string> | undefined,
+    result: Awaited<ReturnType<CreditLeases['spend']>>,
+  ): Admission {
+    if (!result.ok) return { refusal: result.reason === 'exhausted' ? this.#exhausted : this.#unavailable };
+    const remaining = result.remaining;
+    // The store said the account is no longer metered (its change is on its way): nothing was spent.
+    this.#count(credential, module, remaining === undefined ? 0 : cost);
+    if (remaining === undefined) return headers ? { headers, creditsRemaining: undefined } : ALLOWED;
+    return { headers: { ...headers, [CREDITS_REMAINING_HEADER]: String(remaining) }, creditsRemaining: remaining };
+  }
+
+  #count(credential: Credential, module: string | undefined, creditsSpent: number): void {
+    const usage = { accountId: credential.account.id, keyId: credential.id, environment: credential.environment, creditsSpent };
+    this.#usage.count(module === undefined ? usage : { ...usage, module });
+  }
+}
