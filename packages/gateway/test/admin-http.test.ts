@@ -327,4 +327,61 @@ describe('the admin console over HTTP', () => {
     expect(page).not.toContain('new-one');
     expect(page).toContain('href="/admin/accounts/a1"');
   });
+
+  it('lists accounts with tier, provisioning and credits', async () => {
+    const { handle, client, manager } = await consoleWith();
+    await manager.putAccount({ id: 'zeta', tier: 'free' });
+    await manager.putAccount({ id: 'alpha', tier: 'accountant_pro', enterprise: true });
+    await manager.grantCredits('alpha', 250);
+    await client.login(handle.token);
+    const page = (await client.get('/admin/')).body;
+    const rows = [...page.matchAll(/<tr><td class="name"><a href="\/admin\/accounts\/([^"]+)">[^<]*<\/a><\/td><td>([^<]*)<\/td><td>([^<]*)<\/td><td>([^<]*)<\/td><\/tr>/g)].map((m) => m.slice(1));
+    expect(rows).toEqual([
+      ['alpha', 'Accountant Pro', 'Provisioned', '250'],
+      ['zeta', 'Free', 'No', 'unmetered'],
+    ]);
+  });
+
+  it('grants credits, refusing an amount that is not a whole number above 0', async () => {
+    const { handle, client, manager } = await consoleWith();
+    const csrf = await client.login(handle.token);
+    await manager.putAccount({ id: 'acme', tier: 'premium' });
+    expect((await client.get('/admin/accounts/acme')).body).toContain('Balance: <strong>unmetered</strong>');
+    for (const amount of ['0', '-5', '1.5', 'lots', '']) {
+      const refused = await client.post('/admin/accounts/acme/credits', { csrf, amount });
+      expect(refused.status).toBe(400);
+      expect(refused.body).toContain('a whole number above 0');
+    }
+    expect(await manager.credits('acme')).toEqual({ metered: false, balance: null });
+    expect((await client.post('/admin/accounts/acme/credits', { csrf, amount: '1000' })).status).toBe(303);
+    expect((await client.post('/admin/accounts/acme/credits', { csrf, amount: '500' })).status).toBe(303);
+    expect(await manager.credits('acme')).toMatchObject({ metered: true, balance: 1500 });
+    const page = (await client.get('/admin/accounts/acme')).body;
+    expect(page).toContain('Granted 500 credits: the balance is 1500.');
+    expect(page).toContain('Balance: <strong>1500</strong>');
+  });
+
+  it('charts usage per day with live and test apart, and the credits spent', async () => {
+    const clock = Date.parse('2026-03-31T12:00:00Z');
+    const { handle, client } = await consoleWith({ now: () => clock });
+    const manager = createKeyManager({ store: handle.store, now: () => clock });
+    await manager.putAccount({ id: 'acme', tier: 'premium' });
+    await manager.putAccount({ id: 'other', tier: 'premium' });
+    await handle.store.addUsage!([
+      { day: '2026-03-30', accountId: 'acme', keyId: 'key_a', environment: 'live', module: 'invoices', allowed: 40, creditsSpent: 40 },
+      { day: '2026-03-30', accountId: 'acme', keyId: 'key_a', environment: 'live', module: 'reports', allowed: 2, creditsSpent: 2 },
+      { day: '2026-03-30', accountId: 'acme', keyId: 'key_b', environment: 'test', allowed: 7, creditsSpent: 0 },
+      { day: '2026-03-02', accountId: 'acme', keyId: 'key_a', environment: 'live', allowed: 1, creditsSpent: 1 },
+      { day: '2026-02-01', accountId: 'acme', keyId: 'key_a', environment: 'live', allowed: 900, creditsSpent: 900 },
+      { day: '2026-03-30', accountId: 'other', keyId: 'key_c', environment: 'live', allowed: 5000, creditsSpent: 0 },
+    ]);
+    await client.login(handle.token);
+    const page = (await client.get('/admin/accounts/acme')).body;
+    expect(page).toContain('aria-label="Last 30 days: 43 live requests, 7 test requests, 43 credits spent."');
+    expect(page).toContain('<title>2026-03-30: 42 live, 7 test, 42 credits</title>');
+    expect(page).toContain('<title>2026-03-02: 1 live, 0 test, 1 credits</title>');
+    expect(page).not.toContain('2026-02-01');
+    expect(page.match(/<rect /g)).toHaveLength(60);
+    expect(page).toContain('<tr><td>2026-03-30</td><td>42</td><td>7</td><td>42</td></tr>');
+  });
 });

@@ -5,6 +5,7 @@ import {
   createKeyManager,
   KeyManagerError,
   type Account,
+  type CreditsInfo,
   type KeyInfo,
   type KeyManager,
   type KeyStore,
@@ -29,6 +30,7 @@ import {
   type KeyFormValues,
 } from './pages';
 import { sameSecret, Sessions, sha256, type Session, type SessionOptions } from './session';
+import { usageChart } from './usage-chart';
 
 export { escapeHtml } from './escape';
 export { CONTENT_SECURITY_POLICY } from './http';
@@ -37,6 +39,8 @@ const COOKIE = 'finora_admin';
 const TIERS: readonly string[] = ['free', 'premium', 'accountant_pro'];
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 const EXPIRING_DAYS = 14;
+/** Days of usage an account's chart shows, today included. */
+const USAGE_DAYS = 30;
 /** The shortest admin token accepted: a guessable one would make the console the weakest door. */
 export const MIN_ADMIN_TOKEN_LENGTH = 32;
 
@@ -62,8 +66,6 @@ export interface AdminConsole {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
-/** The store's optional account listing (v2), when it has one. */
-type ListingStore = KeyStore & { listAccounts?(): Promise<Account[]> };
 
 interface Ctx {
   req: IncomingMessage;
@@ -109,7 +111,7 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
   if (typeof options.token !== 'string' || options.token.length < MIN_ADMIN_TOKEN_LENGTH) {
     throw new TypeError(`finora-auth: admin console option token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`);
   }
-  const store = options.store as ListingStore;
+  const store = options.store;
   const now = options.now ?? Date.now;
   const tokenDigest = sha256(options.token);
   const manager: KeyManager = createKeyManager({
@@ -127,10 +129,51 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
     return `${COOKIE}=${value}; HttpOnly; SameSite=Strict; Path=/admin/; Max-Age=${maxAge}${overTls(req) ? '; Secure' : ''}`;
   }
 
+  /** `undefined` (not an error) when the store lacks the v2 method behind `call`. */
+  async function optional<T>(call: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof KeyManagerError && error.code === 'NOT_SUPPORTED') return undefined;
+      throw error;
+    }
+  }
+
   async function listAccounts(): Promise<Account[] | undefined> {
-    if (typeof store.listAccounts !== 'function') return undefined;
-    const accounts = await store.listAccounts();
-    return [...accounts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const accounts = await optional(() => manager.listAccounts());
+    return accounts && [...accounts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  function creditsText(info: CreditsInfo): string {
+    return info.metered ? `${info.balance ?? 0}` : 'unmetered';
+  }
+
+  /** Each metered account's balance, for the accounts page; `undefined` when the store keeps no credits. */
+  async function balances(accounts: Account[] | undefined): Promise<Map<string, string> | undefined> {
+    if (!accounts || typeof store.getCredits !== 'function') return undefined;
+    const texts = new Map<string, string>();
+    await Promise.all(
+      accounts.map(async (account) => texts.set(account.id, account.metered ? creditsText(await manager.credits(account.id)) : 'unmetered')),
+    );
+    return texts;
+  }
+
+  async function accountsView(session: Session, extra: Partial<Parameters<typeof accountsPage>[0]> = {}): Promise<string> {
+    const accounts = await listAccounts();
+    const credits = await balances(accounts);
+    return accountsPage({ csrf: session.csrf, accounts, ...(credits ? { credits } : {}), ...extra });
+  }
+
+  async function creditsView(account: Account, amount?: string): Promise<AccountPageInput['credits']> {
+    const info = await optional(() => manager.credits(account.id));
+    if (!info) return undefined;
+    const until = new Date(now());
+    const rows = await optional(() => manager.usage(account.id, { since: new Date(until.getTime() - (USAGE_DAYS - 1) * 86_400_000), until }));
+    return {
+      text: creditsText(info),
+      ...(rows ? { chart: usageChart(rows, USAGE_DAYS, now()) } : {}),
+      ...(amount !== undefined ? { amount } : {}),
+    };
   }
 
   async function listServiceAccounts(accountId: string): Promise<ServiceAccountInfo[] | undefined> {
@@ -144,7 +187,11 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
     extra: Partial<AccountPageInput> = {},
     status = 200,
   ): Promise<void> {
-    const [keys, serviceAccounts] = await Promise.all([manager.list(account.id), listServiceAccounts(account.id)]);
+    const [keys, serviceAccounts, credits] = await Promise.all([
+      manager.list(account.id),
+      listServiceAccounts(account.id),
+      creditsView(account, extra.credits?.amount),
+    ]);
     const notice = extra.notice ?? ctx.session.flash;
     delete ctx.session.flash;
     send(
@@ -157,6 +204,7 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
         serviceAccounts,
         now: now(),
         ...extra,
+        ...(credits ? { credits } : {}),
         ...(notice !== undefined ? { notice } : {}),
       }),
     );
@@ -194,7 +242,7 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
     if (path === '/admin/') {
       const notice = session.flash;
       delete session.flash;
-      send(res, 200, accountsPage({ csrf: session.csrf, accounts: await listAccounts(), ...(notice ? { notice } : {}) }));
+      send(res, 200, await accountsView(session, notice ? { notice } : {}));
       return;
     }
     if (path === '/admin/open') {
@@ -239,7 +287,7 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
     const tier = field(ctx.form, 'tier');
     const enterprise = ctx.form.get('enterprise') === 'yes';
     const again = async (error: string) =>
-      send(ctx.res, 400, accountsPage({ csrf: ctx.session.csrf, accounts: await listAccounts(), form: { id, tier, enterprise }, error }));
+      send(ctx.res, 400, await accountsView(ctx.session, { form: { id, tier, enterprise }, error }));
     if (!ID.test(id)) return again('An account id is 1-128 letters, digits and . _ : @ -, starting with a letter or digit.');
     if (!TIERS.includes(tier)) return again('Choose a tier.');
     if (await store.getAccount(id)) return again(`Account "${id}" already exists: change it on its page.`);
@@ -424,6 +472,22 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
     );
   }
 
+  async function grantCredits(ctx: Ctx, account: Account): Promise<void> {
+    const amount = field(ctx.form, 'amount');
+    if (!/^[1-9][0-9]{0,11}$/.test(amount)) {
+      return renderAccount(ctx, account, { error: 'Credits to grant: a whole number above 0.', credits: { text: '', amount } }, 400);
+    }
+    let balance: number;
+    try {
+      ({ balance } = await manager.grantCredits(account.id, Number(amount)));
+    } catch (error) {
+      const message = refusal(error);
+      if (message === undefined) throw error;
+      return renderAccount(ctx, account, { error: message, credits: { text: '', amount } }, 400);
+    }
+    done(ctx, account.id, `Granted ${amount} credits: the balance is ${balance}.`);
+  }
+
   async function post(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (!sameOrigin(req)) {
       req.resume();
@@ -449,7 +513,7 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
       return;
     }
     if (path === '/admin/accounts') return createAccount(ctx);
-    const match = /^\/admin\/accounts\/([^/]+)\/(settings|keys|service-accounts)(?:\/([^/]+)\/(revoke|rotate))?$/.exec(path);
+    const match = /^\/admin\/accounts\/([^/]+)\/(settings|credits|keys|service-accounts)(?:\/([^/]+)\/(revoke|rotate))?$/.exec(path);
     if (!match) {
       send(res, 404, messagePage({ csrf: session.csrf, title: 'Not found', message: 'There is no such console action.' }));
       return;
@@ -458,6 +522,7 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
     const account = await accountOr404(ctx, accountId);
     if (!account) return;
     if (what === 'settings' && itemId === undefined) return changeSettings(ctx, account);
+    if (what === 'credits' && itemId === undefined) return grantCredits(ctx, account);
     if (what === 'keys') return itemId === undefined ? generateKey(ctx, account) : keyAction(ctx, account, itemId, action as string);
     if (what === 'service-accounts') {
       return itemId === undefined ? createServiceAccount(ctx, account) : serviceAccountAction(ctx, account, itemId, action as string);

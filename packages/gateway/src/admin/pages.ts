@@ -151,8 +151,8 @@ export interface AccountPageInput {
   settingsForm?: { tier: string; enterprise: boolean; needsConfirm?: boolean };
   error?: string;
   notice?: string;
-  /** Credits, when the key manager has them: the balance text and the usage chart. */
-  credits?: { text: string; chart?: SafeHtml };
+  /** Credits, when the store keeps them: the balance text, the usage chart and the grant form's last value. */
+  credits?: { text: string; chart?: SafeHtml; amount?: string };
 }
 
 function keyState(key: { revokedAt?: Date; expiresAt: Date }, now: number): SafeHtml {
@@ -265,6 +265,15 @@ ${
 }</section>`;
 }
 
+function creditsSection(input: AccountPageInput): SafeHtml {
+  if (!input.credits) return html``;
+  return html`<section aria-labelledby="credits-h"><h2 id="credits-h">Credits</h2>
+<p>Balance: <strong>${input.credits.text}</strong>. Live requests of a metered account spend credits; test requests never do. Granting credits makes an unmetered account metered.</p>
+<form method="post" action="/admin/accounts/${seg(input.account.id)}/credits">${csrfField(input.csrf)}<div class="row">
+  <label for="grant-amount">Credits to grant<input id="grant-amount" name="amount" type="number" min="1" step="1" required value="${input.credits.amount ?? ''}"></label>
+  <button type="submit">Grant credits</button></div></form></section>`;
+}
+
 export function accountPage(input: AccountPageInput): string {
   const { account } = input;
   return layout({
@@ -277,6 +286,7 @@ ${messages(input)}
       account.enterprise ? 'provisioned' : 'no'
     }</strong>${input.credits ? html` · Credits: <strong>${input.credits.text}</strong>` : ''}</p></section>
 ${input.credits?.chart ?? ''}
+${creditsSection(input)}
 <section aria-labelledby="keys-h"><h2 id="keys-h">API keys</h2>${
       input.keys.length ? keyRows(account.id, input.keys, input.csrf, input.now) : html`<p>No keys yet.</p>`
     }<p class="hint">Give every integration its own key, so one can be revoked without stopping the others.</p></section>
