@@ -42,6 +42,7 @@ const SECTIONS = [
   external('stores-redis', 'stores-redis.mjs', ['--keys', '300', '--revocations', '30'], ['--keys', '50', '--revocations', '5']),
   external('stores-postgres', 'stores-postgres.mjs', ['--lookups', '300', '--revocations', '30'], ['--lookups', '50', '--revocations', '5']),
   external('gateway', 'gateway.mjs', ['--quick'], ['--smoke']),
+  own('size', 'size.mjs'), // the Worker bundle of core + Hono, measured by scripts/size.mjs (the budget check)
 ];
 
 // --render: rewrite BENCHMARKS.md and the charts from bench/results/results.json, measuring nothing (after editing
