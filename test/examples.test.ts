@@ -101,7 +101,7 @@ async function expectRefusal(response: Response, status: number, code: string): 
   expect(((await response.json()) as { error: { code: string } }).error.code).toBe(code);
 }
 
-describe.each(['express', 'koa', 'hono-node'])('examples/%s on the CLI-written SQLite store', (name) => {
+describe.each(['express', 'koa', 'fastify', 'hono-node'])('examples/%s on the CLI-written SQLite store', (name) => {
   it('serves an issued key, refuses a missing key and a retail key on an enterprise module, stops on SIGTERM', async () => {
     const { store, apiKey } = await storeWithKey(name);
     const app = await startExample(name, { FINORA_AUTH_STORE: store });
