@@ -15,14 +15,16 @@ function retryStrategy(maxDelayMs: number) {
 function open(config: ResolvedOptions, options: RedisOptions): Connection {
   const { target } = config;
   if ('url' in target) return new Redis(target.url, { ...config.redisOptions, ...options });
-  // Each node connection fails fast like a single server's; the cluster itself re-learns its slots after a
-  // failover or a MOVED answer and retries a command that met one a few times, then rejects it.
+  // Each node connection fails fast like a single server's; the cluster re-learns its slots after a failover or a
+  // MOVED answer, and retries a command a few times only when Redis said it did not run it (MOVED, ASK, TRYAGAIN,
+  // CLUSTERDOWN). A command whose connection closed under it is never sent again (retryDelayOnFailover 0): it may
+  // have run, and a debit or a count run twice would be lost or doubled. Its caller gets the error instead.
   const { retryStrategy: nodeRetry, lazyConnect, enableOfflineQueue, ...nodeOptions } = options;
   return new Cluster(target.cluster, {
     lazyConnect,
     enableOfflineQueue,
     clusterRetryStrategy: nodeRetry ?? null,
-    retryDelayOnFailover: 100,
+    retryDelayOnFailover: 0,
     retryDelayOnClusterDown: 100,
     retryDelayOnTryAgain: 100,
     maxRedirections: 8,
