@@ -1,67 +1,23 @@
-// Keys, accounts, a settable clock and a store that can be made to fail, built only through the public API.
+// Keys, accounts, a settable clock and a store (any, memory by default) that can be made to fail, built only through the public API.
 
 import {
   createAuthenticator,
   createKeyManager,
   MemoryKeyStore,
-  type Account,
   type Authenticator,
   type AuthRequest,
   type Environment,
   type KeyInfo,
   type KeyManager,
-  type KeyRecord,
   type KeyStore,
-  type StoredKey,
-  type StoreListener,
   type Surface,
   type Tier,
 } from '@finora-auth/core';
+import { tapStore, type TappedStore } from '@finora-auth/core/testing';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 /** The fixed instant every fixture starts at, so dates in messages and headers are predictable. */
 export const T0 = Date.UTC(2026, 0, 15, 12, 0, 0);
-
-/** A KeyStore over `MemoryKeyStore` whose lookups can be made to fail, as a database that went down would. */
-export class FailingStore implements KeyStore {
-  failing = false;
-  readonly #inner = new MemoryKeyStore();
-
-  findByHash(hash: string): Promise<KeyRecord | null> {
-    return this.failing ? Promise.reject(new Error('connection refused')) : this.#inner.findByHash(hash);
-  }
-  getAccount(accountId: string) {
-    return this.#inner.getAccount(accountId);
-  }
-  putAccount(account: Account) {
-    return this.#inner.putAccount(account);
-  }
-  getKey(keyId: string) {
-    return this.#inner.getKey(keyId);
-  }
-  insertKey(key: StoredKey) {
-    return this.#inner.insertKey(key);
-  }
-  revokeKey(keyId: string, revokedAt: number) {
-    return this.#inner.revokeKey(keyId, revokedAt);
-  }
-  listKeys(accountId: string) {
-    return this.#inner.listKeys(accountId);
-  }
-  listExpiring(after: number, until: number) {
-    return this.#inner.listExpiring(after, until);
-  }
-  subscribe(listener: StoreListener) {
-    return this.#inner.subscribe(listener);
-  }
-  close() {
-    return this.#inner.close();
-  }
-  /** Everything at rest, to check that no plaintext key is there. */
-  dump() {
-    return this.#inner.dump();
-  }
-}
 
 export interface IssueOptions {
   tier?: Tier;
@@ -73,8 +29,16 @@ export interface IssueOptions {
   scopes?: string[];
 }
 
+export interface FixtureOptions {
+  /** The store lookups go to. Default: a new `MemoryKeyStore`. */
+  store?: KeyStore;
+  /** Where the key manager writes, for a read-only `store` (the HTTP store): a store on the same data. Default: `store`. */
+  writer?: KeyStore;
+}
+
 export interface Fixture {
-  store: FailingStore;
+  /** The store the authenticators read, wrapped so a test can make its lookups fail (`failing = true`). */
+  store: TappedStore;
   manager: KeyManager;
   /** The authenticator the adapters under test share (with its cache, as in production). */
   authenticator: Authenticator;
@@ -88,11 +52,11 @@ export interface Fixture {
 
 let accounts = 0;
 
-export async function createFixture(): Promise<Fixture> {
+export async function createFixture(options: FixtureOptions = {}): Promise<Fixture> {
   const clock = { now: T0 };
   const now = () => clock.now;
-  const store = new FailingStore();
-  const manager = createKeyManager({ store, now });
+  const store = tapStore(options.store ?? new MemoryKeyStore());
+  const manager = createKeyManager({ store: options.writer ?? store, now });
   const authenticator = createAuthenticator({ store, now });
   const oracle = createAuthenticator({ store, now, cache: false });
   return {
