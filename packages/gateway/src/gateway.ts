@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createAuthenticator, type Authenticator, type AuthenticatorOptions, type KeyStore, type TokenVerifier } from '@finora-auth/core';
 import { AccessLog, loggablePath, type AccessRecord, type LogSink } from './access-log';
+import type { AdminConsole } from './admin/index';
 import { createDemoListener } from './demo-mode';
 import { answerForwardAuth } from './forward-auth-mode';
 import { healthAnswer, StoreHealth } from './health';
@@ -63,6 +64,11 @@ export interface GatewayOptions {
    * directly (or throttle at the edge). Not applied in forward-auth mode, where the peer is the proxy. Default: off.
    */
   throttle?: ThrottleOptions | false;
+  /**
+   * The admin console (`createAdminConsole`), answering `/admin` and `/admin/…` before authentication: an admin
+   * request is not an API request. Default: none, and those paths are API paths like any other.
+   */
+  admin?: AdminConsole | undefined;
 }
 
 export interface GatewayAddress {
@@ -129,6 +135,7 @@ function resolveOptions(options: GatewayOptions) {
     authenticator: options.authenticator ?? {},
     healthTimeoutMs: whole(options.healthTimeoutMs, 1_000, 'healthTimeoutMs'),
     throttle: options.throttle && !forwardAuth ? new FailureThrottle(options.throttle, options.authenticator?.now) : undefined,
+    admin: options.admin,
   };
 }
 
@@ -243,7 +250,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     const end = url.indexOf('?');
     const path = end === -1 ? url : url.slice(0, end);
-    void ownEndpoint(req, res, path)
+    const answering = config.admin?.owns(url) ? config.admin.handle(req, res).then(() => true) : ownEndpoint(req, res, path);
+    void answering
       .then((answered) => {
         if (answered) return undefined;
         if (proxy) return answerProxied({ authenticator, proxy, throttle: config.throttle }, req, res, state);

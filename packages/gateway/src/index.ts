@@ -4,6 +4,8 @@ export { createGateway } from './gateway';
 export type { Gateway, GatewayAddress, GatewayIssuer, GatewayOptions } from './gateway';
 export { describedRequest, forwardAuth, SCOPES_HEADER } from './forward-auth';
 export type { DescribedRequest, ForwardAuthAnswer } from './forward-auth';
+export { createAdminConsole } from './admin/index';
+export type { AdminConsole, AdminConsoleOptions } from './admin/index';
 export type { ThrottleOptions } from './throttle';
 export { GatewayMetrics } from './metrics';
 export { IDENTITY_HEADERS } from './forward-headers';
