@@ -8,7 +8,6 @@ import { CommandError, oneOf, parse, UsageError, wholeNumber, type Parsed } from
 import { closeQuietly, openReachableStore, storeSpec, withDeadline, type Env } from './cli-store';
 import { createGateway, type GatewayIssuer, type GatewayOptions } from './gateway';
 import { HELP } from './help';
-import { readInternalToken } from './internal-token';
 import { readOperatorSecret, type OperatorSecret } from './operator-secret';
 import { parseUpstream } from './proxy';
 import { seedIfEmpty } from './seed';
@@ -54,7 +53,6 @@ const SERVE_OPTIONS = {
   'forward-auth': { type: 'boolean' },
   issuer: { type: 'string' },
   'secret-file': { type: 'string' },
-  'internal-token-file': { type: 'string' },
   'admin-token-file': { type: 'string' },
 } as const;
 
@@ -219,9 +217,6 @@ async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<nu
     return 0;
   }
   const config = resolveServeConfig(parsed.values, io.env, io.cwd);
-  // Read once, before the store opens, so a missing or short token stops serve at once; never printed.
-  const internalFile = parsed.values['internal-token-file'];
-  const internalToken = typeof internalFile === 'string' ? readInternalToken(internalFile, io.cwd) : undefined;
   // Read once, before the store opens, so a missing or short token stops serve at once; the token is never printed.
   const adminFile = parsed.values['admin-token-file'];
   const adminToken = typeof adminFile === 'string' ? readAdminToken(adminFile, io.cwd) : undefined;
@@ -268,7 +263,6 @@ async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<nu
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     throttle: config.throttleFailures > 0 ? { failures: config.throttleFailures, windowMs: config.throttleWindowMs } : false,
     accessLog: config.accessLog === 'off' ? false : io.log(config.accessLog),
-    internalToken,
     admin: adminToken === undefined ? undefined : createAdminConsole({ store, token: adminToken, now: () => io.now() }),
   };
   const gateway = createGateway(options);
@@ -301,7 +295,6 @@ async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<nu
     address.metricsUrl ? `metrics at ${address.metricsUrl}` : 'metrics off',
   ];
   if (issuer) banner.push(`OAuth token endpoint at ${address.url}${issuer.paths[0]}`);
-  if (internalToken !== undefined) banner.push(`internal API for HttpKeyStore at ${address.url}/internal/`);
   if (adminToken !== undefined) banner.push(`admin console at ${address.url}/admin/`);
   if (seeded) {
     banner.push(
