@@ -8,6 +8,7 @@ import { CommandError, oneOf, parse, UsageError, wholeNumber, type Parsed } from
 import { closeQuietly, openReachableStore, storeSpec, withDeadline, type Env } from './cli-store';
 import { createGateway, type GatewayIssuer, type GatewayOptions } from './gateway';
 import { HELP } from './help';
+import { readInternalToken } from './internal-token';
 import { readOperatorSecret, type OperatorSecret } from './operator-secret';
 import { parseUpstream } from './proxy';
 import { seedIfEmpty } from './seed';
@@ -53,6 +54,7 @@ const SERVE_OPTIONS = {
   'forward-auth': { type: 'boolean' },
   issuer: { type: 'string' },
   'secret-file': { type: 'string' },
+  'internal-token-file': { type: 'string' },
   'admin-token-file': { type: 'string' },
 } as const;
 
@@ -217,6 +219,9 @@ async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<nu
     return 0;
   }
   const config = resolveServeConfig(parsed.values, io.env, io.cwd);
+  // Read once, before the store opens, so a missing or short token stops serve at once; never printed.
+  const internalFile = parsed.values['internal-token-file'];
+  const internalToken = typeof internalFile === 'string' ? readInternalToken(internalFile, io.cwd) : undefined;
   // Read once, before the store opens, so a missing or short token stops serve at once; the token is never printed.
   const adminFile = parsed.values['admin-token-file'];
   const adminToken = typeof adminFile === 'string' ? readAdminToken(adminFile, io.cwd) : undefined;
@@ -263,6 +268,7 @@ async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<nu
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     throttle: config.throttleFailures > 0 ? { failures: config.throttleFailures, windowMs: config.throttleWindowMs } : false,
     accessLog: config.accessLog === 'off' ? false : io.log(config.accessLog),
+    internalToken,
     admin: adminToken === undefined ? undefined : createAdminConsole({ store, token: adminToken, now: () => io.now() }),
   };
   const gateway = createGateway(options);
@@ -295,6 +301,7 @@ async function serve(args: string[], io: ServeIo, stop: StopRequest): Promise<nu
     address.metricsUrl ? `metrics at ${address.metricsUrl}` : 'metrics off',
   ];
   if (issuer) banner.push(`OAuth token endpoint at ${address.url}${issuer.paths[0]}`);
+  if (internalToken !== undefined) banner.push(`internal API for HttpKeyStore at ${address.url}/internal/`);
   if (adminToken !== undefined) banner.push(`admin console at ${address.url}/admin/`);
   if (seeded) {
     banner.push(

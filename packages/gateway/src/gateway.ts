@@ -7,6 +7,7 @@ import type { AdminConsole } from './admin/index';
 import { createDemoListener } from './demo-mode';
 import { answerForwardAuth } from './forward-auth-mode';
 import { healthAnswer, StoreHealth } from './health';
+import { createInternalApi } from './internal-api';
 import { createMetricsListener } from './metrics-listener';
 import { GatewayMetrics, PROMETHEUS_CONTENT_TYPE } from './metrics';
 import { answerProxied, type ProxiedRequest } from './proxy-mode';
@@ -64,6 +65,11 @@ export interface GatewayOptions {
    * directly (or throttle at the edge). Not applied in forward-auth mode, where the peer is the proxy. Default: off.
    */
   throttle?: ThrottleOptions | false;
+  /**
+   * Answer `HttpKeyStore` (edge functions) under `/internal/`, before authentication, for requests bearing this
+   * token (32 characters or more, compared in constant time). Default: none, and `/internal/` paths are API paths.
+   */
+  internalToken?: string | undefined;
   /**
    * The admin console (`createAdminConsole`), answering `/admin` and `/admin/…` before authentication: an admin
    * request is not an API request. Default: none, and those paths are API paths like any other.
@@ -134,6 +140,7 @@ function resolveOptions(options: GatewayOptions) {
     accessLog: accessLog === false ? null : accessLog,
     authenticator: options.authenticator ?? {},
     healthTimeoutMs: whole(options.healthTimeoutMs, 1_000, 'healthTimeoutMs'),
+    internalToken: options.internalToken,
     throttle: options.throttle && !forwardAuth ? new FailureThrottle(options.throttle, options.authenticator?.now) : undefined,
     admin: options.admin,
   };
@@ -194,11 +201,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     : undefined;
   const demo = proxy || config.forwardAuth ? undefined : createDemoListener({ authenticator, throttle: config.throttle, maxBodySize: config.maxBodySize, log });
   const health = new StoreHealth(config.store, config.healthTimeoutMs);
+  const internal = config.internalToken === undefined ? undefined : createInternalApi({ store: config.store, token: config.internalToken });
   const issuerPaths: ReadonlySet<string> = new Set(config.issuer?.paths ?? []);
   let shuttingDown = false;
 
   /** What the gateway answers itself, whatever the mode: health, metrics, the issuer's endpoints. */
   async function ownEndpoint(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> {
+    if (internal?.handle(req, res)) return true;
     const method = req.method ?? 'GET';
     const read = method === 'GET' || method === 'HEAD';
     if (path === '/healthz' && read) {
@@ -222,6 +231,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const url = req.url ?? '/';
     const record: AccessRecord = { time: '', method: req.method ?? 'GET', path: loggablePath(url), status: 0, durationMs: 0 };
     if (req.socket.remoteAddress) record.remote = req.socket.remoteAddress;
+    // A digest is not a key, but it is what the store is looked up by: kept out of the log like one.
+    if (internal && record.path.startsWith('/internal/keys/')) record.path = '/internal/keys/…';
     const state: ProxiedRequest = { record, awaitsContinue };
     inFlight += 1;
     responses.add(res);
@@ -311,6 +322,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       closing ??= (async () => {
         shuttingDown = true;
         connections.shuttingDown = true;
+        // Event streams never finish by themselves: ended first, or they would hold the shutdown to its deadline.
+        internal?.close();
         for (const res of responses) if (!res.headersSent) res.shouldKeepAlive = false;
         const deadline = Date.now() + config.shutdownTimeoutMs;
         const [forced] = await Promise.all([

@@ -53,6 +53,10 @@ ${STORE}
                            else $FINORA_AUTH_SECRET); with it serve also answers POST /oauth/token,
                            /.well-known/jwks.json and the issuer metadata, and accepts the tokens it issues
   --issuer URL             the tokens' iss and aud (default: $FINORA_AUTH_ISSUER, else http://HOST:PORT)
+  --internal-token-file PATH
+                           answer @finora-auth/http (edge functions) under /internal/, only with the token in
+                           this file (32 characters or more, read once, never printed); see docs/stores-http.md.
+                           Without it /internal/ is an API path
   --admin-token-file PATH  serve the admin console at /admin/ (accounts, keys, service accounts, credits,
                            usage), reachable only with the token in this file (32 characters or more,
                            read once, never printed); see docs/admin.md. Without it /admin/ is an API path
