@@ -3,20 +3,24 @@
 //   pnpm bench                    full run (several minutes); writes BENCHMARKS.md, bench/results/results.json, *.svg
 //   pnpm bench --quick            everything at small sizes (under a minute on an idle 2-core machine); writes nothing
 //   pnpm bench -- --only core,http   only these sections; a full partial run is merged into results.json
-//   node bench/run.mjs --smoke --json out.json   tiny sizes, results as JSON (what test/bench.test.ts runs)
+//   pnpm bench --smoke            tiny sizes; checks every section's figures are well-formed (bench/smoke-checks.mjs)
+//                                 and exits 1 on any failure: CI runs it (.ci/run). Redis and PostgreSQL sections
+//                                 are left out when nothing listens on 6379/5432, except under CI=true
 //   --cpu-prof                    HTTP servers write .cpuprofile files to .tmp/profiles (see bench/profile-summary.mjs)
 //   --render                      rewrite BENCHMARKS.md and the charts from bench/results/results.json, measuring nothing
 //
-// pnpm passes `--quick` through to this script (`pnpm bench --quick` and `pnpm bench -- --quick` both work; the
+// pnpm passes `--quick` (and `--smoke`) through to this script (`pnpm bench --quick` and `pnpm bench -- --quick` both work; the
 // second form arrives with a literal `--`, which is ignored). Build first: `pnpm bench` does, `node bench/run.mjs`
 // does not.
 //
 // Sections run one at a time, never in parallel: on 2 cores two benchmarks would measure each other.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { benchDir, machine, parseArgs, rootDir, runJsonScript } from './lib.mjs';
 import { renderMarkdown, renderSvgs, summarizeText } from './report.mjs';
+import { smokeFailures } from './smoke-checks.mjs';
 
 const args = parseArgs();
 const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
@@ -61,7 +65,28 @@ if (unknown.length) {
   console.error(`unknown section(s): ${unknown.join(', ')}; known: ${SECTIONS.map((s) => s.id).join(', ')}`);
   process.exit(2);
 }
-const selected = SECTIONS.filter((s) => !args.only || args.only.includes(s.id));
+// A smoke run off CI leaves out a store section whose service is not up, and says so; under CI=true it must run.
+const SERVICES = { 'stores-redis': 6379, 'stores-postgres': 5432 };
+const listening = (port) =>
+  new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+const leftOut = [];
+if (args.smoke && process.env.CI !== 'true') {
+  for (const [id, port] of Object.entries(SERVICES)) {
+    if (await listening(port)) continue;
+    console.error(`== ${id}: nothing listens on 127.0.0.1:${port}; left out of this smoke run (required under CI=true)`);
+    leftOut.push(id);
+  }
+}
+const selected = SECTIONS.filter((s) => (!args.only || args.only.includes(s.id)) && !leftOut.includes(s.id));
 
 const started = Date.now();
 const sections = {};
@@ -118,3 +143,11 @@ if (write) {
 
 const failed = Object.values(sections).filter((s) => s.status === 'failed');
 process.exitCode = failed.length ? 1 : 0;
+
+// A smoke run of every section (no --only) also proves the figures are well-formed; any failure is exit 1.
+if (args.smoke && !args.only) {
+  const failures = smokeFailures(results, leftOut);
+  for (const failure of failures) console.error(`smoke check failed: ${failure}`);
+  console.error(failures.length ? `\n${failures.length} smoke check(s) failed` : '\nsmoke checks: every section well-formed');
+  if (failures.length) process.exitCode = 1;
+}
