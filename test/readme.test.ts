@@ -4,8 +4,8 @@
 // A block whose info string says `no-run` (```sh no-run, ```ts no-run) is left out: a long-running command
 // (`serve`), one that needs a placeholder filled in (`key_…`, a URL of yours), or one that installs from npm.
 // Those paths are run end to end from packed tarballs by test/quickstarts.test.ts. Every other block must work.
-// The `sh` blocks of one document run in order in one directory (a later block may use what an earlier one made),
-// under `bash -euo pipefail`, each within a minute. Needs the packages built (`npx -y pnpm@10.34.9 run build`).
+// The `sh` blocks of one document run in order in one directory, as one shell session (a later block may use the
+// files and the variables an earlier one made), under `bash -euo pipefail`, each within a minute. Needs the packages built (`npx -y pnpm@10.34.9 run build`).
 
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -126,8 +126,16 @@ describe.each(documents)('shell blocks of %s', (document) => {
     }
     const env: Record<string, string | undefined> = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` };
     delete env.FINORA_AUTH_STORE;
+    // One shell session per document, as a reader has: variables a block sets (KEY_ID=…) carry to the next ones.
+    writeFileSync(join(dir, '.block.sh'), block.code);
+    const script = [
+      'if [ -f .session.sh ]; then source .session.sh; fi',
+      '__before=$(compgen -v | sort)',
+      'source ./.block.sh',
+      'comm -13 <(echo "$__before") <(compgen -v | sort) | { grep -Ev "^(_|__.*|BASH.*|PIPESTATUS|COMP.*)$" || true; } | while read -r v; do declare -p "$v"; done >> .session.sh',
+    ].join('\n');
     try {
-      await run('bash', ['-euo', 'pipefail', '-c', block.code], { cwd: dir, env, timeout: 60_000, encoding: 'utf8' });
+      await run('bash', ['-euo', 'pipefail', '-c', script], { cwd: dir, env, timeout: 60_000, encoding: 'utf8' });
     } catch (error) {
       const { stdout, stderr } = error as { stdout?: string; stderr?: string };
       throw new Error(`${block.document} line ${block.line} (in ${relative(root, dir) || dir}) failed:\n${stderr ?? ''}\n${stdout ?? ''}`);
