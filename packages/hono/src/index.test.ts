@@ -106,21 +106,35 @@ describe('types', () => {
     });
   });
 
-  it("hands the module function Hono's context", () => {
-    finoraAuth({
-      authenticator,
-      module: (c) => {
-        expectTypeOf(c).toEqualTypeOf<Context>();
-        return c.req.path.startsWith('/ai') ? 'ai' : undefined;
-      },
-    });
-    // Checked by tsc only: never called.
-    const _typeErrors = () => {
+  it("hands the module function Hono's context, and judges the request for the module it names", async () => {
+    const store = new MemoryKeyStore();
+    const manager = createKeyManager({ store });
+    await manager.putAccount({ id: 'acme', tier: 'premium' });
+    const { apiKey } = await manager.issue({ accountId: 'acme', environment: 'live' });
+    const given: Context[] = [];
+    const app = new Hono<FinoraAuthEnv>()
+      .use(
+        finoraAuth({
+          store,
+          module: (c) => {
+            expectTypeOf(c).toEqualTypeOf<Context>();
+            given.push(c);
+            return c.req.path.startsWith('/ai') ? 'ai' : undefined;
+          },
+        }),
+      )
+      .all('*', (c) => c.json({ module: c.get('auth').module ?? null }));
+    const headers = { Authorization: `Bearer ${apiKey}` };
+    // `ai` is an enterprise module: a retail key is refused there, and allowed where the function names none.
+    expect((await app.request('/ai/chat', { headers })).status).toBe(403);
+    expect(await (await app.request('/reports', { headers })).json()).toEqual({ module: null });
+    expect(given.map((c) => c.req.path)).toEqual(['/ai/chat', '/reports']);
+    // Checked by tsc only (the typecheck covers this file): never called.
+    void (() => {
       // @ts-expect-error a module function returns a name or undefined
       finoraAuth({ authenticator, module: () => 1 });
       // @ts-expect-error authenticator options need a store
       finoraAuth({ cache: { max: 10 } });
-    };
-    expect(_typeErrors).toBeTypeOf('function');
+    });
   });
 });
