@@ -1,14 +1,16 @@
 // The admin console in Debian's Chromium (playwright-core): the flows an operator clicks through, against a running gateway.
 
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyManager, MemoryKeyStore } from '@finora-auth/core';
-import { createGateway, type Gateway } from '../src/index';
-import { adminToken, startConsole, type ConsoleHandle } from './admin-support';
-import { eventually, KEY_PATTERN } from './support';
+import { createKeyManager } from '@finora-auth/core';
+import { SqliteKeyStore } from '@finora-auth/sqlite';
+import { adminToken } from './admin-support';
+import { ensureBuilt, eventually, KEY_PATTERN, startServe, tempDir, type ServeHandle, type TempDir } from './support';
 
 /** Debian's package `chromium`; .ci/run installs it when missing. A missing browser fails these tests, never skips them. */
 function chromiumPath(): string {
@@ -21,26 +23,29 @@ function chromiumPath(): string {
 }
 
 let browser: Browser;
-let admin: ConsoleHandle;
-let gateway: Gateway;
-let gatewayUrl: string;
+let temp: TempDir;
+let serve: ServeHandle;
+/** The same SQLite file the running `serve` uses, for checks behind the console's back. */
+let store: SqliteKeyStore;
+const token = adminToken() + adminToken();
 
+// The real `finora-auth serve --admin-token-file`: the console and the API on one port, one store.
 beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: chromiumPath(),
-    headless: true,
-    args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-  });
-  const store = new MemoryKeyStore();
-  admin = await startConsole({ store, token: adminToken() });
-  gateway = createGateway({ store, accessLog: false, metrics: false });
-  gatewayUrl = (await gateway.listen(0, '127.0.0.1')).url;
-}, 60_000);
+  const executablePath = chromiumPath();
+  ensureBuilt();
+  temp = tempDir();
+  writeFileSync(join(temp.dir, 'admin-token'), `${token}\n`, { mode: 0o600 });
+  const path = join(temp.dir, 'console.db');
+  serve = await startServe(['--store', `sqlite:${path}`, '--no-seed', '--access-log', 'off', '--admin-token-file', join(temp.dir, 'admin-token')]);
+  store = new SqliteKeyStore({ path });
+  browser = await chromium.launch({ executablePath, headless: true, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+}, 120_000);
 
 afterAll(async () => {
   await browser?.close();
-  await admin?.close();
-  await gateway?.close();
+  await serve?.stop();
+  await store?.close();
+  temp?.remove();
 });
 
 interface Session {
@@ -68,17 +73,17 @@ async function loggedIn(): Promise<Session> {
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text());
   });
-  await page.goto(`${admin.url}/admin/`);
+  await page.goto(`${serve.url}/admin/`);
   // Keyboard only: the token field has focus, Enter submits.
   await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('token');
-  await page.keyboard.type(admin.token);
+  await page.keyboard.type(token);
   await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: 'Accounts', level: 1 }).waitFor();
   return { context, page, alerts, errors };
 }
 
 async function createAccount(page: Page, id: string, tier: 'free' | 'premium' | 'accountant_pro'): Promise<void> {
-  await page.goto(`${admin.url}/admin/`);
+  await page.goto(`${serve.url}/admin/`);
   await page.getByLabel('Account id').fill(id);
   await page.locator('#new-tier').selectOption(tier);
   await page.getByRole('button', { name: 'Create account' }).click();
@@ -96,7 +101,7 @@ async function generateKey(page: Page, name: string, environment: 'live' | 'test
 }
 
 async function call(key: string): Promise<number> {
-  const response = await fetch(`${gatewayUrl}/v1/invoices`, { headers: { authorization: `Bearer ${key}` } });
+  const response = await fetch(`${serve.url}/v1/invoices`, { headers: { authorization: `Bearer ${key}` } });
   await response.arrayBuffer();
   return response.status;
 }
@@ -158,8 +163,8 @@ describe('the admin console in Chromium', () => {
     context.setDefaultTimeout(5_000);
     const page = await context.newPage();
     try {
-      await page.goto(`${admin.url}/admin/`);
-      await page.getByLabel('Admin token').fill(admin.token);
+      await page.goto(`${serve.url}/admin/`);
+      await page.getByLabel('Admin token').fill(token);
       await page.getByRole('button', { name: 'Log in' }).click();
       await createAccount(page, 'nojs', 'premium');
       const key = await generateKey(page, 'kiosk');
@@ -191,7 +196,7 @@ describe('the admin console in Chromium', () => {
     const attacker: Server = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end(
-        `<form method="post" action="${admin.url}/admin/accounts"><input name="id" value="csrf-victim-2"><input name="tier" value="premium"><button>Win a prize</button></form>`,
+        `<form method="post" action="${serve.url}/admin/accounts"><input name="id" value="csrf-victim-2"><input name="tier" value="premium"><button>Win a prize</button></form>`,
       );
     });
     await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
@@ -206,8 +211,8 @@ describe('the admin console in Chromium', () => {
       await page.goto(`http://localhost:${(attacker.address() as AddressInfo).port}/`);
       const [crossSite] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Win a prize' }).click()]);
       expect(crossSite.status()).toBe(403);
-      expect(await admin.store.getAccount('csrf-victim-1')).toBeNull();
-      expect(await admin.store.getAccount('csrf-victim-2')).toBeNull();
+      expect(await store.getAccount('csrf-victim-1')).toBeNull();
+      expect(await store.getAccount('csrf-victim-2')).toBeNull();
     } finally {
       attacker.closeAllConnections();
       await new Promise((resolve) => attacker.close(resolve));
@@ -229,7 +234,7 @@ describe('the admin console in Chromium', () => {
       expect(await page.evaluate(() => document.body.textContent?.includes('\u202E'))).toBe(false);
       expect(alerts).toEqual([]);
       expect(errors).toEqual([]);
-      expect((await createKeyManager({ store: admin.store }).list('inject'))[0]?.name).toBe(name);
+      expect((await createKeyManager({ store: store }).list('inject'))[0]?.name).toBe(name);
     } finally {
       await context.close();
     }
@@ -242,7 +247,7 @@ describe('the admin console in Chromium', () => {
       await createAccount(page, 'narrow-screen-account', 'premium');
       await generateKey(page, 'phone');
       for (const path of ['/admin/', '/admin/accounts/narrow-screen-account', '/admin/expiring']) {
-        await page.goto(admin.url + path);
+        await page.goto(serve.url + path);
         expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
       }
     } finally {
