@@ -35,6 +35,40 @@ describe('parseAuthorization', () => {
     expect(parseAuthorization(' '.repeat(1 << 20))).toEqual({ kind: 'missing' });
     expect(parseAuthorization(`Bearer ${' '.repeat(65_536)}${key}`)).toEqual({ kind: 'api-key', token: key });
   });
+
+  it('does work linear in the header: one header 64x longer costs no more than 64 short ones (quadratic: 64x more)', () => {
+    // The same bytes either way, so a linear parser takes about as long for both and a quadratic one 64x longer
+    // for the long header; the bound (8x) leaves room for a noisy machine, not for a quadratic parser.
+    const shapes = [
+      (n: number) => `Bearer ${' '.repeat(n)}x`,
+      (n: number) => `Bearer ${' '.repeat(n)}${key}`,
+      (n: number) => `${' '.repeat(n)}Bearer ${key}${' '.repeat(n)}`,
+      (n: number) => `Bearer ${'a'.repeat(n)}`,
+      (n: number) => `${'Bearer '.repeat(Math.ceil(n / 7))}${key}`,
+    ];
+    const base = 16_384;
+    // Fastest of several rounds: a pause (GC, another process) only ever adds time.
+    const fastest = (run: () => void) => {
+      let best = Infinity;
+      for (let round = 0; round < 7; round++) {
+        const started = performance.now();
+        run();
+        best = Math.min(best, performance.now() - started);
+      }
+      return best;
+    };
+    for (const shape of shapes) {
+      const short = Array.from({ length: 64 }, () => shape(base));
+      const long = shape(base * 64);
+      // Flattens both (a template literal is a rope until first read) and warms the parser up, outside the timing.
+      for (const header of [...short, long]) parseAuthorization(header);
+      const shortMs = fastest(() => {
+        for (const header of short) parseAuthorization(header);
+      });
+      const longMs = fastest(() => parseAuthorization(long));
+      expect(longMs, `${JSON.stringify(long.slice(0, 12))}…: ${longMs.toFixed(3)} ms for one long, ${shortMs.toFixed(3)} ms for 64 short`).toBeLessThan(8 * Math.max(shortMs, 0.05));
+    }
+  });
 });
 
 describe('parseAuthorization with tokens accepted (v2)', () => {
