@@ -2,7 +2,7 @@
 // (on a prefix without a hash tag), and masters killed while two instances take credits.
 
 import { describeKeyStoreConformance } from '@finora-auth/core/testing';
-import { createKeyManager, sha256Hex, type StoreEvent } from '@finora-auth/core';
+import { createAuthenticator, createKeyManager, sha256Hex, type StoreEvent } from '@finora-auth/core';
 import { RedisKeyStore } from '@finora-auth/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeMeteringChecks } from '../../../test/support/metering-checks';
@@ -136,6 +136,51 @@ describe.runIf(available)('RedisKeyStore on a Redis Cluster', () => {
       await manager.revoke(key.id);
       const hash = await sha256Hex(apiKey);
       expect(await eventually(() => heard.some((e) => e.type === 'key-changed' && e.keyHash === hash), 2_000)).toBe(true);
+    });
+
+    it('through two authenticators spending leases: the owning master killed mid-load allows nothing beyond the grant, refuses only with 503, and loses at most the leases in flight', async () => {
+      const prefix = unique('authenticators');
+      const [a, b] = [open(prefix), open(prefix)];
+      const manager = createKeyManager({ store: a });
+      const grant = 20_000;
+      await manager.putAccount({ id: 'acct', tier: 'premium' });
+      await manager.grantCredits('acct', grant);
+      const { apiKey } = await manager.issue({ accountId: 'acct', environment: 'live' });
+      const authenticators = [createAuthenticator({ store: a }), createAuthenticator({ store: b })];
+      let stopped = false;
+      let allowed = 0;
+      const refusals = new Map<string, number>();
+      const loops = authenticators.map(async (authenticator) => {
+        while (!stopped) {
+          const result = await authenticator.authenticate({ authorization: `Bearer ${apiKey}` });
+          if (result.ok) allowed++;
+          else {
+            refusals.set(result.error.code, (refusals.get(result.error.code) ?? 0) + 1);
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+          // Yield now and then, so the kill, the restart and the other loop get their turn.
+          if (allowed % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+        }
+      });
+      await eventually(() => allowed > 1_000, 10_000);
+      const owner = await cluster.ownerOf(`{${prefix}}x`);
+      await owner.kill();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await owner.start();
+      await cluster.waitHealthy();
+      const after = allowed;
+      expect(await eventually(() => allowed > after + 1_000 || allowed >= grant, 15_000)).toBe(true);
+      stopped = true;
+      await Promise.all(loops);
+      // Graceful close gives the leases in hand back.
+      for (const authenticator of authenticators) await authenticator.close();
+      const balance = (await manager.credits('acct')).balance!;
+      expect(allowed).toBeLessThanOrEqual(grant);
+      expect(allowed + balance).toBeLessThanOrEqual(grant);
+      // Lost with the master: only a take in flight when it died can have debited without its reply, and each
+      // authenticator has at most one in flight (coalesced), so at most one lease (500 at most) each.
+      expect(grant - (allowed + balance)).toBeLessThanOrEqual(2 * 500);
+      expect([...refusals.keys()].every((code) => code === 'AUTH_UNAVAILABLE')).toBe(true);
     });
   });
 });
