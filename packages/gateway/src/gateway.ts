@@ -200,7 +200,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     ? createProxy({ upstream: config.upstream, timeoutMs: config.upstreamTimeoutMs, metrics })
     : undefined;
   const demo = proxy || config.forwardAuth ? undefined : createDemoListener({ authenticator, throttle: config.throttle, maxBodySize: config.maxBodySize, log });
-  const health = new StoreHealth(config.store, config.healthTimeoutMs);
+  const health = new StoreHealth(config.store, config.healthTimeoutMs, config.authenticator.now);
   const internal = config.internalToken === undefined ? undefined : createInternalApi({ store: config.store, token: config.internalToken });
   const issuerPaths: ReadonlySet<string> = new Set(config.issuer?.paths ?? []);
   let shuttingDown = false;

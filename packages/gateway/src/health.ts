@@ -11,13 +11,15 @@ export class StoreHealth {
     private readonly store: KeyStore,
     /** How long the read may take before the store counts as unreachable, in ms. */
     private readonly timeoutMs: number,
+    /** The clock the 1 s reuse is measured on (the authenticator's, so a test can move it). Default: `Date.now`. */
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** `/healthz` needs no key, so it must not be a way to load the store: answers are reused for 1 s. */
   reachable(): Promise<boolean> {
-    if (Date.now() - this.#at < 1_000) return Promise.resolve(this.#ok);
+    if (this.now() - this.#at < 1_000) return Promise.resolve(this.#ok);
     this.#pending ??= this.#read().then((ok) => {
-      this.#at = Date.now();
+      this.#at = this.now();
       this.#ok = ok;
       this.#pending = undefined;
       return ok;

@@ -94,12 +94,17 @@ describe('createGateway', () => {
 
   it('stops the upstream request when the client goes away, and logs it as aborted', async () => {
     let upstreamSawClose!: () => void;
+    let upstreamGotIt!: () => void;
     const closed = new Promise<void>((resolve) => (upstreamSawClose = resolve));
-    const api = await upstream((req) => req.socket.once('close', () => upstreamSawClose()));
+    const arrived = new Promise<void>((resolve) => (upstreamGotIt = resolve));
+    const api = await upstream((req) => {
+      req.socket.once('close', () => upstreamSawClose());
+      upstreamGotIt();
+    });
     const { url, key, lines } = await setup({ upstream: api.url });
     const controller = new AbortController();
     const pending = fetch(`${url}/v1/expenses`, { headers: { authorization: `Bearer ${key}` }, signal: controller.signal });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await arrived;
     controller.abort();
     await expect(pending).rejects.toThrow();
     await closed;
@@ -120,17 +125,21 @@ describe('createGateway', () => {
       subscribe: inner.subscribe.bind(inner),
       findByHash: inner.findByHash.bind(inner),
     });
-    const gateway = createGateway({ store, accessLog: false, healthTimeoutMs: 200 });
+    let now = Date.UTC(2026, 0, 15);
+    const gateway = createGateway({ store, accessLog: false, healthTimeoutMs: 200, authenticator: { now: () => now } });
     const { url } = await gateway.listen(0, '127.0.0.1');
     cleanups.push(() => gateway.close());
     expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', store: 'ok' });
     await Promise.all(Array.from({ length: 20 }, () => fetch(`${url}/healthz`)));
-    expect(asked).toBe(1);
     failing = true;
-    await new Promise((resolve) => setTimeout(resolve, 1_050));
+    now += 999;
+    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok', store: 'ok' });
+    expect(asked).toBe(1);
+    now += 1;
     const down = await fetch(`${url}/healthz`);
     expect(down.status).toBe(503);
     expect(await down.json()).toEqual({ status: 'degraded', store: 'unreachable' });
+    expect(asked).toBe(2);
   });
 
   it('passes decisions to a caller\'s onDecision too, and keeps /metrics behind the key when metrics are off', async () => {
@@ -144,16 +153,20 @@ describe('createGateway', () => {
 
   it('finishes a request in flight on close(), then stops listening', async () => {
     let release!: () => void;
+    let upstreamGotIt!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
+    const arrived = new Promise<void>((resolve) => (upstreamGotIt = resolve));
     const api = await upstream(async (_req, res) => {
+      upstreamGotIt();
       await gate;
       res.end('done');
     });
     const { url, key, gateway } = await setup({ upstream: api.url });
     const pending = fetch(`${url}/v1/payroll`, { headers: { authorization: `Bearer ${key}` } });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await arrived;
     const closing = gateway.close();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Closing has begun (no new connections) while the request is still held upstream.
+    await eventually(async () => !gateway.server.listening, 2_000);
     release();
     const response = await pending;
     expect(await response.text()).toBe('done');
@@ -260,12 +273,12 @@ describe('createGateway', () => {
   });
 
   it('cuts requests still running at the shutdown deadline', async () => {
-    const api = await upstream(() => {
-      // never answers
-    });
+    let upstreamGotIt!: () => void;
+    const arrived = new Promise<void>((resolve) => (upstreamGotIt = resolve));
+    const api = await upstream(() => upstreamGotIt()); // never answers
     const { url, key, gateway } = await setup({ upstream: api.url, shutdownTimeoutMs: 100 });
     const pending = fetch(`${url}/v1/payroll`, { headers: { authorization: `Bearer ${key}` } }).catch((error: Error) => error);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await arrived;
     expect(await gateway.close()).toEqual({ forced: 1 });
     expect(await pending).toBeInstanceOf(Error);
   });
