@@ -597,7 +597,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     // The warning is about the long-lived secret: the key, or the service account's client secret (a token lives minutes).
     let headers =
       credential.expiresAt - at <= EXPIRY_WARNING_MS ? { [EXPIRES_AT_HEADER]: new Date(credential.expiresAt).toISOString() } : noHeaders;
-    if (admission.headers) headers = { ...headers, ...admission.headers };
+    if (admission.headers) headers = headers === noHeaders ? admission.headers : { ...headers, ...admission.headers };
     return { ok: true, context, headers, decision: decide(started, undefined, 'ok', cache, kind, request, method, credential, verified) };
   }
 

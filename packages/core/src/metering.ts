@@ -118,7 +118,6 @@ export class Metering<R> {
   }
 
   #count(credential: Credential, module: string | undefined, creditsSpent: number): void {
-    const usage = { accountId: credential.account.id, keyId: credential.id, environment: credential.environment, creditsSpent };
-    this.#usage.count(module === undefined ? usage : { ...usage, module });
+    this.#usage.count({ accountId: credential.account.id, keyId: credential.id, environment: credential.environment, module, creditsSpent });
   }
 }

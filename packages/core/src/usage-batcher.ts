@@ -21,7 +21,8 @@ export interface UsageCount {
   accountId: string;
   keyId: string;
   environment: Environment;
-  module?: string;
+  /** `undefined`: a request judged without a module. */
+  module: string | undefined;
   creditsSpent: number;
 }
 

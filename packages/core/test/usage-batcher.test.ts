@@ -18,9 +18,7 @@ function manualTimer() {
   };
 }
 
-const live = (keyId: string, module?: string, creditsSpent = 1) => ({
-  accountId: 'acct_1', keyId, environment: 'live' as const, creditsSpent, ...(module ? { module } : {}),
-});
+const live = (keyId: string, module?: string, creditsSpent = 1) => ({ accountId: 'acct_1', keyId, environment: 'live' as const, creditsSpent, module });
 
 describe('UsageBatcher', () => {
   it('adds up counts per day, credential, environment and module, and flushes on the timer', async () => {

@@ -1,0 +1,128 @@
+// Credits and rate limits, side by side: allowed live requests of a metered account and of a rate-limited one
+// against the same requests of an unmetered account, in process (authenticate()) and over HTTP on Hono.
+//
+// In process, the three candidates run in interleaved rounds (unmetered, metered, limited, …) in one process, and
+// the ratio to unmetered is taken per round; the median ratio is reported (target: >= 0.90). Over HTTP one Hono
+// server (bench/credits-server.mjs, its own process) holds all three keys and autocannon drives it from this one,
+// in interleaved runs. The store is a MemoryKeyStore: a lease is taken every few hundred requests, so what is
+// measured is the local bookkeeping (lease, usage batch, limiter), not a store round trip.
+
+import { fork } from 'node:child_process';
+import { join } from 'node:path';
+import { benchDir, emit, loadCore, log, machine, median, parseArgs, rootDir, round, sized } from './lib.mjs';
+import { seedCreditsBench } from './credits-seed.mjs';
+
+const args = parseArgs();
+const ROUNDS = sized(args, 30, 6, 1);
+const ROUND_OPS = sized(args, 50_000, 10_000, 500);
+const HTTP_ROUNDS = sized(args, 5, 1, 1);
+const HTTP_S = sized(args, 3, 0.5, 0.2);
+const CONNECTIONS = 10;
+const CANDIDATES = ['unmetered', 'metered', 'limited', 'expiring'];
+
+const core = await loadCore();
+const { store, keys } = await seedCreditsBench(core);
+const authenticator = core.createAuthenticator({ store });
+const requests = Object.fromEntries(CANDIDATES.map((id) => [id, { authorization: `Bearer ${keys[id]}`, module: 'invoices', method: 'GET' }]));
+
+// Each candidate is what it claims: allowed, with (metered) the balance header, with (limited) the RateLimit fields.
+for (const id of CANDIDATES) {
+  const result = await authenticator.authenticate(requests[id]);
+  if (!result.ok) throw new Error(`credits bench: the ${id} key was refused: ${result.error.code}`);
+  const hasBalance = 'Finora-Credits-Remaining' in result.headers;
+  const hasLimit = 'RateLimit' in result.headers;
+  const hasExpiry = 'Finora-Key-Expires-At' in result.headers;
+  if (hasBalance !== (id === 'metered') || hasLimit !== (id === 'limited') || hasExpiry !== (id === 'expiring')) throw new Error(`credits bench: the ${id} key's headers are not as expected`);
+}
+
+/**
+ * CPU time of `ROUND_OPS` awaited calls, in ns per call. CPU time (not wall time) so that other processes on a
+ * shared 2-core machine slow the figure less; rounds are interleaved and compared pairwise all the same.
+ */
+async function cpuNsPerCall(request) {
+  const before = process.cpuUsage();
+  for (let i = 0; i < ROUND_OPS; i++) await authenticator.authenticate(request);
+  const used = process.cpuUsage(before);
+  return ((used.user + used.system) * 1000) / ROUND_OPS;
+}
+log(`credits: in process, ${ROUNDS} rounds x ${CANDIDATES.length} candidates x ${ROUND_OPS} calls`);
+const runs = Object.fromEntries(CANDIDATES.map((id) => [id, []]));
+for (const id of CANDIDATES) await cpuNsPerCall(requests[id]); // warm-up
+for (let round = 0; round < ROUNDS; round++) {
+  // Rotate the order each round, so no candidate always runs after the same one.
+  for (let j = 0; j < CANDIDATES.length; j++) {
+    const id = CANDIDATES[(round + j) % CANDIDATES.length];
+    runs[id].push(await cpuNsPerCall(requests[id]));
+  }
+}
+// Throughput ratio = inverse CPU-time ratio, per round.
+const ratio = (id) => median(runs[id].map((ns, i) => runs.unmetered[i] / ns));
+const inProcess = {
+  cpuNsPerCall: Object.fromEntries(CANDIDATES.map((id) => [id, Math.round(median(runs[id]))])),
+  meteredRatio: round(ratio('metered'), 3),
+  limitedRatio: round(ratio('limited'), 3),
+  expiringRatio: round(ratio('expiring'), 3),
+};
+log(`credits: in process ${JSON.stringify(inProcess)}`);
+
+// Over HTTP on Hono.
+const { default: autocannon } = await import('autocannon');
+const child = fork(join(benchDir, 'credits-server.mjs'), [], { cwd: rootDir, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const messages = [];
+const waiters = [];
+child.on('message', (message) => (waiters.length ? waiters.shift()(message) : messages.push(message)));
+const next = () => new Promise((resolve) => (messages.length ? resolve(messages.shift()) : waiters.push(resolve)));
+const ready = await next();
+const cpu = async () => {
+  child.send({ type: 'cpu' });
+  const { usage } = await next();
+  return usage.user + usage.system;
+};
+async function load(id, seconds) {
+  const before = await cpu();
+  const result = await autocannon({
+    url: `http://127.0.0.1:${ready.port}/v1/invoices`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    headers: { authorization: `Bearer ${ready.keys[id]}` },
+  });
+  const cpuMicros = (await cpu()) - before;
+  if (result.non2xx > 0) throw new Error(`credits bench: ${result.non2xx} refusals for the ${id} key over HTTP`);
+  return { rps: result.requests.total / result.duration, cpuMicrosPerRequest: cpuMicros / result.requests.total };
+}
+log(`credits: over HTTP on Hono, ${HTTP_ROUNDS} rounds x ${CANDIDATES.length} x ${HTTP_S} s, ${CONNECTIONS} connections`);
+const httpRuns = Object.fromEntries(CANDIDATES.map((id) => [id, []]));
+try {
+  for (const id of CANDIDATES) await load(id, Math.min(HTTP_S, 1)); // warm-up
+  for (let round = 0; round < HTTP_ROUNDS; round++) {
+    for (let j = 0; j < CANDIDATES.length; j++) {
+      const id = CANDIDATES[(round + j) % CANDIDATES.length];
+      httpRuns[id].push(await load(id, HTTP_S));
+    }
+  }
+} finally {
+  child.send({ type: 'stop' });
+}
+const httpRatio = (id, field) => median(httpRuns[id].map((run, i) => run[field] / httpRuns.unmetered[i][field]));
+const http = {
+  rps: Object.fromEntries(CANDIDATES.map((id) => [id, Math.round(median(httpRuns[id].map((r) => r.rps)))])),
+  serverCpuMicrosPerRequest: Object.fromEntries(CANDIDATES.map((id) => [id, round(median(httpRuns[id].map((r) => r.cpuMicrosPerRequest)), 1)])),
+  meteredRatio: round(httpRatio('metered', 'rps'), 3),
+  limitedRatio: round(httpRatio('limited', 'rps'), 3),
+  // Server CPU per request is steadier than requests/s when the load generator shares the 2 cores.
+  meteredCpuRatio: round(1 / httpRatio('metered', 'cpuMicrosPerRequest'), 3),
+  limitedCpuRatio: round(1 / httpRatio('limited', 'cpuMicrosPerRequest'), 3),
+  // For reference: an unmetered key whose answers carry one header too (its expiry warning).
+  expiringRatio: round(httpRatio('expiring', 'rps'), 3),
+  expiringCpuRatio: round(1 / httpRatio('expiring', 'cpuMicrosPerRequest'), 3),
+};
+log(`credits: over HTTP ${JSON.stringify(http)}`);
+
+emit({
+  machine: machine(),
+  target: 0.9,
+  inProcess,
+  http,
+  met: inProcess.meteredRatio >= 0.9 && inProcess.limitedRatio >= 0.9 && http.meteredRatio >= 0.9 && http.limitedRatio >= 0.9,
+});
+await authenticator.close();
