@@ -1,12 +1,26 @@
 // Packaging: every built package loads through CommonJS require and ESM import, passes publint, and the
 // runtime-free packages import nothing from node:.
 
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
+const tarballs = mkdtempSync(join(tmpdir(), 'finora-pack-'));
+afterAll(() => rmSync(tarballs, { recursive: true, force: true }));
+
+/** arethetypeswrong on a packed tarball; fails with its own report. `./testing` is ESM only, so core's is checked apart. */
+async function attw(tarball: string, args: string[]): Promise<void> {
+  const bin = join(root, 'node_modules', '.bin', 'attw');
+  try {
+    await promisify(execFile)(bin, [tarball, '--format', 'ascii', '--no-color', ...args], { cwd: tarballs, encoding: 'utf8' });
+  } catch (error) {
+    throw new Error(`attw ${args.join(' ')}:\n${(error as { stdout?: string }).stdout ?? String(error)}`);
+  }
+}
 
 const packages: Record<string, string[]> = {
   core: ['createAuthenticator', 'createKeyManager', 'MemoryKeyStore', 'moduleFromPath', 'parseAuthorization'],
@@ -45,6 +59,25 @@ describe.each(Object.entries(packages))('@finora-auth/%s', (name, exports) => {
     const { messages } = await publint({ pkgDir: join(root, 'packages', name), level: 'warning', pack: 'npm' });
     expect(messages).toEqual([]);
   });
+});
+
+describe.each(Object.keys(packages))('@finora-auth/%s tarball', (name) => {
+  it('carries a README, the LICENSE, repository/homepage/bugs, and passes arethetypeswrong', async () => {
+    const dir = join(root, 'packages', name);
+    const [packed] = JSON.parse(
+      execFileSync('npm', ['pack', '--json', '--pack-destination', tarballs], { cwd: dir, encoding: 'utf8' }),
+    ) as { filename: string; files: { path: string }[] }[];
+    const files = (packed?.files ?? []).map((file) => file.path);
+    expect(files).toEqual(expect.arrayContaining(['README.md', 'LICENSE', 'package.json']));
+    expect(readFileSync(join(dir, 'LICENSE'), 'utf8')).toBe(readFileSync(join(root, 'LICENSE'), 'utf8'));
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    expect(manifest).toMatchObject({ license: 'MIT', repository: { directory: `packages/${name}` }, homepage: expect.any(String), bugs: { url: expect.any(String) } });
+    const tarball = join(tarballs, (packed as { filename: string }).filename);
+    if (name === 'core') {
+      await attw(tarball, ['--exclude-entrypoints', './testing']);
+      await attw(tarball, ['--entrypoints', './testing', '--profile', 'esm-only']);
+    } else await attw(tarball, []);
+  }, 60_000);
 });
 
 describe.each(['core', 'hono', 'http'])('@finora-auth/%s is runtime-free', (name) => {

@@ -1,4 +1,4 @@
-// The README and the guides work as pasted: every fenced `ts` block type-checks under --strict against the built
+// The README, the guides and the package READMEs work as pasted: every fenced `ts` block type-checks under --strict against the built
 // packages, and every fenced `sh` block runs in a temporary directory with `finora-auth` on the PATH.
 //
 // A block whose info string says `no-run` (```sh no-run, ```ts no-run) is left out: a long-running command
@@ -17,10 +17,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
 const guides = join(root, 'docs', 'guides');
-/** The documents a newcomer follows: the README, the guides, and the KeyStore page npm users are sent to. */
+/** The documents a newcomer follows: the README, the guides, the KeyStore page and the packages' own READMEs. */
 const documents = [
   'README.md',
   'docs/key-store.md',
+  ...['core', 'express', 'koa', 'hono', 'fastify', 'sqlite', 'redis', 'postgres', 'gateway'].map((name) => `packages/${name}/README.md`),
   ...(existsSync(guides) ? readdirSync(guides).filter((f) => f.endsWith('.md')).map((f) => `docs/guides/${f}`) : []),
 ];
 
