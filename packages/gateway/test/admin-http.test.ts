@@ -335,7 +335,7 @@ describe('the admin console over HTTP', () => {
     await manager.grantCredits('alpha', 250);
     await client.login(handle.token);
     const page = (await client.get('/admin/')).body;
-    const rows = [...page.matchAll(/<tr><td class="name"><a href="\/admin\/accounts\/([^"]+)">[^<]*<\/a><\/td><td>([^<]*)<\/td><td>([^<]*)<\/td><td>([^<]*)<\/td><\/tr>/g)].map((m) => m.slice(1));
+    const rows = [...page.matchAll(/<tr><td[^>]*><a href="\/admin\/accounts\/([^"]+)">[^<]*<\/a><\/td><td[^>]*>([^<]*)<\/td><td[^>]*>([^<]*)<\/td><td[^>]*>([^<]*)<\/td><\/tr>/g)].map((m) => m.slice(1));
     expect(rows).toEqual([
       ['alpha', 'Accountant Pro', 'Provisioned', '250'],
       ['zeta', 'Free', 'No', 'unmetered'],

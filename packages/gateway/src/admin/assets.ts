@@ -14,11 +14,14 @@ h2 { font-size: 1.15rem; margin: 1.6rem 0 .6rem; }
 a { color: var(--accent); }
 a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible, summary:focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
 section, .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 1rem; margin: 0 0 1rem; }
+section > :first-child, .card > :first-child { margin-top: 0; }
+section > :last-child, .card > :last-child { margin-bottom: 0; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: .93rem; }
 th, td { text-align: left; padding: .45rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; color: var(--muted); white-space: nowrap; }
 td.name { word-break: break-word; max-width: 18rem; }
+td .id { display: block; color: var(--muted); }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; word-break: break-all; }
 form.inline { display: inline; }
 .row { display: flex; flex-wrap: wrap; gap: .6rem 1rem; align-items: end; }
@@ -48,6 +51,12 @@ button.link { background: none; border: none; padding: 0; text-decoration: under
   section, .card { padding: .7rem; }
   input[type=text], input[type=password], select { min-width: 0; width: 100%; }
   .row > label { flex: 1 1 100%; }
+  /* Tables of many columns become one card per row, each cell labelled. */
+  table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  table.stack tr { display: block; border-bottom: 1px solid var(--line); padding: .4rem 0; }
+  table.stack td { display: flex; gap: .6rem; border: none; padding: .15rem 0; max-width: none; }
+  table.stack td::before { content: attr(data-label); flex: 0 0 5.5rem; font-weight: 600; color: var(--muted); font-size: .85rem; }
+  table.stack td > * { min-width: 0; }
 }
 `;
 

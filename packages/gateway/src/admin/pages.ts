@@ -95,15 +95,15 @@ export function accountsPage(input: {
   const list = input.accounts
     ? input.accounts.length === 0
       ? html`<p>No accounts yet: create the first one below.</p>`
-      : html`<div class="table-wrap"><table>
+      : html`<div class="table-wrap"><table class="stack">
 <thead><tr><th scope="col">Account</th><th scope="col">Tier</th><th scope="col">Enterprise provisioning</th>${
           input.credits ? html`<th scope="col">Credits</th>` : ''
         }</tr></thead>
 <tbody>${input.accounts.map(
-          (account) => html`<tr><td class="name"><a href="/admin/accounts/${seg(account.id)}">${account.id}</a></td><td>${
+          (account) => html`<tr><td data-label="Account" class="name"><a href="/admin/accounts/${seg(account.id)}">${account.id}</a></td><td data-label="Tier">${
             TIER_LABEL[account.tier] ?? account.tier
-          }</td><td>${account.enterprise ? 'Provisioned' : 'No'}</td>${
-            input.credits ? html`<td>${input.credits.get(account.id) ?? ''}</td>` : ''
+          }</td><td data-label="Enterprise">${account.enterprise ? 'Provisioned' : 'No'}</td>${
+            input.credits ? html`<td data-label="Credits">${input.credits.get(account.id) ?? ''}</td>` : ''
           }</tr>`,
         )}</tbody></table></div>`
     : html`<p class="warn">This store cannot list its accounts (it has no <code>listAccounts</code>). Open an account by its id instead.</p>`;
@@ -166,12 +166,12 @@ function confirmForm(action: string, csrf: string, label: string, question: stri
 }
 
 export function keyRows(accountId: string, keys: KeyInfo[], csrf: string, now: number): SafeHtml {
-  return html`<div class="table-wrap"><table>
+  return html`<div class="table-wrap"><table class="stack">
 <thead><tr><th scope="col">Name</th><th scope="col">Env</th><th scope="col">Surface</th><th scope="col">Scopes</th><th scope="col">Hint</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">State</th><th scope="col">Actions</th></tr></thead>
 <tbody>${keys.map((key) => {
     const base = `/admin/accounts/${seg(accountId)}/keys/${seg(key.id)}`;
     const live = !key.revokedAt;
-    return html`<tr data-key-id="${key.id}"><td class="name">${key.name ?? html`<span class="hint">(no name)</span>`}<br><code>${key.id}</code></td><td><span class="badge ${key.environment}">${key.environment}</span></td><td>${key.surface}</td><td><code>${key.scopes.join(' ')}</code></td><td><code>${key.hint}</code></td><td>${when(key.createdAt)}</td><td>${when(key.expiresAt)}</td><td>${keyState(key, now)}</td><td>${
+    return html`<tr data-key-id="${key.id}"><td data-label="Name" class="name"><span>${key.name ?? html`<span class="hint">(no name)</span>`}<code class="id">${key.id}</code></span></td><td data-label="Env"><span class="badge ${key.environment}">${key.environment}</span></td><td data-label="Surface">${key.surface}</td><td data-label="Scopes"><code>${key.scopes.join(' ')}</code></td><td data-label="Hint"><code>${key.hint}</code></td><td data-label="Created">${when(key.createdAt)}</td><td data-label="Expires">${when(key.expiresAt)}</td><td data-label="State">${keyState(key, now)}</td><td data-label="Actions">${
       live
         ? html`${confirmForm(`${base}/rotate`, csrf, 'Rotate', 'Make a new key like this one? This one stays valid until you revoke it.', 'secondary')} ${confirmForm(
             `${base}/revoke`,
@@ -238,8 +238,8 @@ function serviceAccountsSection(input: AccountPageInput): SafeHtml {
   if (input.serviceAccounts === undefined) return html``;
   const base = `/admin/accounts/${seg(account.id)}/service-accounts`;
   const rows = input.serviceAccounts.length
-    ? html`<div class="table-wrap"><table><thead><tr><th scope="col">Name</th><th scope="col">Client id</th><th scope="col">Env</th><th scope="col">Scopes</th><th scope="col">Secret hint</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">State</th><th scope="col">Actions</th></tr></thead><tbody>${input.serviceAccounts.map(
-        (sa) => html`<tr><td class="name">${sa.name ?? ''}</td><td><code>${sa.clientId}</code></td><td>${sa.environment}</td><td><code>${sa.scopes.join(' ')}</code></td><td><code>${sa.secretHint}</code></td><td>${when(sa.createdAt)}</td><td>${when(sa.expiresAt)}</td><td>${keyState(sa, input.now)}</td><td>${
+    ? html`<div class="table-wrap"><table class="stack"><thead><tr><th scope="col">Name</th><th scope="col">Client id</th><th scope="col">Env</th><th scope="col">Scopes</th><th scope="col">Secret hint</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">State</th><th scope="col">Actions</th></tr></thead><tbody>${input.serviceAccounts.map(
+        (sa) => html`<tr><td data-label="Name" class="name">${sa.name ?? ''}</td><td data-label="Client id"><code>${sa.clientId}</code></td><td data-label="Env">${sa.environment}</td><td data-label="Scopes"><code>${sa.scopes.join(' ')}</code></td><td data-label="Secret hint"><code>${sa.secretHint}</code></td><td data-label="Created">${when(sa.createdAt)}</td><td data-label="Expires">${when(sa.expiresAt)}</td><td data-label="State">${keyState(sa, input.now)}</td><td data-label="Actions">${
           sa.revokedAt
             ? ''
             : html`${confirmForm(`${base}/${seg(sa.clientId)}/rotate`, input.csrf, 'Rotate secret', 'Make a new secret? Tokens issued under the old one stop working.', 'secondary')} ${confirmForm(
@@ -285,14 +285,14 @@ ${messages(input)}
 <section><p>Tier: <strong>${TIER_LABEL[account.tier] ?? account.tier}</strong> · Enterprise provisioning: <strong>${
       account.enterprise ? 'provisioned' : 'no'
     }</strong>${input.credits ? html` · Credits: <strong>${input.credits.text}</strong>` : ''}</p></section>
-${input.credits?.chart ?? ''}
-${creditsSection(input)}
 <section aria-labelledby="keys-h"><h2 id="keys-h">API keys</h2>${
       input.keys.length ? keyRows(account.id, input.keys, input.csrf, input.now) : html`<p>No keys yet.</p>`
     }<p class="hint">Give every integration its own key, so one can be revoked without stopping the others.</p></section>
 ${generateSection(input)}
-${settingsSection(input)}
-${serviceAccountsSection(input)}`,
+${serviceAccountsSection(input)}
+${input.credits?.chart ?? ''}
+${creditsSection(input)}
+${settingsSection(input)}`,
   });
 }
 
@@ -347,8 +347,8 @@ export function expiringPage(input: { csrf: string; keys: KeyInfo[]; days: numbe
     body: html`<h1>Keys expiring within ${input.days} days</h1>
 <section>${
       input.keys.length
-        ? html`<div class="table-wrap"><table><thead><tr><th scope="col">Account</th><th scope="col">Name</th><th scope="col">Env</th><th scope="col">Hint</th><th scope="col">Expires</th></tr></thead><tbody>${input.keys.map(
-            (key) => html`<tr><td class="name"><a href="/admin/accounts/${seg(key.accountId)}">${key.accountId}</a></td><td class="name">${key.name ?? ''}</td><td>${key.environment}</td><td><code>${key.hint}</code></td><td>${when(key.expiresAt)} (${Math.max(
+        ? html`<div class="table-wrap"><table class="stack"><thead><tr><th scope="col">Account</th><th scope="col">Name</th><th scope="col">Env</th><th scope="col">Hint</th><th scope="col">Expires</th></tr></thead><tbody>${input.keys.map(
+            (key) => html`<tr><td data-label="Account" class="name"><a href="/admin/accounts/${seg(key.accountId)}">${key.accountId}</a></td><td data-label="Name" class="name">${key.name ?? ''}</td><td data-label="Env">${key.environment}</td><td data-label="Hint"><code>${key.hint}</code></td><td data-label="Expires">${when(key.expiresAt)} (${Math.max(
               0,
               Math.ceil((key.expiresAt.getTime() - input.now) / 86_400_000),
             )} d)</td></tr>`,

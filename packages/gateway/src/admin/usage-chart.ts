@@ -52,7 +52,7 @@ export function usageChart(rows: readonly UsageRow[], days: number, now: number)
   });
   const labels = series
     .map((d, i) => ({ d, i }))
-    .filter(({ i }) => i % 7 === 0 || i === series.length - 1)
+    .filter(({ i }) => (series.length - 1 - i) % 7 === 0)
     .map(({ d, i }) => html`<text x="${(PAD.left + i * slot + slot / 2).toFixed(1)}" y="${HEIGHT - 8}" font-size="11" text-anchor="middle" fill="#5b6675">${d.day.slice(5)}</text>`);
   const summary = `Last ${days} days: ${total.live} live requests, ${total.test} test requests, ${total.credits} credits spent.`;
   const busy = series.filter((d) => d.live + d.test + d.credits > 0);
