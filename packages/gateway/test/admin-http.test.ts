@@ -384,4 +384,29 @@ describe('the admin console over HTTP', () => {
     expect(page.match(/<rect /g)).toHaveLength(60);
     expect(page).toContain('<tr><td>2026-03-30</td><td>42</td><td>7</td><td>42</td></tr>');
   });
+
+  it('works on a store without the v2 listing and credits: says it cannot list, opens an account by id, shows no credits', async () => {
+    const memory = new MemoryKeyStore();
+    const missing = new Set<PropertyKey>(['listAccounts', 'getCredits', 'grantCredits', 'listUsage']);
+    const v1Store = new Proxy(memory, {
+      get(target, name) {
+        if (missing.has(name)) return undefined;
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const { handle, client } = await consoleWith({ store: v1Store });
+    await createKeyManager({ store: memory }).putAccount({ id: 'acme', tier: 'premium' });
+    await client.login(handle.token);
+    const accounts = (await client.get('/admin/')).body;
+    expect(accounts).toContain('This store cannot list its accounts');
+    const open = await client.get('/admin/open?account=acme');
+    expect(open.status).toBe(303);
+    expect(open.headers.get('location')).toBe('/admin/accounts/acme');
+    const page = await client.get('/admin/accounts/acme');
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('Generate Key');
+    expect(page.body).not.toContain('Grant credits');
+    expect(page.body).not.toContain('<svg');
+  });
 });
