@@ -46,6 +46,11 @@ interface Bucket {
   /** A request touched it since the last sync: read the fleet's count back even with nothing to push. */
   touched: boolean;
   pushing: boolean;
+  /**
+   * How many processes spend this bucket, as the last syncs suggest (1 + what the others added per request of ours).
+   * Between two syncs a process takes only its share of what is left, so N processes do not each spend it all.
+   */
+  peers: number;
 }
 
 function defaultSchedule(run: () => void, everyMs: number): () => void {
@@ -70,6 +75,8 @@ export class RateLimiter {
   readonly #now: () => number;
   readonly #stop: () => void;
   #closed = false;
+  /** The peers last seen on any bucket: where a new bucket starts, so a fleet does not overshoot its first window. */
+  #peersHint = 1;
 
   constructor(options: RateLimiterOptions) {
     this.#store = options.store;
@@ -87,7 +94,9 @@ export class RateLimiter {
     state.touched = true;
     const used = estimate(state, now);
     const resetSeconds = Math.max(1, Math.ceil((state.current.start + windowMs - now) / 1000));
-    if (used + 1 > limit.requests) {
+    // This process's share of what was left at the last sync; alone (peers 1) it is all of it: exact.
+    const share = (limit.requests - (used - state.current.unsynced)) / state.peers;
+    if (used + 1 > limit.requests || state.current.unsynced + 1 > Math.max(1, share)) {
       return { allowed: false, remaining: 0, resetSeconds, retryAfterSeconds: this.#retryAfter(state, limit.requests, now) };
     }
     state.current.unsynced += 1;
@@ -139,8 +148,14 @@ export class RateLimiter {
     window.unsynced = 0;
     window.inflight = by;
     try {
+      const seen = window.synced;
       const count = await increment(id, window.start, by, ttlMs);
       window.synced = Math.max(window.synced + by, count);
+      if (by > 0 && bucket.current === window) {
+        const others = Math.max(0, count - seen - by);
+        bucket.peers = Math.min(64, Math.max(1, (bucket.peers + 1 + others / by) / 2));
+        this.#peersHint = bucket.peers;
+      }
       // A window that rolled meanwhile: the fleet's count of it is the previous window's total now.
       if (bucket.current.start === window.start + bucket.windowMs) bucket.previousTotal = Math.max(bucket.previousTotal, window.synced);
     } catch {
@@ -156,7 +171,15 @@ export class RateLimiter {
     const start = Math.floor(now / windowMs) * windowMs;
     let bucket = this.#buckets.get(id);
     if (!bucket || bucket.windowMs !== windowMs) {
-      bucket = { windowMs, current: { start, synced: 0, unsynced: 0, inflight: 0 }, previousTotal: 0, late: [], touched: false, pushing: false };
+      bucket = {
+        windowMs,
+        current: { start, synced: 0, unsynced: 0, inflight: 0 },
+        previousTotal: 0,
+        late: [],
+        touched: false,
+        pushing: false,
+        peers: this.#peersHint,
+      };
       this.#buckets.set(id, bucket);
       return bucket;
     }

@@ -89,9 +89,14 @@ describe('RateLimiter across processes', () => {
     await two.sync(); // two has nothing to push and has not seen the key: nothing asked
     expect(calls).toBe(1);
     two.check('key_a', limit); // two's first request: its own count, 1
-    await two.sync(); // pushes 1, learns 7
-    expect(allowedOf(two, 10, 'key_a', limit)).toBe(3);
-    await two.sync();
+    await two.sync(); // pushes 1, learns 7: another process spent 6 for its 1, so it takes a share of what is left
+    const afterSyncs: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      afterSyncs.push(allowedOf(two, 10, 'key_a', limit));
+      await two.sync();
+    }
+    // Never the 3 left all at once between two syncs; all 3 over a few syncs, as its share grows back.
+    expect(afterSyncs).toEqual([1, 1, 1, 0]);
     // one has not synced since its own requests: until its next sync it judges on its stale view (6 of 10), the
     // overshoot the fleet bound allows (one process's requests within a sync interval).
     expect(allowedOf(one, 1, 'key_a', limit)).toBe(1);
@@ -99,6 +104,27 @@ describe('RateLimiter across processes', () => {
     expect(allowedOf(one, 10, 'key_a', limit)).toBe(0);
     expect(allowedOf(two, 1, 'key_a', limit)).toBe(0);
     expect(await store.incrementRateWindow('key_a', WINDOW_START, 0, 1_000)).toBe(11);
+  });
+
+  it('takes only its share of what is left between syncs when others spend the same bucket', async () => {
+    const store = new MemoryKeyStore();
+    const time = clock(WINDOW_START);
+    const fleet = Array.from({ length: 4 }, () => limiter(store, time).limiter);
+    const limit = { requests: 1_000, perSeconds: 60 };
+    // Every process is offered 200 requests a second, far over the limit; they sync once a second.
+    for (let tick = 0; tick < 180; tick++) {
+      for (const l of fleet) allowedOf(l, 200, 'key_a', limit);
+      await Promise.all(fleet.map((l) => l.sync()));
+      time.advance(1_000);
+    }
+    const [first, ...steady] = await Promise.all([0, 1, 2].map((w) => store.incrementRateWindow('key_a', WINDOW_START + w * 60_000, 0, 1_000)));
+    // The first window: no process knows of the others until its first sync; without shares it is 1,600 (4 x 200 twice).
+    expect(first).toBeLessThan(1_600);
+    // Once the processes know they share it, the fleet stays within the limit.
+    for (const count of steady) {
+      expect(count).toBeGreaterThan(900);
+      expect(count).toBeLessThanOrEqual(1_000);
+    }
   });
 
   it('keeps counts through a failed push and pushes them later, once', async () => {
