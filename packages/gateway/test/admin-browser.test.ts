@@ -180,6 +180,43 @@ describe('the admin console in Chromium', () => {
     }
   });
 
+  it('the script: the copy button copies the key, and a dismissed confirmation revokes nothing', async () => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(5_000);
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: serve.url });
+    const page = await context.newPage();
+    try {
+      await page.goto(`${serve.url}/admin/`);
+      await page.getByLabel('Admin token').fill(token);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await createAccount(page, 'scripted', 'premium');
+      const key = await generateKey(page, 'clipboard');
+      await page.getByRole('button', { name: 'Copy to clipboard' }).click();
+      await page.getByRole('button', { name: 'Copied' }).waitFor();
+      expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
+      await page.getByRole('link', { name: 'Done: back to the account' }).click();
+      const posts: string[] = [];
+      page.on('request', (request) => {
+        if (request.method() === 'POST') posts.push(request.url());
+      });
+      let asked = '';
+      page.once('dialog', (dialog) => {
+        asked = dialog.message();
+        void dialog.dismiss();
+      });
+      await keyRow(page, 'clipboard').getByRole('button', { name: 'Revoke' }).click();
+      await expect.poll(() => asked).toContain('Revoke this key?');
+      // Nothing was posted: after a fresh load of the page no POST was ever sent, and the key still works.
+      await page.reload();
+      expect(posts).toEqual([]);
+      expect(await keyRow(page, 'clipboard').textContent()).toContain('Valid');
+      expect(await call(key)).toBe(200);
+      expect((await createKeyManager({ store }).list('scripted'))[0]?.revokedAt).toBeUndefined();
+    } finally {
+      await context.close();
+    }
+  });
+
   it('shows a free account no Generate Key button, and says why', async () => {
     const { context, page } = await loggedIn();
     try {
