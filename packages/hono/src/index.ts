@@ -11,7 +11,7 @@ import {
   type Module,
 } from '@finora-auth/core';
 import type { Context, MiddlewareHandler } from 'hono';
-import { basePath, routePath } from 'hono/route';
+import { basePath, matchedRoutes } from 'hono/route';
 
 /** What `finoraAuth` adds to the context: `c.get('auth')` once a request is allowed. */
 export type FinoraAuthEnv = { Variables: { auth: AuthContext } };
@@ -28,17 +28,42 @@ type NodeIncoming = { rawHeaders?: string[]; headers?: { origin?: string } };
 
 /** `/api/*` -> `/api`: the literal prefix this middleware was registered under, when it has no parameters. */
 const WILDCARD_MOUNT = /^((?:\/[^/:*{}()?]+)*)\/\*$/;
+const HAS_PARAMETERS = /[:*]/;
+
+type Route = ReturnType<typeof matchedRoutes>[number];
+/** Per registered route, what depends on it alone: its registered prefix and its base path when that has no parameters. */
+interface RouteMounts {
+  registered: string | undefined;
+  base: string | undefined;
+}
+const routeMounts = new WeakMap<Route, RouteMounts>();
+
+function mountsOf(route: Route): RouteMounts {
+  let mounts = routeMounts.get(route);
+  if (!mounts) {
+    mounts = { registered: WILDCARD_MOUNT.exec(route.path)?.[1], base: HAS_PARAMETERS.test(route.basePath) ? undefined : route.basePath };
+    routeMounts.set(route, mounts);
+  }
+  return mounts;
+}
+
+/** `prefix`, when `path` begins with it (case-insensitively) and it cuts anything off: `''` and `/` do not. */
+const cuts = (prefix: string | undefined, path: string): prefix is string =>
+  prefix !== undefined && prefix.length > 1 && path.toLowerCase().startsWith(prefix.toLowerCase());
 
 /**
  * `c.req.path` is what Hono routes on (percent-decoded; the runtime's URL parser resolved dot segments). Its
  * mount is the prefix this middleware was registered under (`app.use('/api/*', ...)`) or else the sub-app's or
- * `basePath()`'s mount, parameters filled in.
+ * `basePath()`'s mount, parameters filled in. Both depend on the matched route only (apart from parameters), so
+ * they are worked out once per route.
  */
 function moduleFromContext(c: Context): Module | undefined {
   const path = c.req.path;
-  const registered = WILDCARD_MOUNT.exec(routePath(c))?.[1];
-  const mount = [registered, basePath(c)].find((prefix) => prefix && path.toLowerCase().startsWith(prefix.toLowerCase())) ?? '';
-  return moduleFromPath(path.slice(mount.length), mount);
+  const route = matchedRoutes(c)[c.req.routeIndex];
+  const mounts = route ? mountsOf(route) : { registered: undefined, base: '' };
+  if (cuts(mounts.registered, path)) return moduleFromPath(path.slice(mounts.registered.length), mounts.registered);
+  const base = route && mounts.base === undefined ? basePath(c) : mounts.base;
+  return cuts(base, path) ? moduleFromPath(path.slice(base.length), base) : moduleFromPath(path);
 }
 
 /**
