@@ -1,4 +1,4 @@
-// One GET to the gateway's internal API: a deadline over the whole answer, a size cap, and faults as HttpKeyStoreError.
+// One request to the gateway's internal API (a GET, or a POST with a JSON body): a deadline over the whole answer, a size cap, faults as HttpKeyStoreError.
 
 import { HttpKeyStoreError } from './errors';
 import type { ResolvedHttpKeyStoreOptions } from './options';
@@ -54,16 +54,22 @@ async function readCapped(response: Response, max: number, base: string): Promis
 }
 
 /**
- * GETs `path` and returns its JSON body. Throws HttpKeyStoreError: UNAUTHORIZED (401/403), UNAVAILABLE (5xx,
- * unreachable), TIMEOUT, TOO_LARGE, GARBLED (any other status, not JSON); the caller's abort is rethrown as it is.
+ * GETs `path` (or, with `body`, POSTs it as JSON) and returns the JSON answer. Sent once: never retried, since a
+ * POST whose answer was lost may have happened (a credit take retried would debit twice). Throws HttpKeyStoreError:
+ * UNAUTHORIZED (401/403), UNAVAILABLE (5xx, unreachable), TIMEOUT, TOO_LARGE, GARBLED (any other status, not JSON);
+ * the caller's abort is rethrown as it is.
  */
-export async function fetchJson(config: ResolvedHttpKeyStoreOptions, path: string, callerSignal?: AbortSignal): Promise<unknown> {
+export async function fetchJson(config: ResolvedHttpKeyStoreOptions, path: string, callerSignal?: AbortSignal, body?: unknown): Promise<unknown> {
   const signal = deadline(config.timeoutMs, callerSignal);
-  const where = `${config.base}${path.replace(/\/[^/]*$/, '/…')}`;
+  // A lookup's last segment is a digest or a client id: not for messages.
+  const where = body === undefined ? `${config.base}${path.replace(/\/[^/]*$/, '/…')}` : `${config.base}${path}`;
   try {
+    const headers: Record<string, string> = { authorization: config.authorization, accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await config.fetch(`${config.base}${path}`, {
-      method: 'GET',
-      headers: { authorization: config.authorization, accept: 'application/json' },
+      method: body === undefined ? 'GET' : 'POST',
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       // Never followed, so the token never goes to another origin ('error' does not exist on Workers); a 3xx is a fault.
       redirect: 'manual',
       signal,
@@ -77,6 +83,13 @@ export async function fetchJson(config: ResolvedHttpKeyStoreOptions, path: strin
       throw new HttpKeyStoreError('UNAVAILABLE', `finora-auth http: the gateway at ${config.base} answered ${response.status}`);
     }
     const type = response.headers.get('content-type') ?? '';
+    if (body !== undefined && response.status >= 400 && response.status !== 404 && /^application\/json\b/i.test(type)) {
+      await response.body?.cancel().catch(() => {});
+      throw new HttpKeyStoreError(
+        'GARBLED',
+        `finora-auth http: ${where} refused the request (${response.status}): do the edge and the gateway run the same finora-auth version?`,
+      );
+    }
     if (response.status !== 200 || !/^application\/json\b/i.test(type)) {
       await response.body?.cancel().catch(() => {});
       throw new HttpKeyStoreError(

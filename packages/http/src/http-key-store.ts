@@ -1,4 +1,4 @@
-// HttpKeyStore: a KeyStore for edge functions that reads keys and service accounts from a finora-auth gateway over fetch.
+// HttpKeyStore: a KeyStore for edge functions that reads keys and service accounts from a finora-auth gateway over fetch, and meters through it.
 
 import {
   StoreEvents,
@@ -8,6 +8,7 @@ import {
   type KeyStore,
   type ServiceAccountRecord,
   type StoreListener,
+  type UsageIncrement,
 } from '@finora-auth/core';
 import { HttpKeyStoreError } from './errors';
 import { EventStream } from './event-stream';
@@ -15,11 +16,26 @@ import { fetchJson } from './fetch-json';
 import { resolveOptions, type HttpKeyStoreOptions, type ResolvedHttpKeyStoreOptions } from './options';
 
 const HASH = /^[0-9a-f]{64}$/;
+/** The gateway takes at most this many usage rows per request; a larger batch (after an outage) goes in parts. */
+const USAGE_ROWS_PER_REQUEST = 1_000;
+
+const isWhole = (value: unknown, most = Number.MAX_SAFE_INTEGER): value is number =>
+  Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= most;
+
+function assertWhole(method: string, name: string, value: unknown): asserts value is number {
+  if (!isWhole(value)) throw new TypeError(`finora-auth http: ${method} takes ${name} as a whole number >= 0`);
+}
+
+function assertText(method: string, name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value === '') throw new TypeError(`finora-auth http: ${method} takes ${name} as a non-empty string`);
+}
 
 /**
  * A read-only KeyStore over HTTP. It asks `finora-auth serve --internal-token-file` for a key by its SHA-256 digest
  * (never the key) and for a service account by client id; every write and administrative read is refused with
  * `READ_ONLY`: administer through the gateway's own store (the `finora-auth` command or the admin console).
+ * Metering goes through the gateway too: credit takes and returns, usage batches and rate-window counts, each one
+ * POST, sent once and never retried (a take whose answer was lost may have debited).
  *
  * Revocation bound: with `events` (Node, Bun, Deno), a change is heard over the gateway's event stream in
  * milliseconds, and a stream that drops or goes quiet makes the authenticator trust no cached answer within
@@ -67,6 +83,66 @@ export class HttpKeyStore implements KeyStore {
     return record;
   }
 
+  /**
+   * Takes credits for a lease through the gateway. `now` is not sent: the gateway judges refills on its own clock,
+   * so an edge whose clock runs ahead cannot refill early. A take that fails is not retried (it may have debited).
+   */
+  async takeCredits(accountId: string, want: number, min: number, _now?: number): Promise<{ granted: number; balance: number; metered: boolean }> {
+    this.#open();
+    assertText('takeCredits', 'accountId', accountId);
+    assertWhole('takeCredits', 'want', want);
+    assertWhole('takeCredits', 'min', min);
+    if (min > want) throw new TypeError('finora-auth http: takeCredits takes min <= want');
+    const answer = await this.#post('/internal/credits/take', { accountId, want, min });
+    const { granted, balance, metered } = answer as { granted?: unknown; balance?: unknown; metered?: unknown };
+    const valid =
+      typeof metered === 'boolean' &&
+      isWhole(granted, want) &&
+      isWhole(balance) &&
+      (granted === 0 || granted >= min) &&
+      (metered || (granted === 0 && balance === 0));
+    if (!valid) throw this.#garbled('credit take');
+    return { granted, balance, metered };
+  }
+
+  /**
+   * Gives unused lease credits back. The gateway honours a return up to what was taken through it (that process)
+   * and not yet given back, so a return that reaches another gateway process, or one restarted since, is dropped:
+   * those credits stay spent, as after a crash, never served free.
+   */
+  async returnCredits(accountId: string, amount: number): Promise<void> {
+    this.#open();
+    assertText('returnCredits', 'accountId', accountId);
+    assertWhole('returnCredits', 'amount', amount);
+    if (amount === 0) return;
+    const answer = await this.#post('/internal/credits/return', { accountId, amount });
+    if (!isWhole((answer as { returned?: unknown }).returned, amount)) throw this.#garbled('credit return');
+  }
+
+  /** Adds usage counts through the gateway, in requests of at most 1,000 rows, one after another. */
+  async addUsage(rows: readonly UsageIncrement[]): Promise<void> {
+    this.#open();
+    if (!Array.isArray(rows)) throw new TypeError('finora-auth http: addUsage takes an array of usage rows');
+    for (let at = 0; at < rows.length; at += USAGE_ROWS_PER_REQUEST) {
+      const part = rows.slice(at, at + USAGE_ROWS_PER_REQUEST);
+      const answer = await this.#post('/internal/usage', { rows: part });
+      if ((answer as { rows?: unknown }).rows !== part.length) throw this.#garbled('usage answer');
+    }
+  }
+
+  /** A rate-limit window shared by every edge on this gateway's store: adds `by` and answers the count after it. */
+  async incrementRateWindow(bucket: string, windowStart: number, by: number, ttlMs: number): Promise<number> {
+    this.#open();
+    assertText('incrementRateWindow', 'bucket', bucket);
+    assertWhole('incrementRateWindow', 'windowStart', windowStart);
+    assertWhole('incrementRateWindow', 'by', by);
+    assertWhole('incrementRateWindow', 'ttlMs', ttlMs);
+    const answer = await this.#post('/internal/rate-windows/increment', { bucket, windowStart, by, ttlMs });
+    const { count } = answer as { count?: unknown };
+    if (!isWhole(count) || count < by) throw this.#garbled('rate-window count');
+    return count;
+  }
+
   subscribe(listener: StoreListener): () => void {
     const stop = this.#events.subscribe(listener);
     if (this.#config.events && !this.#closed) {
@@ -86,6 +162,7 @@ export class HttpKeyStore implements KeyStore {
   }
 
   // Writes and administrative reads: refused, so an edge token can only ask about a key it already holds.
+  // (grantCredits, getCredits, listUsage and the rest of the credit administration are absent, not served.)
   getAccount(): Promise<never> {
     return this.#readOnly('getAccount');
   }
@@ -148,6 +225,19 @@ export class HttpKeyStore implements KeyStore {
     }
   }
 
+  /** One metering POST: the same deadline, cap and fault mapping as a lookup, sent once. */
+  async #post(path: string, body: object): Promise<object> {
+    try {
+      const answer = await fetchJson(this.#config, path, undefined, body);
+      if (!answer || typeof answer !== 'object' || Array.isArray(answer)) throw this.#garbled('metering answer');
+      this.#reportedUnauthorized = false;
+      return answer;
+    } catch (error) {
+      this.#report(error);
+      throw error;
+    }
+  }
+
   /** A wrong token is a setup fault every request would hit: say so once (until it is fixed), where operators look. */
   #report(error: unknown): void {
     if (error instanceof HttpKeyStoreError && error.code === 'UNAUTHORIZED' && !this.#reportedUnauthorized) {
@@ -164,7 +254,7 @@ export class HttpKeyStore implements KeyStore {
     return Promise.reject(
       new HttpKeyStoreError(
         'READ_ONLY',
-        `finora-auth http: HttpKeyStore only reads (findByHash, findServiceAccount); ${method} belongs to the gateway's own ` +
+        `finora-auth http: HttpKeyStore only reads keys (findByHash, findServiceAccount) and meters; ${method} belongs to the gateway's own ` +
           'store: run it there (the finora-auth command with --store, or the admin console)',
       ),
     );
