@@ -1,24 +1,26 @@
 // One HTTP server for the throughput benchmark, run in its own process: a framework, a variant, one trivial route.
 //
-// Usage (forked with IPC by bench/http.mjs): node bench/http-server.mjs <hono|express|koa> <floor|async|finora|peer>
+// Usage (forked with IPC by bench/http.mjs): node bench/http-server.mjs <hono|express|koa|fastify> <floor|async|finora|peer>
 // It issues one key in a memory store, listens on 127.0.0.1 port 0 and sends { type: 'ready', port, apiKey }.
 // It answers { type: 'cpu' } with its process.cpuUsage(), so the parent can charge CPU time per request.
 //
 // Variants, all serving GET /v1/invoices -> {"ok":true} and all receiving the same Authorization header:
 //   floor   no authentication at all
 //   async   a control: a middleware that does nothing but continue after a resolved promise, as any middleware that
-//           awaits a lookup must (Hono and Koa: `async (c, next) => { await next() }`; Express: `.then(next)`)
+//           awaits a lookup must (Hono and Koa: `async (c, next) => { await next() }`; Express: `.then(next)`;
+//           Fastify: an `async` onRequest hook that returns at once)
 //   finora  finoraAuth({ authenticator }) from the built @finora-auth/<framework>; the module is derived from the path
 //   peer    what the framework's users reach for:
 //           hono    hono/bearer-auth with the key as its static token
 //           express passport + passport-http-bearer, verify = SHA-256 of the token looked up in a Map
 //           koa     a small hand-written bearer middleware: regex, SHA-256 of the token, Map lookup
+//           fastify the same hand-written check as a synchronous onRequest hook (Fastify has no bearer plugin installed here)
 
 import { createHash } from 'node:crypto';
 
 const [framework, variant] = process.argv.slice(2);
-if (!['hono', 'express', 'koa'].includes(framework) || !['floor', 'async', 'finora', 'peer'].includes(variant)) {
-  console.error('usage: node bench/http-server.mjs <hono|express|koa> <floor|async|finora|peer>');
+if (!['hono', 'express', 'koa', 'fastify'].includes(framework) || !['floor', 'async', 'finora', 'peer'].includes(variant)) {
+  console.error('usage: node bench/http-server.mjs <hono|express|koa|fastify> <floor|async|finora|peer>');
   process.exit(2);
 }
 
@@ -33,6 +35,7 @@ const sha256 = (text) => createHash('sha256').update(text).digest('hex');
 // What a hand-rolled integration keeps: the digest of each key, never the key, mapped to its owner.
 const users = new Map([[sha256(apiKey), { accountId: 'acct_bench' }]]);
 const BODY = { ok: true };
+const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*)$/i;
 
 async function honoServer() {
   const { Hono } = await import('hono');
@@ -92,7 +95,6 @@ async function koaServer() {
     const { finoraAuth } = await import('@finora-auth/koa');
     app.use(finoraAuth({ authenticator }));
   } else if (variant === 'peer') {
-    const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*)$/i;
     app.use(async function bearer(ctx, next) {
       const match = BEARER.exec(ctx.get('authorization'));
       const user = match ? users.get(sha256(match[1])) : undefined;
@@ -116,7 +118,32 @@ async function koaServer() {
   });
 }
 
-const { server, port } = await { hono: honoServer, express: expressServer, koa: koaServer }[framework]();
+async function fastifyServer() {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify();
+  if (variant === 'async') {
+    app.addHook('onRequest', async function asyncNoop() {});
+  } else if (variant === 'finora') {
+    const { finoraAuth } = await import('@finora-auth/fastify');
+    await app.register(finoraAuth, { authenticator });
+  } else if (variant === 'peer') {
+    app.addHook('onRequest', function bearer(request, reply, done) {
+      const match = BEARER.exec(request.headers.authorization ?? '');
+      const user = match ? users.get(sha256(match[1])) : undefined;
+      if (!user) {
+        reply.code(401).header('WWW-Authenticate', 'Bearer realm="api", error="invalid_token"').send({ error: 'unauthorized' });
+        return;
+      }
+      request.user = user;
+      done();
+    });
+  }
+  app.get('/v1/invoices', (request, reply) => reply.send(BODY));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { server: app.server, port: app.server.address().port };
+}
+
+const { server, port } = await { hono: honoServer, express: expressServer, koa: koaServer, fastify: fastifyServer }[framework]();
 
 // CPU profile of the measured runs only (not start-up or warm-up), on the parent's word: the same V8 profiler as
 // `node --cpu-prof`, started and stopped through the inspector.

@@ -33,7 +33,7 @@ export function smokeFailures(results, leftOut = []) {
   const http = section('http');
   if (http) {
     const frameworks = http.frameworks ?? [];
-    check(same(frameworks.map((f) => f.framework), ['hono', 'express', 'koa']), `http: frameworks ${frameworks.map((f) => f.framework)}`);
+    check(same(frameworks.map((f) => f.framework), ['hono', 'express', 'koa', 'fastify']), `http: frameworks ${frameworks.map((f) => f.framework)}`);
     const statuses = {
       floor: { validKeyStatus: 200, unknownKeyStatus: 200 },
       async: { validKeyStatus: 200, unknownKeyStatus: 200 },
@@ -50,7 +50,7 @@ export function smokeFailures(results, leftOut = []) {
       }
       for (const [name, ratio] of Object.entries(f.ratios ?? {})) check(finite(ratio.median), `http: ${f.framework} ratio ${name}`);
     }
-    check(http.targets?.length === 3, 'http: three targets');
+    check(http.targets?.length === 5, 'http: five targets');
   }
 
   const cold = section('cold');
