@@ -409,4 +409,18 @@ describe('the admin console over HTTP', () => {
     expect(page.body).not.toContain('Grant credits');
     expect(page.body).not.toContain('<svg');
   });
+
+  it('asks for confirmation before removing enterprise provisioning from an account with enterprise credentials', async () => {
+    const { handle, client, manager } = await consoleWith();
+    const csrf = await client.login(handle.token);
+    await manager.putAccount({ id: 'bank', tier: 'premium', enterprise: true });
+    await manager.issue({ accountId: 'bank', environment: 'live', surface: 'enterprise', name: 'bi' });
+    await manager.createServiceAccount({ accountId: 'bank', environment: 'live', name: 'treasury' });
+    const refused = await client.post('/admin/accounts/bank/settings', { csrf, tier: 'premium' });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toContain('1 enterprise key and 1 service account are refused for enterprise modules');
+    expect(await handle.store.getAccount('bank')).toMatchObject({ enterprise: true });
+    expect((await client.post('/admin/accounts/bank/settings', { csrf, tier: 'premium', confirm: 'yes' })).status).toBe(303);
+    expect(await handle.store.getAccount('bank')).toMatchObject({ enterprise: false });
+  });
 });

@@ -301,16 +301,25 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
     if (!TIERS.includes(tier)) {
       return renderAccount(ctx, account, { error: 'Choose a tier.', settingsForm: { tier: account.tier, enterprise } }, 400);
     }
-    if (tier === 'free' && account.tier !== 'free' && field(ctx.form, 'confirm') !== 'yes') {
+    if (field(ctx.form, 'confirm') !== 'yes') {
+      // Changes that make working credentials fail need a second, deliberate step.
       const valid = (await manager.list(account.id)).filter((key) => !key.revokedAt && key.expiresAt.getTime() > now());
-      if (valid.length > 0) {
+      const warnings: string[] = [];
+      if (tier === 'free' && account.tier !== 'free' && valid.length > 0) {
+        warnings.push(`This account has ${valid.length} valid key${valid.length === 1 ? '' : 's'}: on Free they are all refused (403 PREMIUM_REQUIRED).`);
+      }
+      const enterpriseKeys = valid.filter((key) => key.surface === 'enterprise').length;
+      const services = account.enterprise && !enterprise ? ((await listServiceAccounts(account.id)) ?? []).filter((sa) => !sa.revokedAt).length : 0;
+      if (account.enterprise && !enterprise && enterpriseKeys + services > 0) {
+        warnings.push(
+          `Without enterprise provisioning its ${enterpriseKeys} enterprise key${enterpriseKeys === 1 ? '' : 's'} and ${services} service account${services === 1 ? '' : 's'} are refused for enterprise modules (403 ENTERPRISE_ONLY).`,
+        );
+      }
+      if (warnings.length > 0) {
         return renderAccount(
           ctx,
           account,
-          {
-            error: `This account has ${valid.length} valid key${valid.length === 1 ? '' : 's'}: on Free they are all refused (403 PREMIUM_REQUIRED). Tick the confirmation to downgrade anyway.`,
-            settingsForm: { tier, enterprise, needsConfirm: true },
-          },
+          { error: `${warnings.join(' ')} Tick the confirmation to save anyway.`, settingsForm: { tier, enterprise, needsConfirm: true } },
           409,
         );
       }

@@ -226,7 +226,7 @@ function settingsSection(input: AccountPageInput): SafeHtml {
   <label class="check"><input type="checkbox" name="enterprise" value="yes"${form.enterprise ? html` checked` : ''}> Enterprise provisioning</label>
   ${
     form.needsConfirm
-      ? html`<label class="check"><input type="checkbox" name="confirm" value="yes" required> Yes, refuse this account's valid keys from now on</label>`
+      ? html`<label class="check"><input type="checkbox" name="confirm" value="yes" required> Yes, refuse those credentials from now on</label>`
       : ''
   }
   <button type="submit">Save</button>
