@@ -114,7 +114,11 @@ export class Metering<R> {
     // The store said the account is no longer metered (its change is on its way): nothing was spent.
     this.#count(credential, module, remaining === undefined ? 0 : cost);
     if (remaining === undefined) return headers ? { headers, creditsRemaining: undefined } : ALLOWED;
-    return { headers: { ...headers, [CREDITS_REMAINING_HEADER]: String(remaining) }, creditsRemaining: remaining };
+    const balance = String(remaining);
+    // A literal with a fixed key: a computed key in a spread is several times slower, and this runs per request.
+    const withBalance: Record<string, string> = headers ? Object.assign({}, headers) : { 'Finora-Credits-Remaining': balance };
+    if (headers) withBalance[CREDITS_REMAINING_HEADER] = balance;
+    return { headers: withBalance, creditsRemaining: remaining };
   }
 
   #count(credential: Credential, module: string | undefined, creditsSpent: number): void {

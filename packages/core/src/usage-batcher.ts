@@ -43,6 +43,11 @@ export class UsageBatcher {
   readonly #maxPendingRows: number;
   readonly #schedule: NonNullable<UsageBatcherOptions['schedule']>;
   #cancel: (() => void) | undefined;
+  /**
+   * Today's rows of the current batch by environment, credential id, then module (`''` for none): found without
+   * building a key string per request. A credential id fixes its account.
+   */
+  readonly #index: Record<Environment, Map<string, Map<string, UsageIncrement>>> = { live: new Map(), test: new Map() };
   /** The UTC day last counted on, and where it starts, so most counts make no Date. */
   #day = '';
   #dayStart = Number.POSITIVE_INFINITY;
@@ -66,23 +71,41 @@ export class UsageBatcher {
     if (now < this.#dayStart || now >= this.#dayStart + DAY_MS) {
       this.#dayStart = now - (((now % DAY_MS) + DAY_MS) % DAY_MS);
       this.#day = new Date(this.#dayStart).toISOString().slice(0, 10);
+      this.#clearIndex();
     }
-    const day = this.#day;
-    const key = `${day}\u0000${usage.accountId}\u0000${usage.keyId}\u0000${usage.environment}\u0000${usage.module ?? ''}`;
-    const row = this.#rows.get(key);
-    if (row) {
-      row.allowed += 1;
-      row.creditsSpent += usage.creditsSpent;
-    } else if (this.#rows.size >= this.#maxPendingRows) {
+    const module = usage.module ?? '';
+    const row = this.#index[usage.environment].get(usage.keyId)?.get(module) ?? this.#row(usage, module);
+    if (!row) {
       this.dropped += 1;
       return;
-    } else {
-      const fresh: UsageIncrement = { day, accountId: usage.accountId, keyId: usage.keyId, environment: usage.environment, allowed: 1, creditsSpent: usage.creditsSpent };
-      if (usage.module !== undefined) fresh.module = usage.module;
-      this.#rows.set(key, fresh);
     }
+    row.allowed += 1;
+    row.creditsSpent += usage.creditsSpent;
     if (this.#rows.size >= this.#maxRows) void this.flush();
     else this.#cancel ??= this.#schedule(() => void this.flush(), this.#flushMs);
+  }
+
+  /** The batch's row for today, made (counts 0) and indexed if new; `undefined` when the pending rows are at their bound. */
+  #row(usage: UsageCount, module: string): UsageIncrement | undefined {
+    const day = this.#day;
+    const key = `${day}\u0000${usage.accountId}\u0000${usage.keyId}\u0000${usage.environment}\u0000${module}`;
+    let row = this.#rows.get(key);
+    if (!row) {
+      if (this.#rows.size >= this.#maxPendingRows) return undefined;
+      row = { day, accountId: usage.accountId, keyId: usage.keyId, environment: usage.environment, allowed: 0, creditsSpent: 0 };
+      if (usage.module !== undefined) row.module = usage.module;
+      this.#rows.set(key, row);
+    }
+    const byKey = this.#index[usage.environment];
+    let modules = byKey.get(usage.keyId);
+    if (!modules) byKey.set(usage.keyId, (modules = new Map()));
+    modules.set(module, row);
+    return row;
+  }
+
+  #clearIndex(): void {
+    this.#index.live.clear();
+    this.#index.test.clear();
   }
 
   /** Sends what is counted; a failed batch is merged back for the next flush. One flush at a time. */
@@ -93,6 +116,7 @@ export class UsageBatcher {
     if (this.#rows.size === 0 || !this.#store.addUsage) return;
     const batch = this.#rows;
     this.#rows = new Map();
+    this.#clearIndex();
     this.#flushing = this.#send(batch).finally(() => (this.#flushing = undefined));
     await this.#flushing;
   }
