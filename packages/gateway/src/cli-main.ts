@@ -5,6 +5,7 @@ import { accountsCommand, AdminError, keysCommand } from './cli-admin';
 import { CommandError, UsageError } from './cli-args';
 import { creditsCommand, usageCommand } from './cli-credits';
 import { serviceAccountsCommand } from './cli-service-accounts';
+import { storeCommand } from './cli-store-copy';
 import type { ServeIo } from './cli-serve';
 import { version } from '../package.json';
 import { HELP } from './help';
@@ -60,6 +61,8 @@ export async function main(argv: string[], io: ServeIo): Promise<number> {
         return await usageCommand(sub, rest, io);
       case 'service-accounts':
         return await serviceAccountsCommand(sub, rest, io);
+      case 'store':
+        return await storeCommand(sub, rest, io);
       case 'signing-keys': {
         // Loaded on demand: only this command needs jose and the OAuth issuer.
         const { signingKeysCommand } = await import('./cli-signing-keys');

@@ -28,6 +28,7 @@ Usage:
   finora-auth signing-keys list|rotate [--secret-file PATH] [--json]
   finora-auth credits grant ACCOUNT_ID AMOUNT | show ACCOUNT_ID | refill ACCOUNT_ID ... | unmeter ACCOUNT_ID
   finora-auth usage ACCOUNT_ID [--since DATE] [--until DATE] [--json]
+  finora-auth store copy --from URL --to URL [--json]
 
 Every command takes --store URL and --help; finora-auth --version prints the version. Start with: finora-auth serve
 `,
@@ -392,5 +393,30 @@ Options:
   --until DATE             last UTC day, YYYY-MM-DD (default: today)
   --json                   print a JSON array of {"day", "keyId", "environment", "module"?, "allowed", "creditsSpent"}
 ${STORE}
+`,
+
+  store: `finora-auth store: move between stores
+
+Usage:
+  finora-auth store copy --from URL --to URL [--json]
+
+See: finora-auth store copy --help
+`,
+
+  'store copy': `finora-auth store copy: copy everything from one store to another, without reissuing a key
+
+Usage:
+  finora-auth store copy --from URL --to URL [--json]
+
+Copies accounts (with rate limits and credits), keys (digests only, with scopes, rate limits and revocations),
+service accounts (secret digests), signing keys (still sealed) and usage. Safe to run twice: a row the target
+holds alike is skipped and tells no gateway anything; a revocation or retirement made in the source since is
+carried over; a row the target holds otherwise is left as it is and reported. The counts are verified at the end.
+Exit status 0 when everything is in the target, 1 otherwise. See docs/store-copy.md.
+
+Options:
+  --from URL               the store to read: sqlite:PATH, redis://…, postgres://…
+  --to URL                 the store to write (its tables are created when missing)
+  --json                   print the tallies, conflicts and verified counts as JSON
 `,
 };
