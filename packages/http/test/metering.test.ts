@@ -140,6 +140,27 @@ describe('HttpKeyStore metering through the gateway', () => {
   });
 });
 
+describe('HttpKeyStore credit takes are judged on the gateway\'s clock', () => {
+  it('does not refill early for an edge whose clock runs ahead: its now is not sent', async () => {
+    const backing = new MemoryKeyStore();
+    let clock = Date.UTC(2026, 5, 30, 23, 0);
+    const gateway = await internalGateway(backing, { now: () => clock });
+    cleanups.push(() => gateway.kill());
+    const manager = createKeyManager({ store: backing });
+    await manager.putAccount({ id: 'acct_clock', tier: 'premium' });
+    await manager.grantCredits('acct_clock', 10);
+    await manager.setCreditRefill('acct_clock', { amount: 100, period: 'month' });
+    const store = new HttpKeyStore({ url: gateway.url, token: gateway.token, events: false });
+    cleanups.push(() => store.close());
+    const july = Date.UTC(2026, 6, 1, 0, 5); // the edge believes July has begun
+    expect(await store.takeCredits('acct_clock', 10, 1, july)).toEqual({ granted: 10, balance: 90, metered: true }); // June's refill
+    expect(await store.takeCredits('acct_clock', 10, 1, july)).toEqual({ granted: 10, balance: 80, metered: true });
+    expect((await backing.getCredits('acct_clock'))?.refilledPeriod).toBe('2026-06');
+    clock = july;
+    expect(await store.takeCredits('acct_clock', 10, 1, 0)).toEqual({ granted: 10, balance: 90, metered: true });
+  });
+});
+
 describe('HttpKeyStore metering faults (fail closed, never a double debit)', () => {
   it('answers 503 when the gateway goes down mid-take, unless the lease in hand covers the request', async () => {
     const backing = new MemoryKeyStore();
