@@ -214,10 +214,12 @@ export class RateLimiter {
   }
 }
 
+/** The `RateLimit-Policy` of a limit, made once per limit object (a cached credential keeps its own). */
+const policies = new WeakMap<RateLimit, string>();
+
 /** `RateLimit-Policy` and `RateLimit` as draft-ietf-httpapi-ratelimit-headers-09 writes them (structured fields). */
 export function rateLimitHeaders(limit: RateLimit, decision: RateDecision): Record<string, string> {
-  return {
-    'RateLimit-Policy': `"default";q=${limit.requests};w=${limit.perSeconds}`,
-    RateLimit: `"default";r=${decision.remaining};t=${decision.resetSeconds}`,
-  };
+  let policy = policies.get(limit);
+  if (policy === undefined) policies.set(limit, (policy = `"default";q=${limit.requests};w=${limit.perSeconds}`));
+  return { 'RateLimit-Policy': policy, RateLimit: `"default";r=${decision.remaining};t=${decision.resetSeconds}` };
 }
