@@ -12,7 +12,8 @@ import {
   type DecisionEvent,
   type KeyRecord,
 } from '@finora-auth/core';
-import { buildWorld, FaultyStore, until, type World } from './support/fuzz-world';
+import { buildWorld, FaultyStore, type World } from './support/fuzz-world';
+import { eventually } from '@finora-auth/core/testing';
 
 // Every test here must leave no rejection unhandled and throw nothing uncaught, even after it has finished.
 const unhandled: unknown[] = [];
@@ -240,7 +241,7 @@ describe('a slow store under load: maxPendingLookups', () => {
       ...Array.from({ length: 999 }, () => authenticator.authenticate({ authorization: `Bearer ${generateApiKey('live')}` })),
       authenticator.authenticate({ authorization: enterprise }),
     ];
-    await until(() => store.waiting === 1_000);
+    await eventually(() => store.waiting === 1_000, 5_000);
 
     let settled = false;
     void Promise.all(pending).then(() => (settled = true));
@@ -273,7 +274,7 @@ describe('a slow store under load: maxPendingLookups', () => {
     const { store, auth: authenticator } = await setup({ cache: false, maxPendingLookups: 50, lookupTimeoutMs: 60_000 });
     store.hold();
     const pending = Array.from({ length: 50 }, () => authenticator.authenticate({ authorization: `Bearer ${generateApiKey('live')}` }));
-    await until(() => store.waiting === 50);
+    await eventually(() => store.waiting === 50, 5_000);
     const past = authenticator.authenticate({ authorization: `Bearer ${generateApiKey('live')}` });
     const raced = await Promise.race([past.then(outcome), new Promise((resolve) => setTimeout(() => resolve('still pending'), 200))]);
     store.release();

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { createAuthenticator, generateApiKey, MemoryKeyStore, type DecisionEvent } from '@finora-auth/core';
 import { adapterMiddleware, FRAMEWORKS, startApp } from './support/fuzz-apps';
-import { buildRequest, RawPool } from './support/fuzz-http';
+import { buildRequest, RawPool } from '../packages/gateway/test/support/raw-http';
 import { buildWorld, FaultyStore } from './support/fuzz-world';
 
 const FLOOD = 1_000;

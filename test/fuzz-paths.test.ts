@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator, isEnterpriseModule, MemoryKeyStore, moduleFromPath } from '@finora-auth/core';
 import { adapterMiddleware, FRAMEWORKS, startApp, type RunningApp } from './support/fuzz-apps';
-import { buildRequest, RawClient } from './support/fuzz-http';
+import { buildRequest, RawClient } from '../packages/gateway/test/support/raw-http';
 import { adapterPathCampaign, gatewayPathCampaign, KNOWN_SPELLINGS, routingCampaign } from './support/fuzz-path-campaign';
 import { buildWorld } from './support/fuzz-world';
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator, MemoryKeyStore, type DecisionEvent } from '@finora-auth/core';
 import { createGateway } from '@finora-auth/gateway';
 import { adapterMiddleware, FRAMEWORKS, startApp } from './support/fuzz-apps';
-import { buildRequest, RawClient, type RawHeader } from './support/fuzz-http';
+import { buildRequest, RawClient, type RawHeader } from '../packages/gateway/test/support/raw-http';
 import { buildWorld, type World } from './support/fuzz-world';
 
 interface Case {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator, createKeyManager, MemoryKeyStore, sha256Hex, type DecisionEvent } from '@finora-auth/core';
 import { createGateway } from '@finora-auth/gateway';
 import { adapterMiddleware, FRAMEWORKS, startApp } from './support/fuzz-apps';
-import { buildRequest, RawClient, type RawHeader } from './support/fuzz-http';
+import { buildRequest, RawClient, type RawHeader } from '../packages/gateway/test/support/raw-http';
 import { availableStores, openStore, type OpenedStore } from './support/fuzz-stores';
 import { buildWorld, FaultyStore, type World } from './support/fuzz-world';
 

@@ -3,7 +3,7 @@
 import type { AuthenticatorOptions, KeyStore } from '@finora-auth/core';
 import { createGateway } from '@finora-auth/gateway';
 import { startApp, type Framework, type RunningApp } from './fuzz-apps';
-import type { RawResponse } from './fuzz-http';
+import type { RawResponse } from '../../packages/gateway/test/support/raw-http';
 
 export interface GatewaySubject {
   port: number;

@@ -6,7 +6,7 @@ import { anyHeader, oneLine } from './fuzz-arbitraries';
 import { adapterMiddleware, startApp, type Framework } from './fuzz-apps';
 import { isGatewayParserRefusal, startGateway } from './fuzz-gateway';
 import { runCampaign, type CampaignOptions, type CampaignResult } from './fuzz-campaign';
-import { asReceived, buildRequest, isParserRefusal, RawPool, type RawHeader, type RawResponse } from './fuzz-http';
+import { asReceived, buildRequest, isParserRefusal, RawPool, type RawHeader, type RawResponse } from '../../packages/gateway/test/support/raw-http';
 import { buildWorld, expectedFor, leaksIn, refusalCode, refusalProblems, type World } from './fuzz-world';
 
 /** Where a request goes, and the module the contract derives from it. (`/healthz` is the gateway's, open to all.) */

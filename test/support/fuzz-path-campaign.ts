@@ -6,7 +6,7 @@ import { modulePath, type PathCase } from './fuzz-arbitraries';
 import { startApp, type Framework, type RunningApp } from './fuzz-apps';
 import { runCampaign, type CampaignOptions, type CampaignResult } from './fuzz-campaign';
 import { startGateway } from './fuzz-gateway';
-import { buildRequest, RawPool } from './fuzz-http';
+import { buildRequest, RawPool } from '../../packages/gateway/test/support/raw-http';
 
 interface RouteAnswer {
   route: string;

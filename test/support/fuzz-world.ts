@@ -283,11 +283,3 @@ export class FaultyStore implements KeyStore {
     return this.inner.close();
   }
 }
-
-export async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}

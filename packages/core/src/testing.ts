@@ -10,6 +10,7 @@ import type { Environment, StoredKey, StoredServiceAccount, StoredSigningKey } f
 
 export { eventually } from './testing-eventually';
 export { tapStore, type LookupBehaviour, type StoreTap, type TappedStore } from './testing-store';
+export { describeMeteringChecks, type MeteringHarness } from './testing-metering';
 
 export interface StoreHarness {
   /**

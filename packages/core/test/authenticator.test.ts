@@ -2,7 +2,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { createAuthenticator, generateApiKey, type AuthResult, type DecisionEvent } from '../src/index';
-import { bearer, clock, ControlledStore, DAY, seed, until } from './fixtures';
+import { bearer, clock, ControlledStore, DAY, seed } from './fixtures';
+import { eventually } from '@finora-auth/core/testing';
 
 async function setup(options: Parameters<typeof createAuthenticator>[0] extends infer O ? Partial<O> : never = {}) {
   const store = new ControlledStore();
@@ -256,7 +257,7 @@ describe('cache', () => {
     const { auth, store, retail } = await setup();
     store.hold = true;
     const pending = Array.from({ length: 100 }, () => auth.authenticate({ authorization: bearer(retail.apiKey) }));
-    await until(() => store.waiting === 1);
+    await eventually(() => store.waiting === 1, 2_000);
     store.release();
     const results = await Promise.all(pending);
     expect(results.every((r) => r.ok)).toBe(true);
@@ -313,7 +314,7 @@ describe('store faults', () => {
     const { auth, store, retail } = await setup({ maxPendingLookups: 5 });
     store.hold = true;
     const slow = Array.from({ length: 5 }, () => auth.authenticate({ authorization: bearer(generateApiKey('live')) }));
-    await until(() => store.waiting === 5);
+    await eventually(() => store.waiting === 5, 2_000);
     const past = await auth.authenticate({ authorization: bearer(retail.apiKey) });
     expect(!past.ok && past.error.code).toBe('AUTH_UNAVAILABLE');
     expect(store.lookups).toBe(5);
@@ -335,7 +336,7 @@ describe('invalidation', () => {
     const { auth, store, manager, retail } = await setup();
     store.hold = true;
     const inFlight = auth.authenticate({ authorization: bearer(retail.apiKey) });
-    await until(() => store.waiting === 1); // the lookup has read the key as active and is held
+    await eventually(() => store.waiting === 1, 2_000); // the lookup has read the key as active and is held
     await manager.revoke(retail.key.id);
     store.release();
     expect(code(await inFlight)).toBe('INVALID_API_KEY');
@@ -346,7 +347,7 @@ describe('invalidation', () => {
     const { auth, store, manager, enterprise } = await setup();
     store.hold = true;
     const inFlight = auth.authenticate({ authorization: bearer(enterprise.apiKey), module: 'payments' });
-    await until(() => store.waiting === 1);
+    await eventually(() => store.waiting === 1, 2_000);
     await manager.putAccount({ id: 'acct_ent', tier: 'accountant_pro', enterprise: false });
     store.release();
     expect(code(await inFlight)).toBe('ENTERPRISE_ONLY');

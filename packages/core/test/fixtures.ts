@@ -67,11 +67,3 @@ export async function seed(store: MemoryKeyStore, now: () => number) {
 }
 
 export const bearer = (apiKey: string) => `Bearer ${apiKey}`;
-
-export async function until(check: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}

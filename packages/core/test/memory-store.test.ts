@@ -1,18 +1,9 @@
-// MemoryKeyStore must pass the same conformance suite as every real store.
+// MemoryKeyStore's own behaviour beyond the shared kits (those run in conformance.test.ts): v2 data kept as copies.
 
-import { describeKeyStoreConformance } from '@finora-auth/core/testing';
 import { describe, expect, it } from 'vitest';
 import { MemoryKeyStore } from '../src/memory-store';
 import type { StoreEvent } from '../src/store';
 import type { StoredServiceAccount } from '../src/types';
-
-describeKeyStoreConformance('MemoryKeyStore', () => {
-  const store = new MemoryKeyStore();
-  return {
-    open: () => store,
-    raw: async () => JSON.stringify(store.dump()),
-  };
-});
 
 describe('MemoryKeyStore v2 data', () => {
   const serviceAccount = (): StoredServiceAccount => ({

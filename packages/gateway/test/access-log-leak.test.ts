@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type GatewayFixture } from './upstreams/gateway-fixture';
-import { eventually } from './support';
+import { eventually } from '@finora-auth/core/testing';
 
 let upstream: Server;
 let upstreamUrl = '';

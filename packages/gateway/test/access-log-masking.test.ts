@@ -1,9 +1,9 @@
 // The access log never keeps a key issued by the key manager, however its letters are spelled or percent-encoded in the path.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRequest, RawClient } from '../../../test/support/fuzz-http';
+import { buildRequest, RawClient } from './support/raw-http';
 import { startGateway, type GatewayFixture } from './upstreams/gateway-fixture';
-import { eventually } from './support';
+import { eventually } from '@finora-auth/core/testing';
 
 /** `text` with the character at `index` percent-encoded. */
 const encodeAt = (text: string, index: number, times = 1): string => {

@@ -4,7 +4,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminToken, ConsoleClient } from './admin-support';
-import { ensureBuilt, eventually, KEY_PATTERN, runCli, startServe, tempDir, type ServeHandle, type TempDir } from './support';
+import { ensureBuilt, KEY_PATTERN, runCli, startServe, tempDir, type ServeHandle, type TempDir } from './support';
+import { eventually } from '@finora-auth/core/testing';
 
 let temp: TempDir;
 beforeAll(() => {

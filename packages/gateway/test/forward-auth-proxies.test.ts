@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forwardAuth } from '../src/forward-auth';
 import { startUpstream, type Upstream } from './support';
 import { caddyMissing, startCaddy } from './support/caddy';
-import { freePort } from '../../../test/support/redis-server';
+import { freePort } from '../../redis/test/redis-server';
 import { send } from './support/forward-proxy';
 import { nginxMissing, startNginx } from './support/nginx';
 

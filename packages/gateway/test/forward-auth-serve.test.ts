@@ -1,10 +1,11 @@
 // `finora-auth serve --forward-auth` as a user runs it, behind the real nginx, on a Redis store the test can stop.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startPrivateRedis, type PrivateRedis } from '../../../test/support/redis-server';
-import { cliJson, ensureBuilt, eventually, runCli, startServe, startUpstream, tempDir, type ServeHandle, type Upstream } from './support';
+import { freePort, startPrivateRedis, type PrivateRedis } from '../../redis/test/redis-server';
+import { cliJson, ensureBuilt, runCli, startServe, startUpstream, tempDir, type ServeHandle, type Upstream } from './support';
 import { send } from './support/forward-proxy';
 import { nginxMissing, startNginx, type RunningNginx } from './support/nginx';
+import { eventually } from '@finora-auth/core/testing';
 
 const missing = nginxMissing();
 

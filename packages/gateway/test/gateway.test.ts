@@ -6,7 +6,8 @@ import { createKeyManager, MemoryKeyStore, type DecisionEvent, type KeyStore } f
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AccessRecord } from '../src/access-log';
 import { createGateway, type Gateway, type GatewayOptions } from '../src/gateway';
-import { eventually, startUpstream, type Upstream } from './support';
+import { startUpstream, type Upstream } from './support';
+import { eventually } from '@finora-auth/core/testing';
 
 const DAY = 86_400_000;
 const cleanups: (() => Promise<unknown>)[] = [];

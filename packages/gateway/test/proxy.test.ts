@@ -7,7 +7,6 @@ import {
   cliJson,
   deadPort,
   ensureBuilt,
-  eventually,
   KEY_PATTERN,
   startServe,
   startUpstream,
@@ -16,6 +15,7 @@ import {
   type TempDir,
   type Upstream,
 } from './support';
+import { eventually } from '@finora-auth/core/testing';
 
 interface Received {
   method: string;

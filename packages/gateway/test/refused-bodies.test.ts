@@ -2,7 +2,7 @@
 
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient } from '../../../test/support/fuzz-http';
+import { RawClient } from './support/raw-http';
 import { startGateway, type GatewayFixture } from './upstreams/gateway-fixture';
 import { startNodeUpstream, type NodeEchoUpstream } from './upstreams/servers';
 

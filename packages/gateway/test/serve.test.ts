@@ -12,7 +12,6 @@ import {
   cliPath,
   deadPort,
   ensureBuilt,
-  eventually,
   KEY_PATTERN,
   runCli,
   startServe,
@@ -20,6 +19,7 @@ import {
   type ServeHandle,
   type TempDir,
 } from './support';
+import { eventually } from '@finora-auth/core/testing';
 
 let temp: TempDir;
 let store: string[];

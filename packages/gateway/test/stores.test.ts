@@ -5,8 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliJson, ensureBuilt, eventually, KEY_PATTERN, runCli, startServe } from './support';
+import { cliJson, ensureBuilt, KEY_PATTERN, runCli, startServe } from './support';
 import { reachable } from './support';
+import { eventually } from '@finora-auth/core/testing';
 
 const POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = 'redis://127.0.0.1:6379';

@@ -193,14 +193,7 @@ export function reachable(host: string, port: number, timeoutMs = 1_000): Promis
   });
 }
 
-/** Polls `check` every `everyMs` until it returns true or `withinMs` passes; resolves the time it took, or rejects. */
-export async function eventually(check: () => Promise<boolean>, withinMs: number, everyMs = 25): Promise<number> {
-  const started = performance.now();
-  for (;;) {
-    if (await check()) return performance.now() - started;
-    if (performance.now() - started > withinMs) throw new Error(`condition not met within ${withinMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
+/** The one polling helper (core/testing); re-exported here only for files that still import it from this module. */
+export { eventually } from '@finora-auth/core/testing';
 
 export const KEY_PATTERN = /(live|test)_sk_[0-9a-f]{48}/g;

@@ -1,7 +1,7 @@
 // judgeTarget over a table of targets, and the gateway refusing them before any store lookup.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRequest, RawClient } from '../../../test/support/fuzz-http';
+import { buildRequest, RawClient } from './support/raw-http';
 import { judgeTarget } from '../src/target';
 import { startGateway, type GatewayFixture } from './upstreams/gateway-fixture';
 import { startNodeUpstream, type NodeEchoUpstream } from './upstreams/servers';

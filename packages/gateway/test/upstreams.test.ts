@@ -1,7 +1,7 @@
 // Issue 9: targets and headers that real upstreams in other languages read differently from the gateway (JDK, WSGI, Node).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRequest, RawClient, type RawHeader, type RawResponse } from '../../../test/support/fuzz-http';
+import { buildRequest, RawClient, type RawHeader, type RawResponse } from './support/raw-http';
 import { startGateway, type GatewayFixture } from './upstreams/gateway-fixture';
 import {
   runsHere,

@@ -8,12 +8,12 @@ import {
   POSTGRES_URL,
   backendCount,
   dropSchema,
-  eventually,
   probePostgres,
   terminate,
   uniqueApplicationName,
   uniqueSchema,
 } from './helpers';
+import { eventually } from '@finora-auth/core/testing';
 
 const available = await probePostgres('postgres/faults');
 
@@ -47,12 +47,12 @@ describe.runIf(available)('PostgresKeyStore faults', () => {
     store.subscribe((event) => events.push(event));
     const authenticator = createAuthenticator({ store });
     const { apiKey, key } = await manager.issue({ accountId: 'acct-faults', environment: 'live' });
-    expect(await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000)).toBe(true);
+    await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000);
     expect((await authenticator.authenticate(bearer(apiKey))).ok).toBe(true);
     events.length = 0;
 
     expect(await terminate(`${applicationName}:listen`)).toBe(1);
-    expect(await eventually(() => events.length > 0, 3_000)).toBe(true);
+    await eventually(() => events.length > 0, 3_000);
     expect(events).toEqual([{ type: 'reset', live: false }]);
     expect(errors.at(-1)?.message).toMatch(/LISTEN connection lost/);
 
@@ -60,7 +60,7 @@ describe.runIf(available)('PostgresKeyStore faults', () => {
     // Still down: the revocation's NOTIFY went to nobody on this instance.
     expect(events).toEqual([{ type: 'reset', live: false }]);
 
-    expect(await eventually(() => events.length === 2, 5_000)).toBe(true);
+    await eventually(() => events.length === 2, 5_000);
     expect(events).toEqual([{ type: 'reset', live: false }, { type: 'reset', live: true }]);
     expect(await backendCount(`${applicationName}:listen`)).toBe(1);
     const after = await authenticator.authenticate(bearer(apiKey));
@@ -73,9 +73,9 @@ describe.runIf(available)('PostgresKeyStore faults', () => {
     expect((await authenticator.authenticate(bearer(second.apiKey))).ok).toBe(true);
     const secondHash = (await store.getKey(second.key.id))!.hash;
     const heard = () => events.filter((e) => e.type === 'key-changed' && e.keyHash === secondHash).length;
-    expect(await eventually(() => heard() === 1, 2_000)).toBe(true); // its creation
+    await eventually(() => heard() === 1, 2_000); // its creation
     await manager.revoke(second.key.id);
-    expect(await eventually(() => heard() === 2, 2_000)).toBe(true);
+    await eventually(() => heard() === 2, 2_000);
     expect((await authenticator.authenticate(bearer(second.apiKey))).ok).toBe(false);
     await authenticator.close();
   });

@@ -91,16 +91,6 @@ export async function backendCount(applicationName: string): Promise<number> {
   });
 }
 
-/** Polls `check` every 10 ms until it holds or `withinMs` passes. */
-export async function eventually(check: () => boolean | Promise<boolean>, withinMs: number): Promise<boolean> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /**
  * A TCP proxy in front of PostgreSQL that a test can cut: `refuse` drops every connection (a database that is
  * down), `freeze` keeps sockets open but forwards nothing (a server that stopped answering), `pass` forwards.

@@ -1,22 +1,15 @@
-// PostgresKeyStore's credits, usage, rate windows and rate limits (v2), with two instances on one schema, and the
-// migration that brings a v2 schema to them (old rows: no rate limit, unmetered).
+// PostgresKeyStore's migration that brings a v2 schema to credits and rate limits (old rows: no rate limit,
+// unmetered); the metering checks themselves run in conformance.test.ts.
 
 import { Pool } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresKeyStore } from '@finora-auth/postgres';
 import { runMigrations } from '../src/migrations';
-import { describeMeteringChecks } from '../../../test/support/metering-checks';
 import { POSTGRES_URL, dropSchema, probePostgres, uniqueSchema } from './helpers';
 
 const available = await probePostgres('postgres/metering');
 
 describe.runIf(available)('PostgresKeyStore metering', () => {
-  const schema = uniqueSchema('metering');
-  describeMeteringChecks('PostgresKeyStore', () => ({
-    open: () => new PostgresKeyStore({ connectionString: POSTGRES_URL, schema }),
-    cleanup: () => dropSchema(schema),
-  }));
-
   const v2Schema = uniqueSchema('v2');
   afterAll(() => dropSchema(v2Schema));
 

@@ -4,8 +4,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAuthenticator, createKeyManager, type StoreEvent } from '@finora-auth/core';
 import { PostgresKeyStore } from '@finora-auth/postgres';
-import { FreezeProxy } from '../../../test/support/freeze-proxy';
-import { POSTGRES_URL, dropSchema, eventually, probePostgres, uniqueApplicationName, uniqueSchema, withAdmin } from './helpers';
+import { FreezeProxy } from '../../redis/test/freeze-proxy';
+import { POSTGRES_URL, dropSchema, probePostgres, uniqueApplicationName, uniqueSchema, withAdmin } from './helpers';
+import { eventually } from '@finora-auth/core/testing';
 
 const available = await probePostgres('postgres/partition');
 
@@ -43,7 +44,7 @@ describe.runIf(available)('PostgresKeyStore in a silent partition', () => {
     });
     cleanups.push(() => authenticator.close());
     // Listening before the keys exist, so their creation is heard.
-    expect(await eventually(() => events.some((e) => e.type === 'reset' && e.live), 10_000)).toBe(true);
+    await eventually(() => events.some((e) => e.type === 'reset' && e.live), 10_000);
     const manager = createKeyManager({ store: direct });
     await manager.putAccount({ id: 'acct-partition', tier: 'premium' });
     const revoked = await manager.issue({ accountId: 'acct-partition', environment: 'live' });
@@ -51,7 +52,7 @@ describe.runIf(available)('PostgresKeyStore in a silent partition', () => {
     const ask = (apiKey: string) => authenticator.authenticate({ authorization: `Bearer ${apiKey}` });
     // Both keys' creation heard first: a late "key created" would drop the entry cached below.
     const created = () => events.filter((e) => e.type === 'key-changed').length >= 2;
-    expect(await eventually(created, 5_000)).toBe(true);
+    await eventually(created, 5_000);
     for (const { apiKey } of [revoked, kept]) {
       expect((await ask(apiKey)).ok).toBe(true);
       expect((await ask(apiKey)).ok).toBe(true);
@@ -87,14 +88,12 @@ describe.runIf(available)('PostgresKeyStore in a silent partition', () => {
 
     const thawedAt = events.length;
     proxy.thaw();
-    expect(await eventually(() => events.slice(thawedAt).some((e) => e.type === 'reset' && e.live), 15_000)).toBe(true);
-    expect(
-      await eventually(async () => {
-        const result = await ask(revoked.apiKey);
-        return !result.ok && result.error.code === 'INVALID_API_KEY';
-      }, 5_000),
-    ).toBe(true);
-    expect(await eventually(async () => (await ask(kept.apiKey)).ok, 5_000)).toBe(true);
+    await eventually(() => events.slice(thawedAt).some((e) => e.type === 'reset' && e.live), 15_000);
+    await eventually(async () => {
+      const result = await ask(revoked.apiKey);
+      return !result.ok && result.error.code === 'INVALID_API_KEY';
+    }, 5_000);
+    await eventually(async () => (await ask(kept.apiKey)).ok, 5_000);
   });
 
   it('validates the heartbeat options, naming them; heartbeatMs 0 turns the heartbeat off', () => {
@@ -110,7 +109,7 @@ describe.runIf(available)('PostgresKeyStore in a silent partition', () => {
     cleanups.push(() => store.close());
     const events: StoreEvent[] = [];
     store.subscribe((event) => events.push(event));
-    expect(await eventually(() => events.some((e) => e.type === 'reset' && e.live), 10_000)).toBe(true);
+    await eventually(() => events.some((e) => e.type === 'reset' && e.live), 10_000);
     const liveAt = events.length;
 
     const lastQuery = (name: string) =>
@@ -119,7 +118,7 @@ describe.runIf(available)('PostgresKeyStore in a silent partition', () => {
         return rows.map((row) => row.query);
       });
     // The heartbeat is the LISTEN connection's latest statement once it has beaten.
-    expect(await eventually(async () => (await lastQuery(`${applicationName}:listen`))[0] === 'SELECT pg_notify($1, $2)', 5_000)).toBe(true);
+    await eventually(async () => (await lastQuery(`${applicationName}:listen`))[0] === 'SELECT pg_notify($1, $2)', 5_000);
     expect(await lastQuery(applicationName)).toEqual([]);
     expect(events.slice(liveAt)).toEqual([]);
   });

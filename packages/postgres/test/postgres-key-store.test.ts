@@ -9,11 +9,11 @@ import {
   POSTGRES_URL,
   TcpProxy,
   dropSchema,
-  eventually,
   probePostgres,
   uniqueSchema,
   withAdmin,
 } from './helpers';
+import { eventually } from '@finora-auth/core/testing';
 
 const available = await probePostgres('postgres/store');
 
@@ -172,7 +172,7 @@ describe.runIf(available)('PostgresKeyStore on PostgreSQL', () => {
     reader.subscribe((event) => seenByReader.push(event));
     // Told at once, inside subscribe: no window where a cache trusts a channel that is not listening.
     expect(seenByWriter).toEqual([{ type: 'reset', live: false }]);
-    expect(await eventually(() => seenByWriter.length === 2 && seenByReader.length === 2, 5_000)).toBe(true);
+    await eventually(() => seenByWriter.length === 2 && seenByReader.length === 2, 5_000);
     expect(seenByReader).toEqual([{ type: 'reset', live: false }, { type: 'reset', live: true }]);
 
     const late: StoreEvent[] = [];
@@ -192,7 +192,7 @@ describe.runIf(available)('PostgresKeyStore on PostgreSQL', () => {
       { type: 'key-changed', keyHash: hash },
     ];
     expect(seenByWriter).toEqual(expected);
-    expect(await eventually(() => seenByReader.length >= 3, 2_000)).toBe(true);
+    await eventually(() => seenByReader.length >= 3, 2_000);
     // Give a duplicate from the writer's own NOTIFY time to arrive, if it were going to.
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(seenByWriter).toEqual(expected);
@@ -225,7 +225,7 @@ describe.runIf(available)('PostgresKeyStore on PostgreSQL', () => {
     const events: StoreEvent[] = [];
     store.subscribe((event) => events.push(event));
     await store.putAccount({ id: 'acct-abort', tier: 'premium', enterprise: false });
-    expect(await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000)).toBe(true);
+    await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000);
 
     const already = new AbortController();
     already.abort(new Error('gone before asking'));
@@ -273,11 +273,11 @@ describe.runIf(available)('PostgresKeyStore on PostgreSQL', () => {
     const refused = await authenticator.authenticate({ authorization: `Bearer ${apiKey}` });
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.error.code).toBe('AUTH_UNAVAILABLE');
-    expect(await eventually(() => errors.length > 0, 2_000)).toBe(true);
+    await eventually(() => errors.length > 0, 2_000);
     for (const error of errors) expect(error.message).not.toContain(apiKey);
 
     proxy.mode = 'pass';
-    expect(await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000)).toBe(true);
+    await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000);
     expect((await authenticator.authenticate({ authorization: `Bearer ${apiKey}` })).ok).toBe(true);
     await authenticator.close();
   });
@@ -305,12 +305,12 @@ describe.runIf(available)('PostgresKeyStore on PostgreSQL', () => {
     const { apiKey } = await keys.issue({ accountId: 'acct-frozen', environment: 'live' });
     const reasons: string[] = [];
     const authenticator = createAuthenticator({ store, lookupTimeoutMs: 10_000, onDecision: (d) => reasons.push(d.reason) });
-    expect(await eventually(() => liveSince(0, true), 10_000)).toBe(true);
+    await eventually(() => liveSince(0, true), 10_000);
     expect((await authenticator.authenticate({ authorization: `Bearer ${apiKey}` })).ok).toBe(true);
 
     const frozenAt = events.length;
     proxy.mode = 'freeze';
-    expect(await eventually(() => liveSince(frozenAt, false), 10_000)).toBe(true);
+    await eventually(() => liveSince(frozenAt, false), 10_000);
     // The store's own client-side timeout answers, long before the authenticator's 10 s would.
     const during = await authenticator.authenticate({ authorization: `Bearer ${apiKey}` });
     expect(during.ok).toBe(false);
@@ -319,8 +319,8 @@ describe.runIf(available)('PostgresKeyStore on PostgreSQL', () => {
 
     const thawedAt = events.length;
     proxy.mode = 'pass';
-    expect(await eventually(() => liveSince(thawedAt, true), 10_000)).toBe(true);
-    expect(await eventually(async () => (await authenticator.authenticate({ authorization: `Bearer ${apiKey}` })).ok, 5_000)).toBe(true);
+    await eventually(() => liveSince(thawedAt, true), 10_000);
+    await eventually(async () => (await authenticator.authenticate({ authorization: `Bearer ${apiKey}` })).ok, 5_000);
     await authenticator.close();
   });
 });

@@ -12,8 +12,8 @@ import {
 import { RedisKeyStore } from '@finora-auth/redis';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { REDIS_SERVER_BIN, requireService, startPrivateRedis, type PrivateRedis } from '../../../test/support/redis-server';
-import { eventually } from './helpers';
+import { REDIS_SERVER_BIN, requireService, startPrivateRedis, type PrivateRedis } from './redis-server';
+import { eventually } from '@finora-auth/core/testing';
 
 const available = requireService(existsSync(REDIS_SERVER_BIN), `redis-server at ${REDIS_SERVER_BIN}`);
 
@@ -100,7 +100,7 @@ describe.runIf(available)('RedisKeyStore under faults', () => {
     const missed = await manager.issue({ accountId: 'acct-outage', environment: 'live', name: 'revoked while unheard' });
     const revoked = await manager.issue({ accountId: 'acct-outage', environment: 'live', name: 'revoked after restart' });
     const kept = await manager.issue({ accountId: 'acct-outage', environment: 'live', name: 'kept' });
-    expect(await eventually(() => resets(events).at(-1) === true, 5_000)).toBe(true);
+    await eventually(() => resets(events).at(-1) === true, 5_000);
     for (const ask of [strict, stale]) {
       for (const { apiKey } of [missed, revoked, kept]) expect((await ask(apiKey)).result.ok).toBe(true);
       expect((await ask(kept.apiKey)).decision.cache).toBe('hit');
@@ -108,7 +108,7 @@ describe.runIf(available)('RedisKeyStore under faults', () => {
 
     const missedHash = (await writer.getKey(missed.key.id))!.hash;
     await redis.kill('SIGKILL');
-    expect(await eventually(() => resets(events).at(-1) === false, 5_000)).toBe(true);
+    await eventually(() => resets(events).at(-1) === false, 5_000);
 
     const down = await strict(kept.apiKey);
     expect(down.result.ok).toBe(false);
@@ -126,9 +126,9 @@ describe.runIf(available)('RedisKeyStore under faults', () => {
     cleanups.push(() => direct.disconnect());
     await direct.hset(`{faults}:key:${missedHash}`, 'revokedAt', String(Date.now()));
     // And one made through the key manager while the subject may still be reconnecting.
-    expect(await eventually(() => manager.revoke(revoked.key.id).then(() => true, () => false), 10_000)).toBe(true);
+    await eventually(() => manager.revoke(revoked.key.id).then(() => true, () => false), 10_000);
 
-    expect(await eventually(() => resets(events).at(-1) === true, 10_000)).toBe(true);
+    await eventually(() => resets(events).at(-1) === true, 10_000);
     for (const ask of [strict, stale]) {
       expect((await ask(kept.apiKey)).result.ok).toBe(true);
       expect((await ask(kept.apiKey)).decision.cache).toBe('hit'); // trusted again, not asking on every request
@@ -149,21 +149,21 @@ describe.runIf(available)('RedisKeyStore under faults', () => {
     const ask = authenticator(subject);
     await manager.putAccount({ id: 'acct-frozen', tier: 'premium' });
     const { apiKey } = await manager.issue({ accountId: 'acct-frozen', environment: 'test' });
-    expect(await eventually(() => resets(events).at(-1) === true, 5_000)).toBe(true);
+    await eventually(() => resets(events).at(-1) === true, 5_000);
     expect((await ask(apiKey)).result.ok).toBe(true);
 
     redis.pause();
     try {
       // Only the heartbeat can notice: no command is running and the sockets stay open.
-      expect(await eventually(() => resets(events).at(-1) === false, 5_000)).toBe(true);
+      await eventually(() => resets(events).at(-1) === false, 5_000);
       const { result, decision } = await ask(apiKey);
       expect(!result.ok && result.error.code).toBe('AUTH_UNAVAILABLE');
       expect(decision.reason).toBe('store-error');
     } finally {
       redis.resume();
     }
-    expect(await eventually(() => resets(events).at(-1) === true, 10_000)).toBe(true);
-    expect(await eventually(async () => (await ask(apiKey)).result.ok, 5_000)).toBe(true);
+    await eventually(() => resets(events).at(-1) === true, 10_000);
+    await eventually(async () => (await ask(apiKey)).result.ok, 5_000);
   });
 
   it('builds while Redis is down, refuses at once, and starts working when Redis comes up', async () => {
@@ -178,7 +178,7 @@ describe.runIf(available)('RedisKeyStore under faults', () => {
     expect(decision.reason).toBe('store-error');
 
     await redis.start();
-    expect(await eventually(() => resets(events).at(-1) === true, 10_000)).toBe(true);
+    await eventually(() => resets(events).at(-1) === true, 10_000);
     const manager = createKeyManager({ store: subject });
     await manager.putAccount({ id: 'acct-late', tier: 'premium' });
     const issued = await manager.issue({ accountId: 'acct-late', environment: 'test' });

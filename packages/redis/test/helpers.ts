@@ -52,13 +52,3 @@ export async function dropPrefix(url: string, prefix: string): Promise<void> {
     redis.disconnect();
   }
 }
-
-/** Polls `check` every 10 ms until it holds or `withinMs` passes. */
-export async function eventually(check: () => Promise<boolean> | boolean, withinMs: number): Promise<boolean> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

@@ -1,22 +1,15 @@
-// RedisKeyStore's credits, usage, rate windows and rate limits (v2) on the shared Redis, with two instances on
-// one prefix; a prefix without a hash tag works end to end; accounts written before the accounts set are listed.
+// RedisKeyStore's metering beyond the shared checks (those run in conformance.test.ts): a prefix without a hash tag
+// works end to end, and accounts written before the accounts set are listed.
 
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisKeyStore } from '@finora-auth/redis';
-import { describeMeteringChecks } from '../../../test/support/metering-checks';
-import { redisAnswers, requireService } from '../../../test/support/redis-server';
-import { REDIS_URL, dropPrefix, uniquePrefix } from './helpers';
+import { redisAnswers, requireService } from './redis-server';
+import { REDIS_URL, dropPrefix } from './helpers';
 
 const available = requireService(await redisAnswers(REDIS_URL), `Redis at ${REDIS_URL}`);
 
 describe.runIf(available)('RedisKeyStore metering', () => {
-  const prefix = uniquePrefix('metering');
-  describeMeteringChecks('RedisKeyStore', () => ({
-    open: () => new RedisKeyStore({ url: REDIS_URL, prefix }),
-    cleanup: () => dropPrefix(REDIS_URL, prefix),
-  }));
-
   // Untagged, with glob characters a SCAN pattern would otherwise read as wildcards.
   const untagged = `finora-test-untagged-${process.pid}-${Math.random().toString(36).slice(2, 8)}*?:`;
   afterAll(() => dropPrefix(REDIS_URL, `{${untagged.replace(/[*?[\]\\]/g, '\\$&')}}`));

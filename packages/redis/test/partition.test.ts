@@ -5,9 +5,10 @@ import { createAuthenticator, createKeyManager, type StoreEvent } from '@finora-
 import { RedisKeyStore } from '@finora-auth/redis';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FreezeProxy } from '../../../test/support/freeze-proxy';
-import { redisAnswers, requireService } from '../../../test/support/redis-server';
-import { REDIS_URL, dropPrefix, eventually, uniquePrefix } from './helpers';
+import { FreezeProxy } from './freeze-proxy';
+import { redisAnswers, requireService } from './redis-server';
+import { REDIS_URL, dropPrefix, uniquePrefix } from './helpers';
+import { eventually } from '@finora-auth/core/testing';
 
 const available = requireService(await redisAnswers(REDIS_URL), `Redis at ${REDIS_URL}`);
 
@@ -45,7 +46,7 @@ describe.runIf(available)('RedisKeyStore in a silent partition', () => {
     });
     cleanups.push(() => authenticator.close());
     // Listening before the keys exist, so their creation is heard.
-    expect(await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000)).toBe(true);
+    await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000);
     const manager = createKeyManager({ store: direct });
     await manager.putAccount({ id: 'acct-partition', tier: 'premium' });
     const revoked = await manager.issue({ accountId: 'acct-partition', environment: 'live' });
@@ -53,7 +54,7 @@ describe.runIf(available)('RedisKeyStore in a silent partition', () => {
     const ask = (apiKey: string) => authenticator.authenticate({ authorization: `Bearer ${apiKey}` });
     // Both keys' creation heard first: a late "key created" would drop the entry cached below.
     const created = () => events.filter((e) => e.type === 'key-changed').length >= 2;
-    expect(await eventually(created, 5_000)).toBe(true);
+    await eventually(created, 5_000);
     for (const { apiKey } of [revoked, kept]) {
       expect((await ask(apiKey)).ok).toBe(true);
       expect((await ask(apiKey)).ok).toBe(true);
@@ -89,14 +90,12 @@ describe.runIf(available)('RedisKeyStore in a silent partition', () => {
 
     const thawedAt = events.length;
     proxy.thaw();
-    expect(await eventually(() => events.slice(thawedAt).some((e) => e.type === 'reset' && e.live), 10_000)).toBe(true);
-    expect(
-      await eventually(async () => {
-        const result = await ask(revoked.apiKey);
-        return !result.ok && result.error.code === 'INVALID_API_KEY';
-      }, 5_000),
-    ).toBe(true);
-    expect(await eventually(async () => (await ask(kept.apiKey)).ok, 5_000)).toBe(true);
+    await eventually(() => events.slice(thawedAt).some((e) => e.type === 'reset' && e.live), 10_000);
+    await eventually(async () => {
+      const result = await ask(revoked.apiKey);
+      return !result.ok && result.error.code === 'INVALID_API_KEY';
+    }, 5_000);
+    await eventually(async () => (await ask(kept.apiKey)).ok, 5_000);
   });
 
   it('validates the heartbeat options, naming them', () => {
@@ -110,7 +109,7 @@ describe.runIf(available)('RedisKeyStore in a silent partition', () => {
     cleanups.push(() => store.close());
     const events: StoreEvent[] = [];
     store.subscribe((event) => events.push(event));
-    expect(await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000)).toBe(true);
+    await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000);
     const liveAt = events.length;
 
     const watcher = new Redis(REDIS_URL);
@@ -119,7 +118,7 @@ describe.runIf(available)('RedisKeyStore in a silent partition', () => {
     watcher.on('pmessage', (_pattern: string, channel: string) => beats.push({ channel, at: performance.now() }));
     await watcher.psubscribe(`${costPrefix}heartbeat:*`);
     // Ten beats at 100 ms apart: on one channel, about one per interval.
-    expect(await eventually(() => beats.length >= 10, 5_000)).toBe(true);
+    await eventually(() => beats.length >= 10, 5_000);
     expect(new Set(beats.map((beat) => beat.channel)).size).toBe(1);
     const span = beats[9]!.at - beats[0]!.at;
     expect(span).toBeGreaterThan(9 * 100 * 0.8);

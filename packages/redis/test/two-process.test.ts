@@ -8,8 +8,9 @@ import { createAuthenticator, createKeyManager, type DecisionEvent } from '@fino
 import { RedisKeyStore } from '@finora-auth/redis';
 import { build } from 'tsup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisAnswers, requireService } from '../../../test/support/redis-server';
-import { REDIS_URL, dropPrefix, eventually, uniquePrefix } from './helpers';
+import { redisAnswers, requireService } from './redis-server';
+import { REDIS_URL, dropPrefix, uniquePrefix } from './helpers';
+import { eventually } from '@finora-auth/core/testing';
 
 const available = requireService(await redisAnswers(REDIS_URL), `Redis at ${REDIS_URL}`);
 
@@ -26,7 +27,7 @@ describe.runIf(available)('RedisKeyStore across processes', () => {
   const replies: Record<string, unknown>[] = [];
 
   const reply = async (predicate: (message: Record<string, unknown>) => boolean) => {
-    expect(await eventually(() => replies.some(predicate), 10_000)).toBe(true);
+    await eventually(() => replies.some(predicate), 10_000);
     const found = replies.find(predicate)!;
     if ('error' in found) throw new Error(`child: ${String(found.error)}`);
     return found;
@@ -82,15 +83,14 @@ describe.runIf(available)('RedisKeyStore across processes', () => {
         const { apiKey, key } = await manager.issue({ accountId: 'acct-two-process', environment: 'live' });
         const ask = () => authenticator.authenticate({ authorization: `Bearer ${apiKey}` });
         // Warm until served from the cache (the first answers may come while the channel is still subscribing).
-        expect(await eventually(async () => (await ask()).ok && decisions.at(-1)?.cache === 'hit', 5_000)).toBe(true);
+        await eventually(async () => (await ask()).ok && decisions.at(-1)?.cache === 'hit', 5_000);
 
         child.send({ revoke: key.id });
         await reply((m) => m.revoked === key.id || 'error' in m);
-        const refusedWithin = await eventually(async () => {
+        await eventually(async () => {
           const result = await ask();
           return !result.ok && result.error.code === 'INVALID_API_KEY';
         }, PROPAGATION_BOUND_MS);
-        expect(refusedWithin).toBe(true);
         expect(decisions.at(-1)?.reason).toBe('revoked');
       }
     } finally {

@@ -4,7 +4,8 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createAuthenticator, createKeyManager, generateApiKey, keyHint, sha256Hex, type StoreEvent, type StoredKey } from '@finora-auth/core';
 import { SqliteKeyStore, SqliteKeyStoreError } from './index';
-import { eventually, tempDir } from '../test/helpers';
+import { tempDir } from '../test/helpers';
+import { eventually } from '@finora-auth/core/testing';
 
 const temp = tempDir('store');
 const opened: SqliteKeyStore[] = [];
@@ -126,7 +127,7 @@ describe('SqliteKeyStore close and faults', () => {
     const vandal = new Database(path);
     try {
       vandal.exec('ALTER TABLE finora_changes RENAME TO finora_changes_gone');
-      expect(await eventually(() => events.some((e) => e.type === 'reset' && !e.live), 2_000)).toBe(true);
+      await eventually(() => events.some((e) => e.type === 'reset' && !e.live), 2_000);
       expect(errors).toHaveLength(1);
       expect(errors[0]).toBeInstanceOf(SqliteKeyStoreError);
       // A subscriber arriving now is told at once.
@@ -134,7 +135,7 @@ describe('SqliteKeyStore close and faults', () => {
       store.subscribe((event) => late.push(event));
       expect(late).toEqual([{ type: 'reset', live: false }]);
       vandal.exec('ALTER TABLE finora_changes_gone RENAME TO finora_changes');
-      expect(await eventually(() => events.at(-1)?.type === 'reset' && (events.at(-1) as { live: boolean }).live, 2_000)).toBe(true);
+      await eventually(() => events.at(-1)?.type === 'reset' && (events.at(-1) as { live: boolean }).live, 2_000);
       expect(late.at(-1)).toEqual({ type: 'reset', live: true });
     } finally {
       vandal.close();
@@ -160,11 +161,11 @@ describe('SqliteKeyStore change log between instances', () => {
       { type: 'key-changed', keyHash: key.hash },
     ];
     expect(written).toEqual(expected);
-    expect(await eventually(() => read.length >= 3, 2_000)).toBe(true);
+    await eventually(() => read.length >= 3, 2_000);
     expect(read).toEqual(expected);
     // The reader's own write comes back to it once (in-process), while the writer hears of it through the log.
     await reader.putAccount({ id: 'acct-log', tier: 'free', enterprise: false });
-    expect(await eventually(() => written.length === 4, 2_000)).toBe(true);
+    await eventually(() => written.length === 4, 2_000);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(read.slice(3)).toEqual([{ type: 'account-changed', accountId: 'acct-log' }]);
     expect(written.slice(3)).toEqual([{ type: 'account-changed', accountId: 'acct-log' }]);
@@ -181,11 +182,11 @@ describe('SqliteKeyStore change log between instances', () => {
     await writer.putAccount({ id: 'acct-prune', tier: 'premium', enterprise: false });
     clock += 5_000;
     await writer.putAccount({ id: 'acct-prune', tier: 'free', enterprise: false });
-    expect(await eventually(() => events.length > 0, 2_000)).toBe(true);
+    await eventually(() => events.length > 0, 2_000);
     expect(events).toEqual([{ type: 'reset', live: true }]);
     // After the reset it follows the log again.
     await writer.putAccount({ id: 'acct-prune', tier: 'premium', enterprise: false });
-    expect(await eventually(() => events.length > 1, 2_000)).toBe(true);
+    await eventually(() => events.length > 1, 2_000);
     expect(events[1]).toEqual({ type: 'account-changed', accountId: 'acct-prune' });
     const raw = new Database(path, { readonly: true });
     // The first row went with the prune; the two written at the later time stay.
@@ -209,7 +210,7 @@ describe('SqliteKeyStore change log between instances', () => {
       }
     })();
     bulk.close();
-    expect(await eventually(() => events.length > 0, 2_000)).toBe(true);
+    await eventually(() => events.length > 0, 2_000);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(events).toEqual([{ type: 'reset', live: true }]);
   });
@@ -227,7 +228,7 @@ describe('SqliteKeyStore change log between instances', () => {
     // A new subscriber starts from now, not from what happened while no one listened.
     reader.subscribe((event) => events.push(event));
     await writer.putAccount({ id: 'acct-loud', tier: 'premium', enterprise: false });
-    expect(await eventually(() => events.length > 0, 2_000)).toBe(true);
+    await eventually(() => events.length > 0, 2_000);
     expect(events).toEqual([{ type: 'account-changed', accountId: 'acct-loud' }]);
   });
 

@@ -22,13 +22,3 @@ export function dumpAll(path: string): string {
     db.close();
   }
 }
-
-/** Resolves true once `check` holds, false if it still does not after `withinMs`. */
-export async function eventually(check: () => boolean | Promise<boolean>, withinMs: number): Promise<boolean> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

@@ -1,20 +1,14 @@
-// SqliteKeyStore's credits, usage, rate windows and rate limits (v2), with two connections on one file, and the
-// migration that brings an older file to them (old rows: no rate limit, unmetered).
+// SqliteKeyStore's migration 3, which brings an older file to credits and rate limits (old rows: no rate limit,
+// unmetered); the metering checks themselves run in conformance.test.ts.
 
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteKeyStore } from '../src/index';
 import { migrate, SQLITE_MIGRATIONS } from '../src/schema';
-import { describeMeteringChecks } from '../../../test/support/metering-checks';
 import { tempDir } from './helpers';
 
 const temp = tempDir('metering');
 afterAll(() => temp.remove());
-
-describeMeteringChecks('SqliteKeyStore', () => {
-  const path = temp.file('metering.db');
-  return { open: () => new SqliteKeyStore({ path }) };
-});
 
 describe('SqliteKeyStore migration 3', () => {
   it('leaves a v2 file\'s accounts unmetered and its keys and accounts without a rate limit', async () => {

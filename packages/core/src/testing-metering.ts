@@ -2,8 +2,9 @@
 // that every store package runs against its own backend, with two instances on the same data.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomUUID } from 'node:crypto';
-import { generateApiKey, keyHint, sha256Hex, type KeyStore, type StoreEvent, type StoredKey } from '@finora-auth/core';
+import { generateApiKey, keyHint, sha256Hex } from './keys';
+import type { KeyStore, StoreEvent } from './store';
+import type { StoredKey } from './types';
 
 export interface MeteringHarness {
   /** A new store instance on the suite's shared data (a second process, as far as the data is concerned). */
@@ -46,7 +47,7 @@ export function describeMeteringChecks(label: string, harness: () => MeteringHar
     const keyFor = async (id: string, extra: Partial<StoredKey> = {}): Promise<StoredKey> => {
       const apiKey = generateApiKey('live');
       return {
-        id: `key_${randomUUID().replaceAll('-', '')}`, accountId: id, hash: await sha256Hex(apiKey), hint: keyHint(apiKey), environment: 'live',
+        id: `key_${crypto.randomUUID().replaceAll('-', '')}`, accountId: id, hash: await sha256Hex(apiKey), hint: keyHint(apiKey), environment: 'live',
         surface: 'retail', createdAt: NOON, expiresAt: NOON + 90 * DAY, ...extra,
       };
     };
