@@ -5,8 +5,9 @@ export async function seedCreditsBench(core) {
   const store = new core.MemoryKeyStore();
   const manager = core.createKeyManager({ store });
   for (const id of ['unmetered', 'metered', 'limited']) await manager.putAccount({ id, tier: 'premium' });
-  // More credits than any run spends, so the metered key is never refused: the figure is the bookkeeping's cost.
-  await manager.grantCredits('metered', 1e15);
+  // More credits than any run spends (a billion: a balance a real account might have), so the metered key is never
+  // refused: the figure is the bookkeeping's cost.
+  await manager.grantCredits('metered', 1_000_000_000);
   // A limit no run reaches (a billion a second), so every request is judged against it and allowed.
   await manager.updateAccount('limited', { rateLimit: { requests: 1_000_000_000, perSeconds: 1 } });
   const keys = {};
