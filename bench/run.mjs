@@ -49,6 +49,7 @@ const SECTIONS = [
   own('size', 'size.mjs'), // the Worker bundle of core + Hono, measured by scripts/size.mjs (the budget check)
   own('credits', 'credits.mjs'), // metered and rate-limited requests against unmetered ones, in process and on Hono
   own('credits-fleet', 'credits-fleet.mjs'), // 4 processes on Redis and PostgreSQL: exactness, refill, rate-limit overshoot
+  own('scale', 'scale.mjs'), // costs as a store grows: issue, uncached lookup, expiring, list, bytes per key at 10k-1M keys
 ];
 
 // --render: rewrite BENCHMARKS.md and the charts from bench/results/results.json, measuring nothing (after editing
