@@ -79,21 +79,43 @@ describe('types', () => {
     expectTypeOf(finoraAuth).returns.toEqualTypeOf<RequestHandler>();
   });
 
-  it("hands the module function Express's request", () => {
-    finoraAuth({
-      authenticator,
-      module: (req) => {
-        expectTypeOf(req).toEqualTypeOf<Request>();
-        return req.path.startsWith('/ai') ? 'ai' : undefined;
-      },
-    });
-    // Checked by tsc only: never called.
-    const _typeErrors = () => {
+  it("hands the module function Express's request, and judges the request for the module it names", async () => {
+    const store = new MemoryKeyStore();
+    const manager = createKeyManager({ store });
+    await manager.putAccount({ id: 'acme', tier: 'premium' });
+    const { apiKey } = await manager.issue({ accountId: 'acme', environment: 'live' });
+    const given: string[] = [];
+    const app = express();
+    app.use(
+      finoraAuth({
+        store,
+        module: (req) => {
+          expectTypeOf(req).toEqualTypeOf<Request>();
+          given.push(req.path);
+          return req.path.startsWith('/ai') ? 'ai' : undefined;
+        },
+      }),
+    );
+    app.use((req, res) => void res.json({ module: req.auth?.module ?? null }));
+    const server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const headers = { Authorization: `Bearer ${apiKey}` };
+      // `ai` is an enterprise module: a retail key is refused there, and allowed where the function names none.
+      expect((await fetch(`${origin}/ai/chat`, { headers })).status).toBe(403);
+      expect(await (await fetch(`${origin}/reports`, { headers })).json()).toEqual({ module: null });
+      expect(given).toEqual(['/ai/chat', '/reports']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    // Checked by tsc only (the typecheck covers this file): never called.
+    void (() => {
       // @ts-expect-error a module function returns a name or undefined
       finoraAuth({ authenticator, module: () => 42 });
       // @ts-expect-error authenticator options need a store
       finoraAuth({ cache: false });
-    };
-    expect(_typeErrors).toBeTypeOf('function');
+    });
   });
 });

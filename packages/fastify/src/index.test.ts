@@ -274,7 +274,7 @@ describe.each(VERSIONS)('$name', ({ fastify }) => {
 });
 
 describe('types', () => {
-  it('types request.auth through declaration merging, and the module function gets a FastifyRequest', () => {
+  it('types request.auth through declaration merging, and the module function gets a FastifyRequest (checked by the typecheck)', () => {
     const app = fastify5();
     app.get('/', async (request) => {
       expectTypeOf(request.auth).toEqualTypeOf<AuthContext | undefined>();
@@ -282,13 +282,12 @@ describe('types', () => {
     });
     void app.register(finoraAuth, { authenticator: inert, module: (request) => (expectTypeOf(request).toEqualTypeOf<FastifyRequest>(), undefined) });
     // Checked by tsc only: never called.
-    const _typeErrors = () => {
+    void (() => {
       // @ts-expect-error a module function returns a name or undefined
       void app.register(finoraAuth, { authenticator: inert, module: () => 42 });
       // @ts-expect-error authenticator options need a store
       void app.register(finoraAuth, { cache: false });
-    };
-    expect(_typeErrors).toBeTypeOf('function');
+    });
     return app.close();
   });
 
