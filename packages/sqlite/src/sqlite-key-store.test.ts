@@ -166,9 +166,14 @@ describe('SqliteKeyStore change log between instances', () => {
     // The reader's own write comes back to it once (in-process), while the writer hears of it through the log.
     await reader.putAccount({ id: 'acct-log', tier: 'free', enterprise: false });
     await eventually(() => written.length === 4, 2_000);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(read.slice(3)).toEqual([{ type: 'account-changed', accountId: 'acct-log' }]);
-    expect(written.slice(3)).toEqual([{ type: 'account-changed', accountId: 'acct-log' }]);
+    // A later change in the log: once the reader has it, a second copy of its own write would have come first.
+    await writer.putAccount({ id: 'acct-after', tier: 'free', enterprise: false });
+    await eventually(() => read.some((e) => e.type === 'account-changed' && e.accountId === 'acct-after'), 2_000);
+    expect(read.slice(3)).toEqual([
+      { type: 'account-changed', accountId: 'acct-log' },
+      { type: 'account-changed', accountId: 'acct-after' },
+    ]);
+    expect(written.slice(3, 4)).toEqual([{ type: 'account-changed', accountId: 'acct-log' }]);
   });
 
   it('sends a live reset to a subscriber whose unread changes were pruned', async () => {
@@ -211,8 +216,12 @@ describe('SqliteKeyStore change log between instances', () => {
     })();
     bulk.close();
     await eventually(() => events.length > 0, 2_000);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(events).toEqual([{ type: 'reset', live: true }]);
+    // A change after the bulk: once it is heard, any event for the bulk's rows would have come before it.
+    const after = new Database(path);
+    after.prepare("INSERT INTO finora_changes (kind, subject, at) VALUES ('account', 'acct-after-bulk', ?)").run(Date.now());
+    after.close();
+    await eventually(() => events.length > 1, 2_000);
+    expect(events).toEqual([{ type: 'reset', live: true }, { type: 'account-changed', accountId: 'acct-after-bulk' }]);
   });
 
   it('polls only while someone listens', async () => {
@@ -223,9 +232,8 @@ describe('SqliteKeyStore change log between instances', () => {
     const stop = reader.subscribe((event) => events.push(event));
     stop();
     await writer.putAccount({ id: 'acct-quiet', tier: 'premium', enterprise: false });
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    expect(events).toEqual([]);
-    // A new subscriber starts from now, not from what happened while no one listened.
+    // A new subscriber starts from now, not from what happened while no one listened; and the stopped listener
+    // (the same array) hears neither write.
     reader.subscribe((event) => events.push(event));
     await writer.putAccount({ id: 'acct-loud', tier: 'premium', enterprise: false });
     await eventually(() => events.length > 0, 2_000);
