@@ -1,7 +1,7 @@
 // What every adapter does beyond the decision table, over real HTTP: Express 5 and 4, Koa 3 and 2, Hono, Fastify 5 and 4.
 // The decision table itself (test/support/matrix-scenarios.ts) runs in test/matrix.test.ts, over every entry point and store.
 
-import { generateApiKey } from '@finora-auth/core';
+import { createAuthenticator, generateApiKey } from '@finora-auth/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFixture, DAY_MS, expectedContext, T0, type Fixture } from './support/adapters-fixture';
 import { HARNESSES, send, type Served } from './support/adapters';
@@ -95,6 +95,55 @@ describe.each(HARNESSES)('$name', (harness) => {
       const big = await harness.serve({ auth: { authenticator: fx.authenticator }, maxHeaderSize: 128 * 1024 });
       try {
         const reply = await send(big.origin, '/invoices', { Authorization: huge });
+        expectRefusal(reply, 'INVALID_API_KEY');
+        expect(big.hits).toEqual([]);
+      } finally {
+        await big.close();
+      }
+    });
+  });
+
+  describe('(v2) OAuth tokens at the adapter', () => {
+    it('a JWT sent to an authenticator with no token verifier is INVALID_API_KEY (row 2), never a lookup or a pass', async () => {
+      const keysOnly = createAuthenticator({ store: fx.store, now: () => fx.clock.now });
+      const served = await harness.serve({ auth: { authenticator: keysOnly } });
+      try {
+        const { accessToken } = await fx.token();
+        const lookups = fx.store.lookups;
+        expectRefusal(await send(served.origin, '/invoices', { Authorization: `Bearer ${accessToken}` }), 'INVALID_API_KEY');
+        expect(fx.store.lookups).toBe(lookups);
+        expect(served.hits).toEqual([]);
+      } finally {
+        await served.close();
+        await keysOnly.close();
+      }
+    });
+
+    it('a revoked service account is refused at once, even when its token was allowed (and cached) a moment before', async () => {
+      const { accessToken, clientId } = await fx.token();
+      expect((await send(app.origin, '/payments', { Authorization: `Bearer ${accessToken}` })).status).toBe(200);
+      expect((await send(app.origin, '/payments', { Authorization: `Bearer ${accessToken}` })).status).toBe(200);
+      const hits = app.hits.length;
+      await fx.manager.revokeServiceAccount(clientId);
+      expectRefusal(await send(app.origin, '/payments', { Authorization: `Bearer ${accessToken}` }), 'INVALID_TOKEN');
+      expect(app.hits.length).toBe(hits);
+    });
+
+    it('a rotated secret ends the tokens got with the old one at once, even a cached one', async () => {
+      const first = await fx.token();
+      expect((await send(app.origin, '/invoices', { Authorization: `Bearer ${first.accessToken}` })).status).toBe(200);
+      fx.clock.now += 1_000;
+      await fx.manager.rotateServiceAccountSecret(first.clientId);
+      expectRefusal(await send(app.origin, '/invoices', { Authorization: `Bearer ${first.accessToken}` }), 'INVALID_TOKEN');
+    });
+
+    it('a 64 KiB JWT-looking header let through by the server is 401 INVALID_API_KEY (over 8 KB is no token: row 2), never a 5xx', async () => {
+      const big = await harness.serve({ auth: { authenticator: fx.authenticator }, maxHeaderSize: 128 * 1024 });
+      try {
+        const { accessToken } = await fx.token();
+        const [header, payload, signature] = accessToken.split('.') as [string, string, string];
+        const padded = `${header}.${payload}${'A'.repeat(64 * 1024)}.${signature}`;
+        const reply = await send(big.origin, '/invoices', { Authorization: `Bearer ${padded}` });
         expectRefusal(reply, 'INVALID_API_KEY');
         expect(big.hits).toEqual([]);
       } finally {

@@ -88,6 +88,7 @@ const gatewayOptions = (fx: Fixture) => ({
   accessLog: false as const,
   metrics: false,
   authenticator: { now: () => fx.clock.now },
+  issuer: fx.gatewayIssuer,
 });
 
 const proxy: EntryPoint = {

@@ -4,6 +4,7 @@ import { generateApiKey, type AuthErrorCode, type KeyInfo, type Tier } from '@fi
 import { expect } from 'vitest';
 import { DAY_MS, T0, type Fixture } from './adapters-fixture';
 import type { Reply } from './adapters';
+import { TOKEN_SCENARIOS } from './matrix-token-scenarios';
 
 /** The challenge of each refusal; `INSUFFICIENT_SCOPE` adds the scope that would allow the request. */
 export const CHALLENGE: Record<AuthErrorCode, string | undefined> = {
@@ -303,6 +304,8 @@ export const SCENARIOS: Scenario[] = [
     },
     expect: refused('PREMIUM_REQUIRED'),
   },
+  // (v2) OAuth access tokens of service accounts
+  ...TOKEN_SCENARIOS,
 ];
 
 export function expectRefusal(reply: Reply, code: AuthErrorCode, scope?: string) {
