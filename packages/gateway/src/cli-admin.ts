@@ -29,6 +29,8 @@ export class AdminError extends Error {
   constructor(
     override readonly cause: KeyManagerError,
     readonly accountId: string | undefined,
+    /** The account's tier when the hint needs it (ENTERPRISE_ONLY: provisioning must not change the tier). */
+    readonly tier?: string,
   ) {
     super(cause.message);
   }
@@ -44,7 +46,13 @@ export async function administer<T>(
   try {
     return await withDeadline(spec, work(createKeyManager({ store }), store));
   } catch (error) {
-    if (error instanceof KeyManagerError) throw new AdminError(error, accountId);
+    if (error instanceof KeyManagerError) {
+      const tier =
+        error.code === 'ENTERPRISE_ONLY' && accountId !== undefined
+          ? (await store.getAccount(accountId).catch(() => null))?.tier
+          : undefined;
+      throw new AdminError(error, accountId, tier);
+    }
     throw unreachable(spec, error);
   } finally {
     await closeQuietly(store);

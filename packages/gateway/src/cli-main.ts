@@ -11,10 +11,12 @@ import { version } from '../package.json';
 import { HELP } from './help';
 import { StoreUnreachableError } from './store-url';
 
-const HINTS: Partial<Record<KeyManagerError['code'], (account: string) => string>> = {
+const HINTS: Partial<Record<KeyManagerError['code'], (account: string, tier?: string) => string>> = {
   ACCOUNT_NOT_FOUND: (account) => ` (create it with: finora-auth accounts set ${account} --tier premium)`,
   PREMIUM_REQUIRED: (account) => ` (the account is on the free tier: finora-auth accounts set ${account} --tier premium)`,
-  ENTERPRISE_ONLY: (account) => ` (provision it with: finora-auth accounts set ${account} --tier premium --enterprise)`,
+  // `accounts set` needs a tier: the account's own, so provisioning never downgrades an accountant_pro account.
+  ENTERPRISE_ONLY: (account, tier) =>
+    ` (provision it with: finora-auth accounts set ${account} --tier ${tier === 'accountant_pro' ? 'accountant_pro' : 'premium'} --enterprise)`,
   INVALID_SCOPE: () => ` (MODULE is one of: ${RETAIL_MODULES.join(', ')}; enterprise: ${ENTERPRISE_MODULES.join(', ')})`,
   KEY_REVOKED: () => ' (finora-auth keys create --account ACCOUNT_ID --env live|test)',
   SERVICE_ACCOUNT_NOT_FOUND: (account) => ` (list them with: finora-auth service-accounts list --account ${account})`,
@@ -78,7 +80,7 @@ export async function main(argv: string[], io: ServeIo): Promise<number> {
     }
     if (error instanceof AdminError) {
       const account = error.accountId !== undefined && SHELL_SAFE.test(error.accountId) ? error.accountId : 'ACCOUNT_ID';
-      io.err(`${oneLine(error.message)}${HINTS[error.cause.code]?.(account) ?? ''}\n`);
+      io.err(`${oneLine(error.message)}${HINTS[error.cause.code]?.(account, error.tier) ?? ''}\n`);
       return 1;
     }
     if (error instanceof KeyManagerError) {

@@ -1,7 +1,7 @@
 // The `--help` text of every finora-auth command.
 
-const STORE = `  --store URL        where keys live: sqlite:PATH, redis://HOST[:PORT], rediss://…, postgres://HOST/DB
-                     (default: $FINORA_AUTH_STORE, else sqlite:./.finora/keys.db)`;
+const STORE = `  --store URL              where keys live: sqlite:PATH, redis://HOST[:PORT], rediss://…, postgres://HOST/DB
+                           (default: $FINORA_AUTH_STORE, else sqlite:./.finora/keys.db)`;
 
 const SECRET = `  --secret-file PATH       the operator secret that seals the signing keys, 32 bytes or more; the same for every
                            gateway and command on one store (default: the file $FINORA_AUTH_SECRET_FILE names,
@@ -13,12 +13,12 @@ export const HELP: Record<string, string> = {
 Usage:
   finora-auth serve [--port 8787] [--store URL] [--upstream URL]
   finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise]
-                           [--rate-limit N/SECONDS|none]
+                           [--rate-limit N/SECONDS|none] [--json]
   finora-auth accounts list [--json]
   finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME]
                           [--scope SCOPE]... [--read-only] [--rate-limit N/SECONDS] [--json]
   finora-auth keys list --account ACCOUNT_ID [--json]
-  finora-auth keys revoke KEY_ID
+  finora-auth keys revoke KEY_ID [--json]
   finora-auth keys rotate KEY_ID [--json]
   finora-auth keys expiring [--within DAYS] [--json]
   finora-auth service-accounts create --account ACCOUNT_ID --env live|test [--name NAME] [--scope SCOPE]... [--json]
@@ -81,7 +81,7 @@ ${STORE}
 
 Usage:
   finora-auth accounts set ACCOUNT_ID --tier free|premium|accountant_pro [--enterprise|--no-enterprise]
-                           [--rate-limit N/SECONDS|none] [--store URL]
+                           [--rate-limit N/SECONDS|none] [--json] [--store URL]
   finora-auth accounts list [--json] [--store URL]
 
 Run "finora-auth accounts <command> --help" for details.
@@ -125,7 +125,7 @@ Usage:
   finora-auth keys create --account ACCOUNT_ID --env live|test [--surface retail|enterprise] [--name NAME]
                           [--scope SCOPE]... [--read-only] [--rate-limit N/SECONDS] [--json]
   finora-auth keys list --account ACCOUNT_ID [--json]
-  finora-auth keys revoke KEY_ID
+  finora-auth keys revoke KEY_ID [--json]
   finora-auth keys rotate KEY_ID [--json]
   finora-auth keys expiring [--within DAYS] [--json]
 
