@@ -12,8 +12,8 @@ import {
   type DecisionEvent,
   type KeyRecord,
 } from '@finora-auth/core';
-import { buildWorld, FaultyStore, type World } from './support/fuzz-world';
-import { eventually } from '@finora-auth/core/testing';
+import { buildWorld, type World } from './support/fuzz-world';
+import { eventually, tapStore, type TappedStore } from '@finora-auth/core/testing';
 
 // Every test here must leave no rejection unhandled and throw nothing uncaught, even after it has finished.
 const unhandled: unknown[] = [];
@@ -33,7 +33,7 @@ afterAll(() => {
 });
 
 async function setup(options: Partial<AuthenticatorOptions> = {}) {
-  const store = new FaultyStore(new MemoryKeyStore());
+  const store = tapStore(new MemoryKeyStore());
   const world = await buildWorld(store);
   const events: DecisionEvent[] = [];
   const auth = createAuthenticator({ store, now: world.now, onDecision: (e) => events.push(e), ...options });
@@ -49,7 +49,7 @@ const outcome = (result: AuthResult) => (result.ok ? 'allowed' : `${result.error
 const UNAVAILABLE = '503 AUTH_UNAVAILABLE';
 
 /** A valid record of `world`'s key, read from the real store. */
-async function recordOf(world: World, store: FaultyStore, label: string): Promise<KeyRecord> {
+async function recordOf(world: World, store: TappedStore, label: string): Promise<KeyRecord> {
   const record = await store.inner.findByHash(await sha256Hex(world.key(label).apiKey));
   if (!record) throw new Error(`no record for ${label}`);
   return record;
@@ -221,7 +221,7 @@ describe('a store that returns garbage', () => {
   });
 });
 
-async function auth(world: World, store: FaultyStore, authorization: string) {
+async function auth(world: World, store: TappedStore, authorization: string) {
   const authenticator = createAuthenticator({ store, now: world.now });
   try {
     return await authenticator.authenticate({ authorization });

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { createAuthenticator, MemoryKeyStore } from '@finora-auth/core';
 import { anyHeader, hugeHeader } from './support/fuzz-arbitraries';
 import { coreCampaign } from './support/fuzz-campaign';
-import { buildWorld, expectedFor, FaultyStore } from './support/fuzz-world';
+import { buildWorld, expectedFor } from './support/fuzz-world';
+import { tapStore } from '@finora-auth/core/testing';
 
 const RUNS = 4_000;
 
@@ -20,7 +21,7 @@ describe('fuzz: authenticate', () => {
   });
 
   it('reads 64 KB values without a store lookup unless they hold one well-formed key', async () => {
-    const store = new FaultyStore(new MemoryKeyStore());
+    const store = tapStore(new MemoryKeyStore());
     const world = await buildWorld(store);
     const auth = createAuthenticator({ store, now: world.now });
     const keys = world.keys.map((k) => k.apiKey);

@@ -4,13 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { createAuthenticator, generateApiKey, MemoryKeyStore, type DecisionEvent } from '@finora-auth/core';
 import { adapterMiddleware, FRAMEWORKS, startApp } from './support/fuzz-apps';
 import { buildRequest, RawPool } from '../packages/gateway/test/support/raw-http';
-import { buildWorld, FaultyStore } from './support/fuzz-world';
+import { buildWorld } from './support/fuzz-world';
+import { tapStore } from '@finora-auth/core/testing';
 
 const FLOOD = 1_000;
 
 describe.each(FRAMEWORKS)('a flood of random keys through the %s adapter', (framework) => {
   it('costs one store lookup per distinct key at most, none for junk, and leaves the valid keys cached', async () => {
-    const store = new FaultyStore(new MemoryKeyStore());
+    const store = tapStore(new MemoryKeyStore());
     const world = await buildWorld(store);
     const events: DecisionEvent[] = [];
     // A deliberately small cache: the flood is 20 times larger than both parts of it.

@@ -7,7 +7,8 @@ import { createGateway } from '@finora-auth/gateway';
 import { adapterMiddleware, FRAMEWORKS, startApp } from './support/fuzz-apps';
 import { buildRequest, RawClient, type RawHeader } from '../packages/gateway/test/support/raw-http';
 import { availableStores, openStore, type OpenedStore } from './support/fuzz-stores';
-import { buildWorld, FaultyStore, type World } from './support/fuzz-world';
+import { buildWorld, type World } from './support/fuzz-world';
+import { tapStore, type TappedStore } from '@finora-auth/core/testing';
 
 const STORES = await availableStores('secrets.test');
 
@@ -125,11 +126,11 @@ describe.each(STORES)('keys issued on the %s store', (name) => {
   let world: World;
   let secrets: Secret[];
   /** Wraps the store so some requests can meet a failing store (503) without touching the real one. */
-  let store: FaultyStore;
+  let store: TappedStore;
 
   beforeAll(async () => {
     opened = await openStore(name);
-    store = new FaultyStore(opened.store);
+    store = tapStore(opened.store);
     world = await buildWorld(store);
     const manager = createKeyManager({ store, now: world.now });
     const rotated = await manager.rotate(world.key('live-retail').keyId);

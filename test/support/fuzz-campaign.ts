@@ -8,7 +8,8 @@ import {
   type DecisionEvent,
 } from '@finora-auth/core';
 import { ALL_MODULES, anyHeader } from './fuzz-arbitraries';
-import { buildWorld, expectedFor, FaultyStore, leaksIn, referenceToken, refusalProblems, type World } from './fuzz-world';
+import { buildWorld, expectedFor, leaksIn, referenceToken, refusalProblems, type World } from './fuzz-world';
+import { tapStore } from '@finora-auth/core/testing';
 
 export interface Finding {
   input: string;
@@ -113,7 +114,7 @@ export interface CoreInput {
  * key in any message or decision event.
  */
 export async function coreCampaign(options: CampaignOptions & { world?: World }): Promise<CampaignResult> {
-  const store = new FaultyStore(new MemoryKeyStore());
+  const store = tapStore(new MemoryKeyStore());
   const world = options.world ?? (await buildWorld(store));
   const secrets = world.secrets();
   let lastEvent: DecisionEvent | undefined;

@@ -1,13 +1,12 @@
-// Fuzz fixtures: keys in every state issued through the public API, the contract's answer for any header, and its shape.
+// Fuzz fixtures: keys in every state issued through the public API, the contract's answer for any header, and its shape
+// (the store wrapper the fuzz suites use is core/testing's tapStore).
 
 import {
   AUTH_ERROR_CODES,
   createKeyManager,
   isEnterpriseModule,
   type AuthErrorCode,
-  type KeyRecord,
   type KeyStore,
-  type StoreListener,
 } from '@finora-auth/core';
 
 export const DAY = 24 * 60 * 60 * 1000;
@@ -222,64 +221,4 @@ export function refusalCode(body: string): AuthErrorCode | undefined {
 /** Every secret of `world` found in `text`, for leak checks. */
 export function leaksIn(text: string, secrets: readonly string[]): string[] {
   return secrets.filter((secret) => text.includes(secret));
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// A store wrapper whose lookups can be counted, failed, hung, garbled or held.
-
-export type LookupBehaviour = (
-  hash: string,
-  signal: AbortSignal | undefined,
-  real: () => Promise<KeyRecord | null>,
-) => Promise<KeyRecord | null>;
-
-/** Wraps any KeyStore: counts `findByHash`, and lets a test replace its answer. Everything else goes straight through. */
-export class FaultyStore implements KeyStore {
-  lookups = 0;
-  /** Hashes looked up, in order. */
-  readonly asked: string[] = [];
-  behaviour: LookupBehaviour | undefined;
-  readonly #held: Array<() => void> = [];
-  #hold = false;
-
-  constructor(readonly inner: KeyStore) {}
-
-  findByHash(hash: string, options?: { signal?: AbortSignal }): Promise<KeyRecord | null> {
-    this.lookups++;
-    this.asked.push(hash);
-    const real = () => this.inner.findByHash(hash, options);
-    const answer = async () => {
-      if (this.#hold) await new Promise<void>((resolve) => this.#held.push(resolve));
-      return this.behaviour ? this.behaviour(hash, options?.signal, real) : real();
-    };
-    return answer();
-  }
-
-  /** Holds every lookup from now on until {@link release}. */
-  hold(): void {
-    this.#hold = true;
-  }
-
-  release(): void {
-    this.#hold = false;
-    for (const resolve of this.#held.splice(0)) resolve();
-  }
-
-  get waiting(): number {
-    return this.#held.length;
-  }
-
-  getAccount: KeyStore['getAccount'] = (id) => this.inner.getAccount(id);
-  putAccount: KeyStore['putAccount'] = (account) => this.inner.putAccount(account);
-  getKey: KeyStore['getKey'] = (id) => this.inner.getKey(id);
-  insertKey: KeyStore['insertKey'] = (key) => this.inner.insertKey(key);
-  revokeKey: KeyStore['revokeKey'] = (id, at) => this.inner.revokeKey(id, at);
-  listKeys: KeyStore['listKeys'] = (id) => this.inner.listKeys(id);
-  listExpiring: KeyStore['listExpiring'] = (after, until) => this.inner.listExpiring(after, until);
-  subscribe(listener: StoreListener): () => void {
-    return this.inner.subscribe(listener);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }
