@@ -1,5 +1,5 @@
-// `finora-auth serve` on a metered account: 402 and Finora-Credits-Remaining over the wire, and SIGTERM-ed gateways
-// give their credit leases back (no debit lost), two of them on one PostgreSQL store.
+// `finora-auth serve` with credits and rate limits: 402 and Finora-Credits-Remaining, 429 and the RateLimit fields over
+// the wire, and SIGTERM-ed gateways give their credit leases back (no debit lost), two of them on one PostgreSQL store.
 
 import { randomBytes } from 'node:crypto';
 import { createKeyManager } from '@finora-auth/core';
@@ -50,6 +50,28 @@ describe('serve with credits', () => {
     expect((await manager.credits('serve-metered')).balance).toBeLessThan(1_000 - allowed);
     for (const gateway of gateways) expect((await gateway.stop('SIGTERM')).code).toBe(0);
     expect((await manager.credits('serve-metered')).balance).toBe(1_000 - allowed);
+  }, 60_000);
+
+  it('refuses with 429 RATE_LIMITED, Retry-After and the RateLimit fields over a key\'s rate limit', async () => {
+    const manager = createKeyManager({ store });
+    await manager.putAccount({ id: 'serve-limited', tier: 'premium' });
+    const { apiKey } = await manager.issue({ accountId: 'serve-limited', environment: 'live', rateLimit: { requests: 2, perSeconds: 60 } });
+    const gateway = await startServe(['--store', storeUrl, '--access-log', 'off']);
+    running.push(gateway);
+    for (let i = 0; i < 2; i++) {
+      const allowed = await get(gateway.url, apiKey);
+      expect(allowed.status).toBe(200);
+      expect(allowed.headers.get('ratelimit-policy')).toBe('"default";q=2;w=60');
+      expect(allowed.headers.get('ratelimit')).toMatch(new RegExp(`^"default";r=${1 - i};t=\\d+$`));
+      await allowed.arrayBuffer();
+    }
+    const refused = await get(gateway.url, apiKey);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+    expect(refused.headers.get('ratelimit-policy')).toBe('"default";q=2;w=60');
+    expect(refused.headers.get('cache-control')).toBe('no-store');
+    expect(await refused.json()).toEqual({ error: { code: 'RATE_LIMITED', message: expect.any(String) } });
+    expect((await gateway.stop('SIGTERM')).code).toBe(0);
   }, 60_000);
 
   it('refuses with 402 CREDITS_EXHAUSTED when the credits are gone', async () => {
