@@ -1,6 +1,7 @@
 // An in-process gateway in front of a test upstream, on a MemoryKeyStore with keys issued by the key manager.
 
-import { createKeyManager, MemoryKeyStore, type KeyStore } from '@finora-auth/core';
+import { createKeyManager, MemoryKeyStore } from '@finora-auth/core';
+import { tapStore } from '@finora-auth/core/testing';
 import type { AccessRecord } from '../../src/access-log';
 import { createGateway, type GatewayOptions } from '../../src/gateway';
 
@@ -21,19 +22,7 @@ export interface GatewayFixture {
 
 export async function startGateway(upstream: string | undefined, options: Partial<GatewayOptions> = {}): Promise<GatewayFixture> {
   const memory = new MemoryKeyStore();
-  let lookups = 0;
-  const store = new Proxy(memory, {
-    get(target, name) {
-      if (name === 'findByHash') {
-        return (...args: Parameters<KeyStore['findByHash']>) => {
-          lookups += 1;
-          return target.findByHash(...args);
-        };
-      }
-      const value = Reflect.get(target, name, target) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  const store = tapStore(memory);
   const manager = createKeyManager({ store: memory });
   await manager.putAccount({ id: 'acme', tier: 'premium', enterprise: true });
   const retail = await manager.issue({ accountId: 'acme', environment: 'test' });
@@ -54,7 +43,7 @@ export async function startGateway(upstream: string | undefined, options: Partia
     retailKeyId: retail.key.id,
     enterpriseKey: enterprise.apiKey,
     lines,
-    lookups: () => lookups,
+    lookups: () => store.lookups,
     close: () => gateway.close(),
   };
 }
