@@ -40,6 +40,8 @@ const HEX_PAIR = /^[0-9a-f]{2}$/i;
 /** Rounds of percent-decoding read: as many as the core reads a path with. */
 const DECODE_ROUNDS = 3;
 const MAX_PATH_LENGTH = 1024;
+/** What a path must contain for `maskKeys` to find anything in it (with no `%`, which it always reads). */
+const MAY_HOLD_KEY = /live|test|[0-9a-f]{48}/i;
 
 /**
  * `text` with every key-like run masked, where a run may be spelled with percent-escapes (`%6cive_s%6b_…`, even
@@ -80,11 +82,25 @@ function maskKeys(text: string): string {
 
 /** The path as logged: query dropped, key-like text masked (on every decoding), length capped. */
 export function loggablePath(url: string): string {
-  const end = url.search(/[?#]/);
+  let end = url.indexOf('?');
+  const fragment = url.indexOf('#');
+  if (fragment !== -1 && (end === -1 || fragment < end)) end = fragment;
   const path = end === -1 ? url : url.slice(0, end);
   // The common path: nothing encoded and nothing that could start a key.
-  const masked = !path.includes('%') && !/live|test|[0-9a-f]{48}/i.test(path) ? path : maskKeys(path);
+  const masked = !path.includes('%') && !MAY_HOLD_KEY.test(path) ? path : maskKeys(path);
   return masked.length > MAX_PATH_LENGTH ? `${masked.slice(0, MAX_PATH_LENGTH)}…` : masked;
+}
+
+let lastTimeMs = Number.NaN;
+let lastTime = '';
+
+/** `new Date(ms).toISOString()`, reused while the millisecond is the same (under load, many lines share one). */
+export function isoTime(ms: number): string {
+  if (ms !== lastTimeMs) {
+    lastTimeMs = ms;
+    lastTime = new Date(ms).toISOString();
+  }
+  return lastTime;
 }
 
 export interface LogSink {

@@ -1,5 +1,6 @@
 // The built-in demo API: every catalog module answers with the caller's AuthContext, so the rules can be tried by hand.
 
+import type { IncomingMessage } from 'node:http';
 import { ENTERPRISE_MODULES, RETAIL_MODULES, type AuthContext } from '@finora-auth/core';
 import type { FinoraAuthEnv } from '@finora-auth/hono';
 import type { Context, Hono } from 'hono';
@@ -29,19 +30,28 @@ async function received(c: Context): Promise<unknown> {
   return { bytes: bytes.byteLength };
 }
 
+/** Whether a request may carry a body: it has a Transfer-Encoding, or a Content-Length other than 0 (or it is not on node:http). */
+function declaresBody(c: Context): boolean {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (!incoming) return true;
+  const length = incoming.headers['content-length'];
+  return incoming.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 /**
  * Adds the demo routes to an app whose every request already passed `finoraAuth`. The module judged by the
  * authenticator decides what answers, so the demo can never show a module the key was not checked for.
  */
 export function mountDemoApi(app: Hono<FinoraAuthEnv>, maxBodySize: number): void {
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: maxBodySize,
-      onError: (c) =>
-        c.body(errorBody('PAYLOAD_TOO_LARGE', `The request body is larger than ${maxBodySize} bytes.`), 413, JSON_HEADERS),
-    }),
-  );
+  const limit = bodyLimit({
+    maxSize: maxBodySize,
+    onError: (c) => c.body(errorBody('PAYLOAD_TOO_LARGE', `The request body is larger than ${maxBodySize} bytes.`), 413, JSON_HEADERS),
+  });
+  // Hono's bodyLimit reads `c.req.raw.body`, for which @hono/node-server builds a whole Web Request (headers,
+  // AbortController, stream): most of a demo request's cost. A request that declares no body has none to limit.
+  app.use('*', function limitBody(c, next) {
+    return declaresBody(c) ? limit(c, next) : next();
+  });
 
   app.all('*', async function demoApi(c) {
     const auth = c.get('auth');

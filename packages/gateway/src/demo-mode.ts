@@ -1,7 +1,7 @@
 // `serve` without an upstream: the built-in demo API on Hono, every request authenticated first.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { authorizationFromRawHeaders, isEnterpriseModule, moduleFromPath, type Authenticator, type Module } from '@finora-auth/core';
+import { authorizationFromRawHeaders, isEnterpriseModule, moduleFromPath, type AuthRequest, type Authenticator, type Module } from '@finora-auth/core';
 import type { FinoraAuthEnv } from '@finora-auth/hono';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
@@ -74,12 +74,9 @@ export function createDemoListener(mode: DemoMode): (req: IncomingMessage, res: 
     const state = stateOf(c);
     const module = moduleOf(c);
     const { incoming } = c.env;
-    const result = await mode.authenticator.authenticate({
-      authorization: authorizationFromRawHeaders(incoming.rawHeaders),
-      method: c.req.method,
-      origin: incoming.headers.origin ?? null,
-      ...(module !== undefined ? { module } : {}),
-    });
+    const request: AuthRequest = { authorization: authorizationFromRawHeaders(incoming.rawHeaders), method: c.req.method, origin: incoming.headers.origin ?? null };
+    if (module !== undefined) request.module = module;
+    const result = await mode.authenticator.authenticate(request);
     recordDecision(state.record, result.decision);
     if (module !== undefined) state.record.module = module;
     if (!result.ok) return c.body(JSON.stringify(result.error.body), result.error.status, result.error.headers);
@@ -90,7 +87,8 @@ export function createDemoListener(mode: DemoMode): (req: IncomingMessage, res: 
       c.env.outgoing.writeContinue();
     }
     await next();
-    for (const [name, value] of Object.entries(result.headers)) c.header(name, value);
+    const { headers } = result;
+    for (const name in headers) c.header(name, headers[name] as string);
     return undefined;
   });
 

@@ -20,9 +20,14 @@ export async function answerForwardAuth(
   if (answer.result) recordDecision(record, answer.result.decision);
   if (answer.module !== undefined) record.module = answer.module;
   if (res.destroyed) return;
-  // A body is never read here: the proxy should not send one, and a large one must not be drained.
-  await settleUnreadBody(req, res, false);
-  if (res.destroyed) return;
-  res.writeHead(answer.status, { ...answer.headers, 'Content-Length': Buffer.byteLength(answer.body) });
+  // A body is never read here: the proxy should not send one, and a large one must not be drained. (Nearly every
+  // question has none, and is complete already: nothing to wait for.)
+  if (!req.complete) {
+    await settleUnreadBody(req, res, false);
+    if (res.destroyed) return;
+  }
+  // The answer's headers are its own object: the length is added to it, not to a copy.
+  answer.headers['Content-Length'] = String(Buffer.byteLength(answer.body));
+  res.writeHead(answer.status, answer.headers);
   res.end(answer.body);
 }

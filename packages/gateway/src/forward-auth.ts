@@ -21,11 +21,23 @@ export type DescribedRequest =
   | { ok: true; method: string; target: string }
   | { ok: false; message: string };
 
-/** The one value of a header, or `null` when it is absent, or `false` when it was sent more than once. */
-function single(req: IncomingMessage, name: string): string | null | false {
-  const values = req.headersDistinct[name];
-  if (values === undefined || values.length === 0) return null;
-  return values.length === 1 ? (values[0] as string) : false;
+/** Where each describing header's value goes in `describers`: method and target of the first pair, then the second's. */
+const DESCRIBER_SLOT: ReadonlyMap<string, number> = new Map(DESCRIBERS.flatMap((pair, i) => [[pair.method, 2 * i], [pair.target, 2 * i + 1]] as const));
+
+/**
+ * The four describing headers' values, read from the raw headers in one pass (`req.headersDistinct` would build
+ * an object of every header): each is `null` when absent, or `false` when it was sent more than once.
+ */
+function describers(raw: readonly string[]): (string | null | false)[] {
+  const values: (string | null | false)[] = [null, null, null, null];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    // Every describing header starts with x- or X-: the rest are passed over without lowercasing them.
+    if (name.length < 14 || (name[0] !== 'x' && name[0] !== 'X')) continue;
+    const slot = DESCRIBER_SLOT.get(name) ?? DESCRIBER_SLOT.get(name.toLowerCase());
+    if (slot !== undefined) values[slot] = values[slot] === null ? (raw[i + 1] as string) : false;
+  }
+  return values;
 }
 
 /**
@@ -34,9 +46,11 @@ function single(req: IncomingMessage, name: string): string | null | false {
  * method (nginx's is always GET), letting a read-only key pass a write.
  */
 export function describedRequest(req: IncomingMessage): DescribedRequest {
-  for (const pair of DESCRIBERS) {
-    const method = single(req, pair.method);
-    const target = single(req, pair.target);
+  const values = describers(req.rawHeaders);
+  for (let i = 0; i < DESCRIBERS.length; i++) {
+    const pair = DESCRIBERS[i] as (typeof DESCRIBERS)[number];
+    const method = values[2 * i] as string | null | false;
+    const target = values[2 * i + 1] as string | null | false;
     if (method === null && target === null) continue;
     if (method === false || target === false) {
       return { ok: false, message: `The ${pair.method} and ${pair.target} headers must be sent once each.` };

@@ -2,7 +2,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createAuthenticator, type Authenticator, type AuthenticatorOptions, type KeyStore, type TokenVerifier } from '@finora-auth/core';
-import { AccessLog, loggablePath, type AccessRecord, type LogSink } from './access-log';
+import { AccessLog, isoTime, loggablePath, type AccessRecord, type LogSink } from './access-log';
 import type { AdminConsole } from './admin/index';
 import { createDemoListener } from './demo-mode';
 import { answerForwardAuth } from './forward-auth-mode';
@@ -223,6 +223,25 @@ export function createGateway(options: GatewayOptions): Gateway {
     return false;
   }
 
+  /** Whether `ownEndpoint` may answer `path`: an API request (nearly all of them) goes to the mode at once, with no promise in between. */
+  const mayBeOwn = (path: string): boolean =>
+    path === '/healthz' || path === '/metrics' || issuerPaths.has(path) || (internal !== undefined && path.startsWith('/internal'));
+  const proxyMode = proxy ? { authenticator, proxy, throttle: config.throttle } : undefined;
+
+  /** Hands an API request to the mode. */
+  function answerMode(req: IncomingMessage, res: ServerResponse, state: ProxiedRequest): Promise<void> | undefined {
+    if (proxyMode) return answerProxied(proxyMode, req, res, state);
+    if (config.forwardAuth) return answerForwardAuth(authenticator, req, res, state.record);
+    demo?.(req, res, state);
+    return undefined;
+  }
+
+  function failed(res: ServerResponse, error: unknown): void {
+    log.event({ level: 'error', msg: 'request failed', error: error instanceof Error ? error.name : 'Error' });
+    if (!res.headersSent) send(res, 500, JSON_HEADERS, errorBody('INTERNAL_ERROR', 'The gateway failed to handle this request.'));
+    else res.destroy();
+  }
+
   const responses = new Tracked<ServerResponse>();
 
   function onRequest(req: IncomingMessage, res: ServerResponse, awaitsContinue = false): void {
@@ -246,7 +265,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         state.onClientGone?.();
       }
       record.status = res.statusCode;
-      if (log.enabled) record.time = new Date(startedAt).toISOString();
+      if (log.enabled) record.time = isoTime(startedAt);
       record.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       metrics.recordResponse(res.statusCode);
       log.write(record);
@@ -261,20 +280,19 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     const end = url.indexOf('?');
     const path = end === -1 ? url : url.slice(0, end);
-    const answering = config.admin?.owns(url) ? config.admin.handle(req, res).then(() => true) : ownEndpoint(req, res, path);
+    const forAdmin = config.admin?.owns(url) === true;
+    if (!forAdmin && !mayBeOwn(path)) {
+      try {
+        answerMode(req, res, state)?.catch((error: unknown) => failed(res, error));
+      } catch (error) {
+        failed(res, error);
+      }
+      return;
+    }
+    const answering = forAdmin ? (config.admin as AdminConsole).handle(req, res).then(() => true) : ownEndpoint(req, res, path);
     void answering
-      .then((answered) => {
-        if (answered) return undefined;
-        if (proxy) return answerProxied({ authenticator, proxy, throttle: config.throttle }, req, res, state);
-        if (config.forwardAuth) return answerForwardAuth(authenticator, req, res, record);
-        demo?.(req, res, state);
-        return undefined;
-      })
-      .catch((error: unknown) => {
-        log.event({ level: 'error', msg: 'request failed', error: error instanceof Error ? error.name : 'Error' });
-        if (!res.headersSent) send(res, 500, JSON_HEADERS, errorBody('INTERNAL_ERROR', 'The gateway failed to handle this request.'));
-        else res.destroy();
-      });
+      .then((answered) => (answered ? undefined : answerMode(req, res, state)))
+      .catch((error: unknown) => failed(res, error));
   }
 
   const server = createServer({ maxHeaderSize: config.maxHeaderSize }, (req, res) => onRequest(req, res));

@@ -1,7 +1,7 @@
 // `serve --upstream`: judge the raw target, authenticate, then stream the request to the upstream.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { authorizationFromRawHeaders, type Authenticator } from '@finora-auth/core';
+import { authorizationFromRawHeaders, type AuthRequest, type Authenticator } from '@finora-auth/core';
 import type { AccessRecord } from './access-log';
 import { recordDecision } from './decision-record';
 import { MAX_REQUEST_HEADERS } from './forward-headers';
@@ -28,8 +28,11 @@ export interface ProxiedRequest {
   onClientGone?: () => void;
 }
 
-async function refuse(req: IncomingMessage, res: ServerResponse, awaitsContinue: boolean, status: number, headers: Record<string, string>, body: string): Promise<void> {
-  await settleUnreadBody(req, res, awaitsContinue);
+const REFUSAL_HEADERS = { ...JSON_HEADERS, Connection: 'close' } as const;
+
+async function refuse(req: IncomingMessage, res: ServerResponse, awaitsContinue: boolean, status: number, headers: Readonly<Record<string, string>>, body: string): Promise<void> {
+  // A request whose body is all read (every bodiless one) has nothing to settle: no promise to wait for.
+  if (!req.complete) await settleUnreadBody(req, res, awaitsContinue);
   if (res.destroyed) return;
   res.writeHead(status, { ...headers, 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
@@ -38,10 +41,10 @@ async function refuse(req: IncomingMessage, res: ServerResponse, awaitsContinue:
 export async function answerProxied(mode: ProxyMode, req: IncomingMessage, res: ServerResponse, state: ProxiedRequest): Promise<void> {
   // Judged before anything else, so a target upstreams read differently never costs a store lookup.
   const target = judgeTarget(req.url ?? '/');
-  if (!target.ok) return refuse(req, res, state.awaitsContinue, target.status, { ...JSON_HEADERS, Connection: 'close' }, errorBody(target.code, target.message));
+  if (!target.ok) return refuse(req, res, state.awaitsContinue, target.status, REFUSAL_HEADERS, errorBody(target.code, target.message));
   if (req.rawHeaders.length > 2 * MAX_REQUEST_HEADERS) {
     const body = errorBody('HEADERS_TOO_LARGE', `The request has more than ${MAX_REQUEST_HEADERS} headers.`);
-    return refuse(req, res, state.awaitsContinue, 431, { ...JSON_HEADERS, Connection: 'close' }, body);
+    return refuse(req, res, state.awaitsContinue, 431, REFUSAL_HEADERS, body);
   }
   const client = req.socket.remoteAddress ?? '';
   const wait = mode.throttle?.retryAfter(client) ?? 0;
@@ -50,12 +53,9 @@ export async function answerProxied(mode: ProxyMode, req: IncomingMessage, res: 
     return refuse(req, res, state.awaitsContinue, 429, { ...JSON_HEADERS, 'Retry-After': String(wait) }, body);
   }
   const module = target.module;
-  const result = await mode.authenticator.authenticate({
-    authorization: authorizationFromRawHeaders(req.rawHeaders),
-    method: req.method ?? 'GET',
-    origin: req.headers.origin ?? null,
-    ...(module !== undefined ? { module } : {}),
-  });
+  const request: AuthRequest = { authorization: authorizationFromRawHeaders(req.rawHeaders), method: req.method ?? 'GET', origin: req.headers.origin ?? null };
+  if (module !== undefined) request.module = module;
+  const result = await mode.authenticator.authenticate(request);
   recordDecision(state.record, result.decision);
   if (module !== undefined) state.record.module = module;
   if (!result.ok) {

@@ -16,6 +16,7 @@ const PLAIN_TARGET = /^\/[a-z0-9_-][a-z0-9_/-]*(?:\?[^#]*)?$|^\/$/;
  * things to different upstreams.
  */
 const ROUTING_ESCAPE = /%(?:2f|5c|3f|23|3b|2e|25)/i;
+const ENCODED_BACKSLASH = /%5c/i;
 
 function refuse(message: string): TargetVerdict {
   return { ok: false, status: 400, code: 'INVALID_REQUEST', message };
@@ -50,14 +51,17 @@ function routingSegments(segments: readonly string[]): string[] {
  * and an encoded separator, dot or `%` in the version or module segment (`ROUTING_ESCAPE`).
  */
 export function judgeTarget(target: string): TargetVerdict {
-  if (PLAIN_TARGET.test(target)) return { ok: true, module: moduleFromPath(target.split('?', 1)[0] as string) };
+  if (PLAIN_TARGET.test(target)) {
+    const query = target.indexOf('?');
+    return { ok: true, module: moduleFromPath(query === -1 ? target : target.slice(0, query)) };
+  }
   if (target[0] !== '/') return refuse('The request target must be a path (origin-form), not a URL or "*".');
   if (target.includes('#')) return refuse('The request target must not contain a fragment ("#").');
   const end = target.indexOf('?');
   const path = end === -1 ? target : target.slice(0, end);
   if (path.startsWith('//')) return refuse('The request path must not start with "//".');
   if (path.includes(';')) return refuse('The request path must not contain ";".');
-  if (path.includes('\\') || /%5c/i.test(path)) return refuse('The request path must not contain "\\", raw or encoded.');
+  if (path.includes('\\') || ENCODED_BACKSLASH.test(path)) return refuse('The request path must not contain "\\", raw or encoded.');
   if (path.includes('%')) {
     try {
       decodeURIComponent(path);
