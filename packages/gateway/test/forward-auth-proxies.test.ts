@@ -3,6 +3,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAuthenticator, createKeyManager, MemoryKeyStore, isEnterpriseModule, moduleFromPath, renderFailure, type AuthErrorCode, type Authenticator, type AuthResult, type DecisionEvent, type KeyStore } from '@finora-auth/core';
+import { tapStore, type TappedStore } from '@finora-auth/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forwardAuth } from '../src/forward-auth';
 import { startUpstream, type Upstream } from './support';
@@ -60,15 +61,6 @@ function routedModule(url: string): string | undefined {
   return moduleFromPath(`/${segments.join('/')}`.toLowerCase());
 }
 
-/** A store the test can take down: every lookup fails while `failing` is set. */
-class FailingStore extends MemoryKeyStore {
-  failing = false;
-  override async findByHash(hash: string) {
-    if (this.failing) throw new Error('store down (test)');
-    return super.findByHash(hash);
-  }
-}
-
 /** finora-auth's forward-auth answer in-process on a store the test controls. */
 async function startFinora(store: KeyStore, decisions: DecisionEvent[]) {
   const authenticator = createAuthenticator({ store, onDecision: (event) => decisions.push(event) });
@@ -98,7 +90,8 @@ for (const proxy of PROXIES) {
   describe.skipIf(proxy.missing !== undefined)(`forward auth behind ${proxy.name}${proxy.missing ? ` (skipped: ${proxy.missing})` : ''}`, () => {
     const seen: Seen[] = [];
     const decisions: DecisionEvent[] = [];
-    let store: FailingStore;
+    // A store the test can take down: every lookup fails while `failing` is set.
+    let store: TappedStore<MemoryKeyStore>;
     let manager: ReturnType<typeof createKeyManager>;
     let api: Upstream;
     let finora: Awaited<ReturnType<typeof startFinora>>;
@@ -106,7 +99,7 @@ for (const proxy of PROXIES) {
     const keys = { retail: '', enterprise: '', retailId: '' };
 
     beforeAll(async () => {
-      store = new FailingStore();
+      store = tapStore(new MemoryKeyStore());
       manager = createKeyManager({ store });
       await manager.putAccount({ id: 'acme', tier: 'premium', enterprise: true });
       const retail = await manager.issue({ accountId: 'acme', environment: 'test' });
