@@ -5,7 +5,7 @@ import { parseAuthorization } from './authorization';
 import { assertModule } from './catalog';
 import { Refusals, checkAll, type Credential, type DecisionReason, type Refusal } from './checks';
 import { StoreUnavailableError } from './errors';
-import { Metering } from './metering';
+import { Metering, type Admission } from './metering';
 import { sha256Hex, sha256HexSync } from './keys';
 import { EXPIRES_AT_HEADER, EXPIRY_WARNING_MS, messages, renderFailure, type AuthErrorCode, type AuthFailure } from './responses';
 import { FULL_ACCESS, ScopeError, normalizeScopes } from './scopes';
@@ -114,6 +114,15 @@ export interface DecisionEvent {
 
 export interface Authenticator {
   authenticate(request: AuthRequest): Promise<AuthResult>;
+  /**
+   * The same decision as {@link Authenticator.authenticate}, with the same `onDecision` call, usage count, rate limit
+   * and credits, but returned at once when nothing has to be waited for: an API key whose store answer is cached and
+   * fresh (or a missing, malformed or known-unknown key), whose credits, if any, are at hand. Otherwise the promise
+   * `authenticate` returns. It throws where `authenticate` rejects (a `module` outside the catalog). For adapters
+   * whose framework can continue synchronously (Express, Fastify), so a cached key costs no promise and no tick.
+   * Optional: an authenticator made by hand or wrapped may leave it out, and adapters then use `authenticate`.
+   */
+  authenticateNow?(request: AuthRequest): AuthResult | Promise<AuthResult>;
   /**
    * Stops listening to the store and drops the cache; (v2) gives unused credit leases back and sends the last usage
    * and rate-limit counts. The store stays open: it belongs to the caller (close it after this resolves).
@@ -406,21 +415,30 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
 
   type Lookup = { entry: CacheEntry | null; cache: CacheOutcome };
 
+  /**
+   * The common case, a fresh cached answer (or a remembered unknown key), without fetch()'s promise and status
+   * object; `undefined` when the store must be asked (or joined) first. Only while the invalidation channel is
+   * trusted: otherwise every request asks the store.
+   */
+  function cachedLookup(cacheKey: string): Lookup | undefined {
+    if (!trusted || !positive || !negative) return undefined;
+    if (negative.get(cacheKey)) return { entry: null, cache: 'negative-hit' };
+    const entry = positive.get(cacheKey);
+    return entry ? { entry, cache: 'hit' } : undefined;
+  }
+
   async function lookup(cacheKey: string): Promise<Lookup> {
     if (!positive || !negative) {
       if (pending >= config.maxPendingLookups) throw new StoreUnavailableError('overloaded');
       const answer = await askStore(cacheKey, undefined);
       return { entry: answer && { ...answer, verifiedAt: 0 }, cache: 'none' };
     }
-    if (trusted && negative.get(cacheKey)) return { entry: null, cache: 'negative-hit' };
+    // A fresh entry is never over the bound below: `has` is true for it.
+    const cached = cachedLookup(cacheKey);
+    if (cached) return cached;
     // A request for a key already being looked up joins that lookup, so only a new lookup counts against the bound.
     if (pending >= config.maxPendingLookups && !inflight.has(cacheKey) && !(trusted && positive.has(cacheKey))) {
       throw new StoreUnavailableError('overloaded');
-    }
-    if (trusted) {
-      // The common case, a fresh cached answer, without fetch()'s promise and status object.
-      const entry = positive.get(cacheKey);
-      if (entry) return { entry, cache: 'hit' };
     }
     for (let attempt = 1; ; attempt++) {
       const status: LRUCache.Status<string, CacheEntry> = {};
@@ -498,7 +516,11 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return decision;
   }
 
-  async function authenticate(request: AuthRequest): Promise<AuthResult> {
+  /**
+   * Rows 0-2 and, for a key whose answer is cached, everything after: synchronous unless a credit lease must be
+   * taken. Anything that needs the store, the verifier or Web Crypto goes on in {@link authenticateLater}.
+   */
+  function authenticateNow(request: AuthRequest): AuthResult | Promise<AuthResult> {
     const started = onDecision ? performance.now() : 0;
     const module = request?.module;
     if (module !== undefined) assertModule(module, 'the request module');
@@ -511,15 +533,31 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     if (parsed.kind === 'malformed') {
       return { ok: false, error: refusals.malformed, decision: decide(started, refusals.malformed, 'malformed', 'none', undefined, request, method, undefined, undefined) };
     }
-    const kind = parsed.kind === 'api-key' ? 'api_key' : 'oauth_token';
+    if (parsed.kind === 'token' || !sha256HexSync) return authenticateLater(request, started, module, method, parsed.kind, parsed.token);
+    const hash = sha256HexSync(parsed.token);
+    const found = cachedLookup(hash);
+    if (!found) return authenticateLater(request, started, module, method, parsed.kind, parsed.token, hash);
+    return judge(request, started, module, method, 'api_key', found, undefined, null);
+  }
 
-    const hash = sha256HexSync ? sha256HexSync(parsed.token) : await sha256Hex(parsed.token);
+  /** The rest of a decision that has to wait: hashing with Web Crypto, verifying a token, or asking the store. */
+  async function authenticateLater(
+    request: AuthRequest,
+    started: number,
+    module: string | undefined,
+    method: string | undefined,
+    parsedKind: 'api-key' | 'token',
+    token: string,
+    knownHash?: string,
+  ): Promise<AuthResult> {
+    const kind = parsedKind === 'api-key' ? 'api_key' : 'oauth_token';
+    const hash = knownHash ?? (sha256HexSync ? sha256HexSync(token) : await sha256Hex(token));
     let verified: VerifiedToken | undefined;
     let tokenScopesNow: readonly string[] | null = null;
-    if (parsed.kind === 'token') {
+    if (parsedKind === 'token') {
       let refusal: Refusal | undefined;
       try {
-        const entry = await verifyToken(parsed.token, hash);
+        const entry = await verifyToken(token, hash);
         verified = entry.token;
         tokenScopesNow = entry.scopes;
         if (tokenScopesNow === null) refusal = render.invalidToken;
@@ -541,7 +579,20 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       const decision = decide(started, refusals.unavailable, reason, 'none', kind, request, method, undefined, verified);
       return { ok: false, error: refusals.unavailable, decision };
     }
-    const { entry, cache } = found;
+    return judge(request, started, module, method, kind, found, verified, tokenScopesNow);
+  }
+
+  /** Rows 3-7c on the looked-up credential: the checks in contract order, then rate limit and credits, then the answer. */
+  function judge(
+    request: AuthRequest,
+    started: number,
+    module: string | undefined,
+    method: string | undefined,
+    kind: 'api_key' | 'oauth_token',
+    { entry, cache }: Lookup,
+    verified: VerifiedToken | undefined,
+    tokenScopesNow: readonly string[] | null,
+  ): AuthResult | Promise<AuthResult> {
     if (!entry) {
       const failure = verified ? refusals.unknownServiceAccount : refusals.unknown;
       return { ok: false, error: failure, decision: decide(started, failure, 'unknown', cache, kind, request, method, undefined, verified) };
@@ -570,7 +621,25 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
 
     // Rows 7r and 7c, last: a request refused by any earlier row never counts against a limit nor costs a credit.
     const admitting = metering.admit(credential, request, module);
-    const admission = admitting instanceof Promise ? await admitting : admitting;
+    if (admitting instanceof Promise) {
+      return admitting.then((admission) => answer(request, started, module, method, kind, cache, credential, verified, at, admission));
+    }
+    return answer(request, started, module, method, kind, cache, credential, verified, at, admitting);
+  }
+
+  /** The result once rows 7r and 7c are settled: their refusal, or the context and headers of an allowed request. */
+  function answer(
+    request: AuthRequest,
+    started: number,
+    module: string | undefined,
+    method: string | undefined,
+    kind: 'api_key' | 'oauth_token',
+    cache: CacheOutcome,
+    credential: Credential,
+    verified: VerifiedToken | undefined,
+    at: number,
+    admission: Admission,
+  ): AuthResult {
     if (admission.refusal) {
       const { failure, reason } = admission.refusal;
       return { ok: false, error: failure, decision: decide(started, failure, reason, cache, kind, request, method, credential, verified) };
@@ -601,8 +670,19 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return { ok: true, context, headers, decision: decide(started, undefined, 'ok', cache, kind, request, method, credential, verified) };
   }
 
+  /** `authenticateNow` as a promise: a throw becomes a rejection, as from an async function, without one's ticks. */
+  function authenticate(request: AuthRequest): Promise<AuthResult> {
+    try {
+      const result = authenticateNow(request);
+      return result instanceof Promise ? result : Promise.resolve(result);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   return {
     authenticate,
+    authenticateNow,
     async close() {
       unsubscribe();
       // Graceful shutdown: unused lease credits go back, the last usage and rate-window counts are sent.
