@@ -33,15 +33,17 @@ export interface AccessRecord {
 
 /**
  * Anything that looks like an API key, whole or cut short, in any case, with `_` or `-` around `sk`; or a key's
- * 48 hex digits without their prefix. Matched on every decoding of the path (see `maskKeys`).
+ * 48 hex digits without their prefix (a client secret's too); or (v2) a JWT from its `eyJ` header through the dots
+ * and base64url text after it, so an access token pasted into a path leaves no signature in the log. Matched on
+ * every decoding of the path (see `maskKeys`).
  */
-const KEY_LIKE = /(?:live|test)[_-]sk[_-][0-9a-z]*|(?<![0-9a-z])[0-9a-f]{48,}/gi;
+const KEY_LIKE = /(?:live|test)[_-]sk[_-][0-9a-z]*|(?<![0-9a-z])[0-9a-f]{48,}|eyJ[0-9a-z_-]*\.[0-9a-z_.-]*/gi;
 const HEX_PAIR = /^[0-9a-f]{2}$/i;
 /** Rounds of percent-decoding read: as many as the core reads a path with. */
 const DECODE_ROUNDS = 3;
 const MAX_PATH_LENGTH = 1024;
 /** What a path must contain for `maskKeys` to find anything in it (with no `%`, which it always reads). */
-const MAY_HOLD_KEY = /live|test|[0-9a-f]{48}/i;
+const MAY_HOLD_KEY = /live|test|[0-9a-f]{48}|eyJ/i;
 
 /**
  * `text` with every key-like run masked, where a run may be spelled with percent-escapes (`%6cive_s%6b_…`, even
