@@ -131,13 +131,15 @@ describe.runIf(available)('RedisKeyStore', () => {
     expect(await b.getAccount('shared-id')).toBeNull();
     await b.putAccount({ id: 'shared-id', tier: 'free', enterprise: false });
     expect(await a.getAccount('shared-id')).toEqual({ id: 'shared-id', tier: 'premium', enterprise: false });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    // b heard its own write (locally and echoed over pub/sub), never a's.
-    expect(heardByB.filter((e) => e.type === 'account-changed').length).toBeGreaterThanOrEqual(1);
-    const before = heardByB.filter((e) => e.type === 'account-changed').length;
     await a.putAccount({ id: 'other', tier: 'premium', enterprise: false });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(heardByB.filter((e) => e.type === 'account-changed').length).toBe(before);
+    // A write on b's prefix from another instance: Redis delivers b's subscription its messages in publish order,
+    // so once b hears this one, anything a's writes could have sent b has arrived.
+    await open(b.prefix).putAccount({ id: 'marker', tier: 'free', enterprise: false });
+    const changed = () => heardByB.flatMap((e) => (e.type === 'account-changed' ? [e.accountId] : []));
+    await eventually(() => changed().includes('marker'), 5_000);
+    // b heard its own write (locally, and perhaps echoed over pub/sub) and the marker, never a's.
+    expect(changed()).toContain('shared-id');
+    expect(changed()).not.toContain('other');
   });
 
   it('tells a listener it is not live until subscribed, then live; other instances hear writes over pub/sub', async () => {
