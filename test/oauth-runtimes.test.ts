@@ -1,4 +1,5 @@
-// The built @finora-auth/oauth verifier on every runtime it promises (Node, workerd, Bun, Deno): a token issued here verifies there.
+// The built @finora-auth/oauth verifier on every runtime it promises (Node, workerd, Bun, Deno): a token issued here verifies there;
+// and the built Hono adapter over createAuthenticator({ tokens }) judging service-account tokens there, over real HTTP.
 
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -9,10 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryKeyStore, createKeyManager } from '@finora-auth/core';
 import { createTokenIssuer } from '@finora-auth/oauth';
 import { send } from './support/adapters';
+import type { RuntimeTokens } from './support/oauth-runtime-app';
 import { launch, platformBinary, startWorkerd, type Started } from './support/runtime-launch';
 
 const root = join(import.meta.dirname, '..');
 const dist = join(root, 'packages', 'oauth', 'dist', 'index.js');
+const tokenApp = join(import.meta.dirname, 'support', 'oauth-runtime-app.ts');
 const ISSUER = 'https://auth.finora.test';
 const AUDIENCE = 'https://api.finora.test';
 
@@ -139,5 +142,93 @@ describe.each(RUNTIMES)('$name', (runtime) => {
   it('refuses the same token with its scope widened (the signature no longer matches)', async () => {
     const reply = await send(origin, '/forged');
     expect(JSON.parse(reply.text)).toEqual({ ok: false, name: 'TokenVerificationError', reason: 'invalid' });
+  });
+});
+
+/** Bundles `contents` (ending with the runtime's `serve`, which serves `handler`) for the runtime and starts it. */
+async function startBundle(runtime: Runtime, contents: string, loader: 'js' | 'ts') {
+  const dir = mkdtempSync(join(tmpdir(), 'finora-oauth-runtime-'));
+  const bundle = join(dir, 'server.mjs');
+  await build({
+    stdin: { contents, resolveDir: root, loader },
+    bundle: true,
+    format: 'esm',
+    platform: runtime.platform,
+    mainFields: ['module', 'main'],
+    conditions: runtime.conditions,
+    target: 'es2022',
+    outfile: bundle,
+    logLevel: 'silent',
+  });
+  const started = await runtime.start(bundle, dir);
+  return { dir, child: started.child, origin: `http://127.0.0.1:${started.port}` };
+}
+
+describe.each(RUNTIMES)('the Hono adapter judging tokens on $name', (runtime) => {
+  let started: Awaited<ReturnType<typeof startBundle>> | undefined;
+  let tokens: RuntimeTokens;
+  const get = (path: string, token: string, method = 'GET') => send(started!.origin, path, { Authorization: `Bearer ${token}` }, method);
+  const refusal = (reply: { status: number; text: string; headers: Record<string, string | string[] | undefined> }) => ({
+    status: reply.status,
+    challenge: reply.headers['www-authenticate'],
+    code: (JSON.parse(reply.text) as { error?: { code: string } }).error?.code,
+  });
+
+  beforeAll(async () => {
+    for (const name of ['hono', 'core']) {
+      const built = join(root, 'packages', name, 'dist', 'index.js');
+      if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(root, 'packages', name, 'src', 'index.ts')).mtimeMs) {
+        throw new Error(`packages/${name}/dist is missing or older than its source: run \`pnpm run build\` first (pnpm test does)`);
+      }
+    }
+    started = await startBundle(runtime, `import { app } from ${JSON.stringify(tokenApp)};\nconst handler = app.fetch;\n${runtime.serve}`, 'ts');
+    const reply = await send(started.origin, '/__tokens', {}, 'POST');
+    expect(reply.status, reply.text).toBe(200);
+    tokens = JSON.parse(reply.text) as RuntimeTokens;
+  }, 60_000);
+
+  afterAll(() => {
+    started?.child.removeAllListeners('exit');
+    started?.child.kill('SIGKILL');
+    if (started) rmSync(started.dir, { recursive: true, force: true });
+  });
+
+  it('allows a token got by client_secret_basic, as an OAuth credential of its service account', async () => {
+    const reply = await get('/payments/7', tokens.full);
+    expect(reply.status, reply.text).toBe(200);
+    expect((JSON.parse(reply.text) as { auth: Record<string, unknown> }).auth).toMatchObject({
+      credential: 'oauth_token',
+      keyId: tokens.fullClientId,
+      clientId: tokens.fullClientId,
+      accountId: 'bank',
+      environment: 'live',
+      surface: 'enterprise',
+      module: 'payments',
+      keyName: 'treasury sync',
+      scopes: ['write'],
+      tokenId: expect.any(String),
+    });
+  });
+
+  it('allows a read-only token got by client_secret_post to read, and refuses it a write with INSUFFICIENT_SCOPE', async () => {
+    expect((await get('/invoices', tokens.reader)).status).toBe(200);
+    expect(refusal(await get('/invoices', tokens.reader, 'POST'))).toEqual({
+      status: 403,
+      challenge: 'Bearer realm="finora", error="insufficient_scope", scope="invoices:write"',
+      code: 'INSUFFICIENT_SCOPE',
+    });
+  });
+
+  it("refuses a revoked service account's token, and a read-only token widened to write, with INVALID_TOKEN", async () => {
+    const [header, payload, signature] = tokens.reader.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+    const widened = `${header}.${Buffer.from(JSON.stringify({ ...claims, scope: 'write' })).toString('base64url')}.${signature}`;
+    for (const token of [tokens.revoked, widened]) {
+      expect(refusal(await get('/invoices', token, 'POST'))).toEqual({
+        status: 401,
+        challenge: 'Bearer realm="finora", error="invalid_token"',
+        code: 'INVALID_TOKEN',
+      });
+    }
   });
 });
