@@ -36,6 +36,16 @@ export interface CopyReport {
   verified: Record<Kind, { source: number; target: number }>;
 }
 
+/**
+ * Accounts, and each account's keys, are copied this many at a time: a network store's round trip and commit (about
+ * 2 ms on PostgreSQL) one after another would make a million keys an hour. Each row's own steps stay in order.
+ */
+const IN_FLIGHT = 16;
+
+async function inBatches<T>(items: readonly T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(work));
+}
+
 /** Every usage day a store can hold. */
 const ALL_DAYS = ['0000-01-01', '9999-12-31'] as const;
 
@@ -104,7 +114,7 @@ export async function copyStore(fromStore: KeyStore, toStore: KeyStore, now: num
   const tallies = Object.fromEntries(KINDS.map((kind) => [kind, { copied: 0, unchanged: 0, updated: 0, conflicts: [] }])) as unknown as Record<Kind, Tally>;
 
   const accounts = await from.listAccounts();
-  for (const account of accounts) {
+  await inBatches(accounts, IN_FLIGHT, async (account) => {
     const existing = await to.getAccount(account.id);
     if (!existing) {
       await to.putAccount(accountFields(account));
@@ -123,12 +133,10 @@ export async function copyStore(fromStore: KeyStore, toStore: KeyStore, now: num
       else tallies.credits.conflicts.push(`credits of account ${account.id}: the target meters it with another balance or refill`);
     }
 
-    for (const key of await from.listKeys(account.id)) await copyKey(to, key, tallies.keys);
-    for (const serviceAccount of await from.listServiceAccounts(account.id)) {
-      await copyServiceAccount(to, serviceAccount, tallies['service accounts']);
-    }
+    await inBatches(await from.listKeys(account.id), IN_FLIGHT, (key) => copyKey(to, key, tallies.keys));
+    await inBatches(await from.listServiceAccounts(account.id), IN_FLIGHT, (sa) => copyServiceAccount(to, sa, tallies['service accounts']));
     await copyUsage(await from.listUsage(account.id, ...ALL_DAYS), await to.listUsage(account.id, ...ALL_DAYS), to, account.id, tallies['usage rows']);
-  }
+  });
 
   const targetSigningKeys = new Map((await to.listSigningKeys()).map((key) => [key.kid, key]));
   for (const key of await from.listSigningKeys()) await copySigningKey(to, key, targetSigningKeys.get(key.kid), tallies['signing keys']);

@@ -207,7 +207,11 @@ describe.runIf(servicesUp)('finora-auth store copy', () => {
     });
   }, 60_000);
 
-  it('refuses to copy a store onto itself, and names a missing option', async () => {
+  it('has help, refuses to copy a store onto itself, and names a missing option', async () => {
+    const help = await runCli(['store', 'copy', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/finora-auth store copy --from URL --to URL/);
+    expect((await runCli(['--help'])).stdout).toMatch(/store copy --from URL --to URL/);
     const self = await copy(urls.sqlite, urls.sqlite);
     expect(self.code).toBe(2);
     expect(self.stderr).toMatch(/two different stores/);
