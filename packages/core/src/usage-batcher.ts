@@ -52,6 +52,8 @@ export class UsageBatcher {
   #day = '';
   #dayStart = Number.POSITIVE_INFINITY;
   #flushing: Promise<void> | undefined;
+  /** A flush failed: a full batch waits for the retry timer (or an explicit flush) instead of calling the store at once. */
+  #retrying = false;
   /** Counts given up because flushes kept failing and the pending rows reached their bound. */
   dropped = 0;
 
@@ -81,8 +83,10 @@ export class UsageBatcher {
     }
     row.allowed += 1;
     row.creditsSpent += usage.creditsSpent;
-    if (this.#rows.size >= this.#maxRows) void this.flush();
-    else this.#cancel ??= this.#schedule(() => void this.flush(), this.#flushMs);
+    if (this.#rows.size >= this.#maxRows) {
+      // One flush at a time; after a failure the store is left alone until the retry timer.
+      if (!this.#flushing && !this.#retrying) void this.flush();
+    } else this.#cancel ??= this.#schedule(() => void this.flush(), this.#flushMs);
   }
 
   /** The batch's row for today, made (counts 0) and indexed if new; `undefined` when the pending rows are at their bound. */
@@ -108,17 +112,23 @@ export class UsageBatcher {
     this.#index.test.clear();
   }
 
-  /** Sends what is counted; a failed batch is merged back for the next flush. One flush at a time. */
+  /**
+   * Sends what is counted, in calls of at most `maxRows` rows, one after another. A chunk leaves the pending rows
+   * before it is sent and does not come back once it landed, so a later chunk's failure resends only itself and what
+   * was not sent yet (still pending: never taken out); a failed chunk is merged back for the next flush. One flush at a time; it sends
+   * at most the chunks pending when it began, so it ends under steady load.
+   */
   async flush(): Promise<void> {
     while (this.#flushing) await this.#flushing;
     this.#cancel?.();
     this.#cancel = undefined;
+    this.#retrying = false;
     if (this.#rows.size === 0 || !this.#store.addUsage) return;
-    const batch = this.#rows;
-    this.#rows = new Map();
-    this.#clearIndex();
-    this.#flushing = this.#send(batch).finally(() => (this.#flushing = undefined));
+    this.#flushing = this.#sendChunks(Math.ceil(this.#rows.size / this.#maxRows));
     await this.#flushing;
+    this.#flushing = undefined;
+    // Full batches counted meanwhile go at once, in a flush of their own (this one ends, even under steady load).
+    if (this.#rows.size >= this.#maxRows && !this.#retrying) void this.flush();
   }
 
   /** Flushes what is left (a graceful shutdown). */
@@ -126,21 +136,47 @@ export class UsageBatcher {
     await this.flush();
   }
 
-  async #send(batch: Map<string, UsageIncrement>): Promise<void> {
-    try {
-      await this.#store.addUsage!([...batch.values()]);
-    } catch {
-      // Kept for the next flush, merged with what was counted meanwhile; retried on the next count's timer.
-      for (const [key, row] of batch) {
-        const newer = this.#rows.get(key);
-        if (newer) {
-          newer.allowed += row.allowed;
-          newer.creditsSpent += row.creditsSpent;
-        } else {
-          this.#rows.set(key, row);
-        }
+  async #sendChunks(chunks: number): Promise<void> {
+    for (let i = 0; i < chunks && this.#rows.size > 0; i++) {
+      const chunk = this.#takeChunk();
+      try {
+        await this.#store.addUsage!([...chunk.values()]);
+      } catch {
+        // Kept for the next flush, merged with what was counted meanwhile; retried on the next count's timer.
+        this.#mergeBack(chunk);
+        this.#retrying = true;
+        if (this.#rows.size > 0) this.#cancel ??= this.#schedule(() => void this.flush(), this.#flushMs);
+        return;
       }
-      if (this.#rows.size > 0) this.#cancel ??= this.#schedule(() => void this.flush(), this.#flushMs);
+    }
+  }
+
+  /** The oldest `maxRows` pending rows, out of the pending rows (and the index, so new counts make new rows). */
+  #takeChunk(): Map<string, UsageIncrement> {
+    this.#clearIndex();
+    if (this.#rows.size <= this.#maxRows) {
+      const all = this.#rows;
+      this.#rows = new Map();
+      return all;
+    }
+    const chunk = new Map<string, UsageIncrement>();
+    for (const [key, row] of this.#rows) {
+      if (chunk.size === this.#maxRows) break;
+      chunk.set(key, row);
+      this.#rows.delete(key);
+    }
+    return chunk;
+  }
+
+  #mergeBack(chunk: Map<string, UsageIncrement>): void {
+    for (const [key, row] of chunk) {
+      const newer = this.#rows.get(key);
+      if (newer) {
+        newer.allowed += row.allowed;
+        newer.creditsSpent += row.creditsSpent;
+      } else {
+        this.#rows.set(key, row);
+      }
     }
   }
 }

@@ -44,20 +44,55 @@ describe('UsageBatcher', () => {
     ]);
   });
 
-  it('flushes when a batch reaches maxRows, without waiting for the timer', async () => {
+  it('flushes when a batch reaches maxRows, without waiting for the timer, and never sends more than maxRows at once', async () => {
     const store = new MemoryKeyStore();
-    let batches = 0;
-    const counting = { addUsage: (rows: Parameters<MemoryKeyStore['addUsage']>[0]) => (batches++, store.addUsage(rows)) };
+    const calls: number[] = [];
+    const counting = { addUsage: (rows: Parameters<MemoryKeyStore['addUsage']>[0]) => (calls.push(rows.length), store.addUsage(rows)) };
     const usage = new UsageBatcher({ store: counting, now: clock().now, maxRows: 10, schedule: manualTimer().schedule });
     for (let i = 0; i < 9; i++) usage.count(live(`key_${i}`));
-    expect(batches).toBe(0);
+    expect(calls).toEqual([]);
     usage.count(live('key_9'));
-    expect(batches).toBe(1); // sent at once, on the count that filled the batch
-    for (let i = 10; i < 25; i++) usage.count(live(`key_${i}`));
+    expect(calls).toEqual([10]); // sent at once, on the count that filled the batch
+    for (let i = 10; i < 35; i++) usage.count(live(`key_${i}`));
     await usage.flush();
-    expect(batches).toBe(2); // counts made while a batch is in flight go out with the next one
+    // Counts made while a batch is in flight go out after it, in calls of at most maxRows.
+    expect(calls).toEqual([10, 10, 10, 5]);
     const rows = await store.listUsage('acct_1', '2000-01-01', '2100-01-01');
-    expect(rows.length).toBe(25);
+    expect(rows.length).toBe(35);
+  });
+
+  it('sends a backlog in chunks of maxRows: when the 2nd chunk fails, the 1st is not sent again', async () => {
+    const store = new MemoryKeyStore();
+    const sent: string[][] = [];
+    let down = true;
+    let refused = 0;
+    const flaky = {
+      addUsage: (rows: Parameters<MemoryKeyStore['addUsage']>[0]) => {
+        if (down) return (refused++, Promise.reject(new Error('down')));
+        sent.push(rows.map((row) => row.keyId));
+        return sent.length === 2 ? Promise.reject(new Error('lost')) : store.addUsage(rows);
+      },
+    };
+    const time = clock();
+    const timer = manualTimer();
+    const usage = new UsageBatcher({ store: flaky, now: time.now, maxRows: 4, schedule: timer.schedule });
+    for (let i = 0; i < 8; i++) usage.count(live(`key_${i}`)); // the 4th count sends a full batch: it fails
+    await usage.flush(); // an explicit flush tries again: still down
+    expect(refused).toBe(2);
+    for (let i = 8; i < 10; i++) usage.count(live(`key_${i}`));
+    expect(refused).toBe(2); // after a failure, full batches wait for the retry timer instead of calling the store at once
+    down = false;
+    await usage.flush(); // a backlog of 10 rows, 3 chunks: the 1st lands, the 2nd fails, the 3rd waits
+    expect(sent.map((chunk) => chunk.length)).toEqual([4, 4]);
+    timer.fire(); // the retry: what failed and what was not tried, once each
+    await usage.flush();
+    expect(sent.map((chunk) => chunk.length)).toEqual([4, 4, 4, 2]);
+    const all = Array.from({ length: 10 }, (_, i) => `key_${i}`).sort();
+    expect(sent.slice(2).flat().sort()).toEqual(all.filter((keyId) => !sent[0]!.includes(keyId)));
+    const day = new Date(time.now()).toISOString().slice(0, 10);
+    const rows = await store.listUsage('acct_1', day, day);
+    expect(rows.map((row) => row.keyId).sort()).toEqual(all);
+    expect(rows.every((row) => row.allowed === 1 && row.creditsSpent === 1)).toBe(true); // nothing counted twice, nothing lost
   });
 
   it('keeps a failed batch and sends it with the next, losing no count', async () => {
