@@ -316,8 +316,8 @@ describe('graceful shutdown', () => {
     await turns.slowArrived?.promise;
     gateway.child.kill('SIGTERM');
     // The listener closes at once: a new connection is refused while the old request is still in flight.
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await expect(raw('/healthz', { base: gateway.url })).rejects.toThrow(/ECONNREFUSED/);
+    const refused = () => raw('/healthz', { base: gateway.url }).then(() => false, (error: Error) => /ECONNREFUSED/.test(error.message));
+    await eventually(refused, 5_000);
     turns.releaseSlow?.resolve();
     const response = await pending;
     expect(response.status).toBe(200);
@@ -332,7 +332,7 @@ describe('graceful shutdown', () => {
     const pending = raw('/v1/loans/slow', { base: gateway.url, headers: { authorization: `Bearer ${retailKey}` } }).catch((error: Error) => error);
     await turns.slowArrived?.promise;
     gateway.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await eventually(async () => /SIGTERM: finishing requests in flight/.test(gateway.stderr()), 5_000);
     gateway.child.kill('SIGINT');
     expect(await gateway.exited).toEqual({ code: 1, signal: null });
     expect(await pending).toBeInstanceOf(Error);
