@@ -33,6 +33,10 @@ const SMOKE = ['a live retail key of a premium account', 'a revoked key'];
 
 const STORES = await matrixStores('matrix');
 
+// A renamed row must not quietly leave the pairs with no smoke row at all.
+const missing = SMOKE.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name));
+if (missing.length > 0) throw new Error(`matrix: no scenario named ${missing.map((name) => JSON.stringify(name)).join(', ')} for the smoke rows`);
+
 function rowsFor(store: MatrixStoreName, entry: EntryPoint): Scenario[] {
   if (store === 'memory' || entry.name === FULL_ON_EVERY_STORE) return SCENARIOS;
   return SCENARIOS.filter((scenario) => SMOKE.includes(scenario.name));
