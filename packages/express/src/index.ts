@@ -7,6 +7,7 @@ import {
   resolveMiddlewareOptions,
   type AuthContext,
   type AuthRequest,
+  type AuthResult,
   type MiddlewareOptions,
   type Module,
 } from '@finora-auth/core';
@@ -35,6 +36,20 @@ export type FinoraAuthOptions = MiddlewareOptions<Request>;
  */
 const moduleFromRequest = (req: Request): Module | undefined => moduleFromPath(req.path, req.baseUrl);
 
+/** Answers a refusal with the core's status, headers and body; otherwise sets `req.auth` and the headers and goes on. */
+function respond(result: AuthResult, req: Request, res: Response, next: NextFunction): void {
+  if (!result.ok) {
+    // Plain Node calls: Express's res.set and res.send would add a charset to the core's Content-Type.
+    res.statusCode = result.error.status;
+    for (const name in result.error.headers) res.setHeader(name, result.error.headers[name]!);
+    res.end(JSON.stringify(result.error.body));
+    return;
+  }
+  for (const name in result.headers) res.setHeader(name, result.headers[name]!);
+  req.auth = result.context;
+  next();
+}
+
 /**
  * Refuses a request the core refuses, answering with its status, headers and JSON body; otherwise sets
  * `req.auth` and the core's response headers and calls the next handler.
@@ -53,20 +68,9 @@ export function finoraAuth(options: FinoraAuthOptions): RequestHandler {
     const authorization = Array.isArray(req.rawHeaders) ? authorizationFromRawHeaders(req.rawHeaders) : (req.headers.authorization ?? null);
     const request: AuthRequest = { authorization, method: req.method, origin: req.headers.origin ?? null };
     if (requested !== undefined) request.module = requested;
-    authenticator
-      .authenticate(request)
-      .then((result) => {
-        if (!result.ok) {
-          // Plain Node calls: Express's res.set and res.send would add a charset to the core's Content-Type.
-          res.statusCode = result.error.status;
-          for (const [name, value] of Object.entries(result.error.headers)) res.setHeader(name, value);
-          res.end(JSON.stringify(result.error.body));
-          return;
-        }
-        for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
-        req.auth = result.context;
-        next();
-      })
-      .catch(next);
+    // A cached key is answered at once (authenticateNow), so the request goes on in this same tick.
+    const answer = authenticator.authenticateNow?.(request) ?? authenticator.authenticate(request);
+    if ('then' in answer) answer.then((result) => respond(result, req, res, next)).catch(next);
+    else respond(answer, req, res, next);
   };
 }

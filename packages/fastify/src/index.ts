@@ -8,10 +8,11 @@ import {
   resolveMiddlewareOptions,
   type AuthContext,
   type AuthRequest,
+  type AuthResult,
   type MiddlewareOptions,
   type Module,
 } from '@finora-auth/core';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 declare module 'fastify' {
@@ -55,6 +56,18 @@ function moduleOf(request: FastifyRequest, prefixes: ReadonlyMap<string, string>
   return [fromRoute, fromRaw].find((m) => m !== undefined && isEnterpriseModule(m)) ?? fromRoute ?? fromRaw;
 }
 
+/** Refuses with the core's status, headers and body before the handler; otherwise sets `request.auth` and the headers and goes on. */
+function respond(result: AuthResult, request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
+  if (!result.ok) {
+    // A Buffer, because Fastify appends `; charset=utf-8` to a JSON Content-Type it is given with a string.
+    reply.code(result.error.status).headers(result.error.headers).send(Buffer.from(JSON.stringify(result.error.body)));
+    return;
+  }
+  request.auth = result.context;
+  reply.headers(result.headers);
+  done();
+}
+
 /**
  * Guards the routes of the scope it is registered in (and of the scopes that scope registers after it): refuses a
  * request the core refuses with its status, headers and JSON body, before the handler; otherwise sets
@@ -73,20 +86,23 @@ const plugin: FastifyPluginAsync<FinoraAuthOptions> = async function finoraAuthP
   fastify.addHook('onRoute', ({ url, prefix }) => {
     if (url !== undefined && prefix.length > (prefixes.get(url)?.length ?? -1)) prefixes.set(url, prefix);
   });
-  fastify.addHook('onRequest', async function finoraAuthOnRequest(request, reply) {
-    const requested = requestModule(module, request, fromPath);
-    const raw = request.raw.rawHeaders;
-    const authorization = Array.isArray(raw) ? authorizationFromRawHeaders(raw) : (request.headers.authorization ?? null);
-    const auth: AuthRequest = { authorization, method: request.method, origin: request.headers.origin ?? null };
-    if (requested !== undefined) auth.module = requested;
-    const result = await authenticator.authenticate(auth);
-    if (!result.ok) {
-      // A Buffer, because Fastify appends `; charset=utf-8` to a JSON Content-Type it is given with a string.
-      return reply.code(result.error.status).headers(result.error.headers).send(Buffer.from(JSON.stringify(result.error.body)));
+  // A callback hook, not an async one: a cached key is answered at once (authenticateNow) and the request goes on
+  // in this same tick; only an answer that has to wait goes through a promise.
+  fastify.addHook('onRequest', function finoraAuthOnRequest(request, reply, done) {
+    let answer: AuthResult | Promise<AuthResult>;
+    try {
+      const requested = requestModule(module, request, fromPath);
+      const raw = request.raw.rawHeaders;
+      const authorization = Array.isArray(raw) ? authorizationFromRawHeaders(raw) : (request.headers.authorization ?? null);
+      const auth: AuthRequest = { authorization, method: request.method, origin: request.headers.origin ?? null };
+      if (requested !== undefined) auth.module = requested;
+      answer = authenticator.authenticateNow?.(auth) ?? authenticator.authenticate(auth);
+    } catch (error) {
+      done(error as Error);
+      return;
     }
-    request.auth = result.context;
-    reply.headers(result.headers);
-    return undefined;
+    if ('then' in answer) answer.then((result) => respond(result, request, reply, done)).catch(done);
+    else respond(answer, request, reply, done);
   });
 };
 

@@ -62,7 +62,9 @@ export function finoraAuth<StateT = DefaultState>(options: FinoraAuthOptions<Sta
     const authorization = Array.isArray(raw) ? authorizationFromRawHeaders(raw) : (ctx.headers.authorization ?? null);
     const request: AuthRequest = { authorization, method: ctx.method, origin: ctx.headers.origin ?? null };
     if (requested !== undefined) request.module = requested;
-    const result = await authenticator.authenticate(request);
+    // A cached key is answered at once (authenticateNow): no promise to wait on before the next middleware.
+    const answer = authenticator.authenticateNow?.(request) ?? authenticator.authenticate(request);
+    const result = 'then' in answer ? await answer : answer;
     if (!result.ok) {
       ctx.status = result.error.status;
       ctx.set(result.error.headers);
