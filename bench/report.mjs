@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchDir } from './lib.mjs';
+import { forwardAuthSection, forwardAuthTarget, gatewaySection } from './report-gateway.mjs';
 
 const int = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
 const num = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
@@ -95,6 +96,7 @@ export function targets(results) {
     met: gateway ? (gateway.targets ? gateway.targets.every((t) => t.met) : (gateway.target?.met ?? 'reported')) : undefined,
     section: 'gateway',
   });
+  rows.push(forwardAuthTarget(ok(results, 'forward-auth')));
   return rows;
 }
 
@@ -270,8 +272,11 @@ function coreSection(results) {
     '|---|---:|',
     ...(x.authNodeVsFastestNodeFloor !== undefined
       ? [
-          `| **authenticate() (node:crypto path) / the faster createHash floor of each round** — target <= 2 | **${num(x.authNodeVsFastestNodeFloor)}** (${verdict(r.target.met)}) |`,
+          `| **authenticate() (node:crypto path) / the faster createHash floor of each round** — target <= ${r.target.max} | **${num(x.authNodeVsFastestNodeFloor)}** (${verdict(r.target.met)}) |`,
           `| authenticate() with module 'invoices' / the faster createHash floor | ${num(x.authNodeModuleVsFastestNodeFloor)} |`,
+          ...(x.authNodeNowVsFastestNodeFloor !== undefined
+            ? [`| authenticateNow() with module 'invoices' (no promise) / the faster createHash floor | ${num(x.authNodeNowVsFastestNodeFloor)} |`]
+            : []),
         ]
       : []),
     `| authenticate() / createHash floor, synchronous loop | ${num(x.authNodeVsNodeFloor)} |`,
@@ -499,58 +504,6 @@ function fleetSection(results) {
   return lines;
 }
 
-function flatten(value, prefix = '', out = []) {
-  if (value && typeof value === 'object' && !Array.isArray(value)) {
-    for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
-  } else if (Array.isArray(value)) {
-    if (value.every((v) => typeof v !== 'object')) out.push([prefix, value.join(', ')]);
-    else value.forEach((v, i) => flatten(v, `${prefix}[${i}]`, out));
-  } else out.push([prefix, value]);
-  return out;
-}
-
-function gatewaySection(results) {
-  const { lines, result: r } = sectionHeader(results, 'gateway', '7. Gateway against the upstream called directly');
-  if (!r) return lines;
-  if (r.direct && r.gateway && r.gatewayVsDirect) {
-    const paths = [
-      ['upstream directly', r.direct],
-      ['through a bare proxy (no auth)', r.bareProxy],
-      ['through the gateway', r.gateway],
-    ].filter(([, v]) => v);
-    const proxyCpu = (v) => v.proxyCpuMicrosPerRequest ?? v.gatewayCpuMicrosPerRequest;
-    lines.push(
-      'From `bench/gateway.mjs` (written with the gateway; its header comment says exactly what runs). autocannon with',
-      `${r.connections} connections in its own process; the paths alternate, ${r.rounds} rounds of ${r.runSeconds} s, medians; access log ${r.accessLog ? 'on' : 'off'}.`,
-      '',
-      '| path | req/s (median) | range | p50 / p99 latency | proxy CPU µs/req | upstream CPU µs/req |',
-      '|---|---:|---|---|---:|---:|',
-    );
-    for (const [name, v] of paths) {
-      lines.push(`| ${name} | ${int(v.rps)} | ${int(v.rpsMin)} – ${int(v.rpsMax)} | ${v.latencyP50Ms} / ${v.latencyP99Ms} ms | ${num(proxyCpu(v), 1)} | ${num(v.upstreamCpuMicrosPerRequest, 1)} |`);
-    }
-    lines.push('');
-    for (const [key, value] of Object.entries(r)) {
-      if (!/Vs/.test(key)) continue;
-      const label = key.replace(/([A-Z])/g, ' $1').toLowerCase().replace(' vs ', ' / ');
-      if (typeof value === 'number') lines.push(`- ${label}: ${num(value)}`);
-      else if (typeof value?.median === 'number' && /Cpu/.test(key)) lines.push(`- ${label} per request: ${num(value.median)}x (${num(value.min)} – ${num(value.max)})`);
-      else if (typeof value?.median === 'number') lines.push(`- ${label} requests/s: ${pct(value.median)} (${pct(value.min, 0)} – ${pct(value.max, 0)})`);
-    }
-    lines.push('');
-    for (const t of r.targets ?? []) lines.push(`- target, ${t.what}: ${typeof t.value === 'number' && t.value <= 5 ? pct(t.value) : t.value} — ${verdict(t.met)}`);
-    lines.push('');
-    return lines;
-  }
-  lines.push('From `bench/gateway.mjs` (written with the gateway), as it reports them:', '', '| figure | value |', '|---|---|');
-  for (const [k, v] of flatten(r)) {
-    if (k.startsWith('machine') || v === undefined) continue;
-    lines.push(`| ${k} | ${typeof v === 'number' && !Number.isInteger(v) ? num(v, 3) : String(v).replace(/\|/g, '\\|')} |`);
-  }
-  lines.push('');
-  return lines;
-}
-
 function measuredSpan(results) {
   const times = Object.values(results.sections)
     .map((s) => s.measuredAt)
@@ -597,7 +550,8 @@ export function renderMarkdown(results) {
     ...floodSection(results),
     ...memorySection(results),
     ...fleetSection(results),
-    ...gatewaySection(results),
+    ...gatewaySection(results, sectionHeader),
+    ...forwardAuthSection(results, sectionHeader),
   );
   return `${lines.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
 }

@@ -22,7 +22,7 @@ export function smokeFailures(results, leftOut = []) {
 
   const core = section('core');
   if (core) {
-    const ids = ['floor-node', 'oneshot-node', 'floor-node-await', 'floor-web', 'auth-node', 'auth-node-module', 'auth-web'];
+    const ids = ['floor-node', 'oneshot-node', 'floor-node-await', 'floor-web', 'auth-node', 'auth-node-module', 'auth-node-now', 'auth-web'];
     check(same(core.rows?.map((r) => r.id), ids), `core: rows ${JSON.stringify(core.rows?.map((r) => r.id))}, want ${JSON.stringify(ids)}`);
     for (const row of core.rows ?? []) check(finite(row.opsPerSec) && row.opsPerSec > 0, `core: ${row.id} opsPerSec ${row.opsPerSec}`);
     for (const [name, value] of Object.entries(core.ratios ?? {})) check(finite(value) && value > 0, `core: ratio ${name} = ${value}`);
