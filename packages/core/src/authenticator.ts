@@ -124,6 +124,14 @@ export interface Authenticator {
    */
   authenticateNow?(request: AuthRequest): AuthResult | Promise<AuthResult>;
   /**
+   * Sends the usage counted so far and the pending rate-window counts now, instead of on their timers; leases stay.
+   * For runtimes where no timer outlives a request (Cloudflare Workers, where the core sets no such timers): hand it
+   * to `ctx.waitUntil(authenticator.flush())` after each request, so it runs after the response. Never rejects; a
+   * failed send is kept for the next flush. Elsewhere the timers do it (calling it per request would cost a store
+   * write per request). Optional: an authenticator made by hand or wrapped may leave it out.
+   */
+  flush?(): Promise<void>;
+  /**
    * Stops listening to the store and drops the cache; (v2) gives unused credit leases back and sends the last usage
    * and rate-limit counts. The store stays open: it belongs to the caller (close it after this resolves).
    */
@@ -683,6 +691,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   return {
     authenticate,
     authenticateNow,
+    flush: () => metering.flush(),
     async close() {
       unsubscribe();
       // Graceful shutdown: unused lease credits go back, the last usage and rate-window counts are sent.

@@ -26,6 +26,14 @@ export interface MeteringOptions<R> {
   retryAfterSeconds: number;
 }
 
+/**
+ * Cloudflare Workers run no timer past the request that set it (its fetch dies with the request), so there the
+ * batcher and the rate limiter set none: counts leave through `flush()`, which the app hands to `ctx.waitUntil`.
+ * A timer-started push cut off with its request would stay "in flight" for good and block every later one.
+ */
+const NO_TIMERS = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent === 'Cloudflare-Workers';
+const noTimer = () => () => {};
+
 const ALLOWED: Admission = Object.freeze({ headers: undefined, creditsRemaining: undefined });
 
 /** A cost is a whole number of credits, 0 or more; anything else (or a throw) refuses with 503 rather than serving free. */
@@ -53,7 +61,7 @@ export class Metering<R> {
   constructor(options: MeteringOptions<R>) {
     this.#options = options;
     this.#leases = new CreditLeases({ store: options.store, now: options.now, timeoutMs: options.timeoutMs });
-    this.#usage = new UsageBatcher({ store: options.store, now: options.now });
+    this.#usage = new UsageBatcher({ store: options.store, now: options.now, ...(NO_TIMERS && { schedule: noTimer }) });
     const unavailable = renderFailure('AUTH_UNAVAILABLE', messages.unavailable, options.retryAfterSeconds);
     this.#unavailable = { failure: unavailable, reason: 'store-error' };
     this.#costInvalid = { failure: unavailable, reason: 'cost-invalid' };
@@ -65,7 +73,7 @@ export class Metering<R> {
     const limit = credential.rateLimit;
     let headers: Record<string, string> | undefined;
     if (limit) {
-      this.#limiter ??= new RateLimiter({ store: this.#options.store, now: this.#options.now });
+      this.#limiter ??= new RateLimiter({ store: this.#options.store, now: this.#options.now, ...(NO_TIMERS && { schedule: noTimer }) });
       const decision = this.#limiter.check(credential.id, limit);
       headers = rateLimitHeaders(limit, decision);
       if (!decision.allowed) {
@@ -95,6 +103,11 @@ export class Metering<R> {
   /** An account's metering changed: give back what this process holds for it. */
   accountChanged(accountId: string): void {
     void this.#leases.release(accountId);
+  }
+
+  /** Sends the usage counted so far and this process's rate-window counts now; leases stay. Never rejects. */
+  async flush(): Promise<void> {
+    await Promise.all([this.#usage.flush(), this.#limiter?.flush()]);
   }
 
   /** Gives every lease back, sends the last usage counts and rate-window counts. */

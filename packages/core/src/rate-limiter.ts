@@ -45,7 +45,8 @@ interface Bucket {
   late: Array<{ start: number; by: number }>;
   /** A request touched it since the last sync: read the fleet's count back even with nothing to push. */
   touched: boolean;
-  pushing: boolean;
+  /** The push in flight, if any: one at a time per bucket. */
+  pushing: Promise<void> | undefined;
   /**
    * How many processes spend this bucket, as the last syncs suggest (1 + what the others added per request of ours).
    * Between two syncs a process takes only its share of what is left, so N processes do not each spend it all.
@@ -116,11 +117,20 @@ export class RateLimiter {
         continue;
       }
       if (bucket.pushing || (!bucket.touched && bucket.current.unsynced === 0 && bucket.late.length === 0)) continue;
-      bucket.pushing = true;
       bucket.touched = false;
-      work.push(this.#push(id, bucket, increment).finally(() => (bucket.pushing = false)));
+      bucket.pushing = this.#push(id, bucket, increment).finally(() => (bucket.pushing = undefined));
+      work.push(bucket.pushing);
     }
     await Promise.all(work);
+  }
+
+  /**
+   * `sync` once the pushes in flight are done, so what this request counted is pushed too: for runtimes where no
+   * timer outlives a request (Cloudflare Workers), which hand this to `waitUntil`. Never rejects.
+   */
+  async flush(): Promise<void> {
+    await Promise.all(Array.from(this.#buckets.values(), (bucket) => bucket.pushing));
+    await this.sync();
   }
 
   /** Stops syncing after one last push of what is counted here. */
@@ -159,6 +169,8 @@ export class RateLimiter {
       // A window that rolled meanwhile: the fleet's count of it is the previous window's total now.
       if (bucket.current.start === window.start + bucket.windowMs) bucket.previousTotal = Math.max(bucket.previousTotal, window.synced);
     } catch {
+      // Pushed again later. If the store did add it and only its answer was lost, the fleet's count of this window
+      // is `by` too high: stricter, never looser, for the rest of the window (and its weight in the next one).
       if (bucket.current === window) window.unsynced += by;
       else bucket.late.push({ start: window.start, by });
     } finally {
@@ -177,7 +189,7 @@ export class RateLimiter {
         previousTotal: 0,
         late: [],
         touched: false,
-        pushing: false,
+        pushing: undefined,
         peers: this.#peersHint,
       };
       this.#buckets.set(id, bucket);

@@ -149,6 +149,52 @@ describe('RateLimiter across processes', () => {
     expect(await store.incrementRateWindow('key_a', WINDOW_START + 10_000, 0, 1_000)).toBe(1);
   });
 
+  it('flush waits for the push in flight, then pushes what was counted since', async () => {
+    const store = new MemoryKeyStore();
+    const pushed: number[] = [];
+    let release!: () => void;
+    const hold = new Promise<void>((resolve) => (release = resolve));
+    const held = {
+      incrementRateWindow: async (...args: Parameters<MemoryKeyStore['incrementRateWindow']>) => {
+        pushed.push(args[2]);
+        if (pushed.length === 1) await hold; // the first push hangs until released
+        return store.incrementRateWindow(...args);
+      },
+    };
+    const { limiter: l } = limiter(held);
+    allowedOf(l, 2);
+    const order: string[] = [];
+    const background = l.sync().then(() => order.push('background push')); // the timer's push of 2, held
+    allowedOf(l, 1); // counted while it is in flight
+    const flush = l.flush().then(() => order.push('flush'));
+    release();
+    await Promise.all([background, flush]);
+    expect(order).toEqual(['background push', 'flush']);
+    expect(pushed).toEqual([2, 1]); // a sync alone would have skipped the bucket in flight, leaving the 1 behind
+    expect(await store.incrementRateWindow('key_a', WINDOW_START, 0, 1_000)).toBe(3);
+  });
+
+  it('a push whose answer was lost is pushed again: the fleet count is too high by it, refusing sooner, never later', async () => {
+    const store = new MemoryKeyStore();
+    let loseAnswer = true;
+    const lossy = {
+      incrementRateWindow: async (...args: Parameters<MemoryKeyStore['incrementRateWindow']>) => {
+        const count = await store.incrementRateWindow(...args);
+        if (loseAnswer) throw new Error('socket hang up');
+        return count;
+      },
+    };
+    const { limiter: l } = limiter(lossy);
+    const limit = { requests: 10, perSeconds: 10 };
+    expect(allowedOf(l, 4, 'key_a', limit)).toBe(4);
+    await l.sync(); // landed, answer lost: kept as unsent
+    loseAnswer = false;
+    await l.sync();
+    expect(await store.incrementRateWindow('key_a', WINDOW_START, 0, 1_000)).toBe(8); // the 4 counted twice
+    // So at most 2 more, not 6 (the double count also reads as another process spending: a smaller share between syncs).
+    expect(allowedOf(l, 10, 'key_a', limit)).toBeLessThanOrEqual(2);
+  });
+
   it('pushes what is left on close', async () => {
     const store = new MemoryKeyStore();
     const { limiter: l } = limiter(store);
