@@ -158,6 +158,26 @@ describe('the admin console in Chromium', () => {
     }
   });
 
+  it('a reload of a reveal page posts the form again but makes no second key and shows no key, only a link to the account', async () => {
+    const { context, page } = await loggedIn();
+    try {
+      await createAccount(page, 'reloader', 'premium');
+      const key = await generateKey(page, 'once-only');
+      const [resent] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.reload()]);
+      expect(resent.status()).toBe(409);
+      await page.getByRole('heading', { name: 'Key already created' }).waitFor();
+      expect(await page.content()).not.toMatch(KEY_PATTERN);
+      await page.getByRole('link', { name: 'Open account reloader' }).click();
+      await page.getByRole('heading', { name: 'Account reloader' }).waitFor();
+      expect(await page.locator('tr[data-key-id]').count()).toBe(1);
+      expect(await page.content()).not.toContain(key);
+      expect(await createKeyManager({ store }).list('reloader')).toHaveLength(1);
+      expect(await call(key)).toBe(200);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('confirms a revoke without JavaScript on a confirmation page', async () => {
     const context = await browser.newContext({ javaScriptEnabled: false });
     context.setDefaultTimeout(5_000);

@@ -7,10 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createKeyManager, MemoryKeyStore } from '@finora-auth/core';
 import { createAdminConsole, CONTENT_SECURITY_POLICY, escapeHtml } from '../src/admin/index';
-import { adminToken, ConsoleClient, csrfOf, startConsole, type Answer, type ConsoleHandle } from './admin-support';
+import { adminToken, ConsoleClient, csrfOf, once, onceOf, startConsole, type Answer, type ConsoleHandle } from './admin-support';
 import { KEY_PATTERN } from './support';
 
 let handle: ConsoleHandle | undefined;
@@ -67,7 +67,7 @@ describe('the admin console over HTTP', () => {
     answers.push(await client.get('/admin/'), await client.get('/admin/expiring'), await client.get('/admin/nope'));
     answers.push(await client.post('/admin/accounts', { csrf, id: 'acme', tier: 'premium' }));
     answers.push(await client.get('/admin/accounts/acme'), await client.get('/admin/accounts/missing'));
-    answers.push(await client.post('/admin/accounts/acme/keys', { csrf, name: 'books', environment: 'test' }));
+    answers.push(await client.post('/admin/accounts/acme/keys', { csrf, once: once(), name: 'books', environment: 'test' }));
     answers.push(await client.post('/admin/accounts', { id: 'no-csrf', tier: 'premium' }));
     for (const answer of answers) expectSecurityHeaders(answer);
     expect(answers[1]!.headers.get('content-type')).toMatch(/^text\/css/);
@@ -186,7 +186,7 @@ describe('the admin console over HTTP', () => {
     const { handle, client, manager } = await consoleWith();
     const csrf = await client.login(handle.token);
     await manager.putAccount({ id: 'acme', tier: 'premium' });
-    const reveal = await client.post('/admin/accounts/acme/keys', { csrf, name: 'bookkeeping', environment: 'live', scopes: 'invoices:read' });
+    const reveal = await client.post('/admin/accounts/acme/keys', { csrf, once: once(), name: 'bookkeeping', environment: 'live', scopes: 'invoices:read' });
     expect(reveal.status).toBe(200);
     expect(reveal.headers.get('location')).toBeNull();
     const keys = reveal.body.match(KEY_PATTERN) ?? [];
@@ -194,7 +194,7 @@ describe('the admin console over HTTP', () => {
     expect(reveal.body).toContain('Store it now');
     const [info] = await manager.list('acme');
     expect(info).toMatchObject({ name: 'bookkeeping', environment: 'live', scopes: ['invoices:read'] });
-    const rotated = await client.post(`/admin/accounts/acme/keys/${info!.id}/rotate`, { csrf, confirm: 'yes' });
+    const rotated = await client.post(`/admin/accounts/acme/keys/${info!.id}/rotate`, { csrf, once: once(), confirm: 'yes' });
     expect(rotated.status).toBe(200);
     const newKeys = rotated.body.match(KEY_PATTERN) ?? [];
     expect(newKeys).toHaveLength(1);
@@ -222,7 +222,7 @@ describe('the admin console over HTTP', () => {
     const page = await client.get('/admin/accounts/acme');
     expect(page.body).toContain('revoked');
     // A revoked key cannot be rotated: a clear message, no key.
-    const rotate = await client.post(`/admin/accounts/acme/keys/${key.id}/rotate`, { csrf, confirm: 'yes' });
+    const rotate = await client.post(`/admin/accounts/acme/keys/${key.id}/rotate`, { csrf, once: once(), confirm: 'yes' });
     expect(rotate.status).toBe(409);
     expect(rotate.body).toContain('a revoked key cannot be rotated');
     expect(rotate.body).not.toMatch(KEY_PATTERN);
@@ -242,11 +242,11 @@ describe('the admin console over HTTP', () => {
     const { handle, client, manager } = await consoleWith();
     const csrf = await client.login(handle.token);
     await manager.putAccount({ id: 'acme', tier: 'premium' });
-    const empty = await client.post('/admin/accounts/acme/keys', { csrf, name: '  ', environment: 'live', scopes: 'reports:read' });
+    const empty = await client.post('/admin/accounts/acme/keys', { csrf, once: once(), name: '  ', environment: 'live', scopes: 'reports:read' });
     expect(empty.status).toBe(400);
     expect(empty.body).toContain('Give the key a name');
     expect(empty.body).toContain('value="reports:read"');
-    const unknown = await client.post('/admin/accounts/acme/keys', { csrf, name: 'bi', environment: 'live', scopes: 'invoices:read telepathy:read' });
+    const unknown = await client.post('/admin/accounts/acme/keys', { csrf, once: once(), name: 'bi', environment: 'live', scopes: 'invoices:read telepathy:read' });
     expect(unknown.status).toBe(400);
     expect(unknown.body).toContain('&quot;telepathy:read&quot; is not a scope');
     expect(unknown.body).toContain('value="bi"');
@@ -285,7 +285,7 @@ describe('the admin console over HTTP', () => {
     const page = await client.get('/admin/accounts/hobby');
     expect(page.body).not.toContain('Generate Key');
     expect(page.body).toContain('Free accounts cannot use the API');
-    const forged = await client.post('/admin/accounts/hobby/keys', { csrf, name: 'sneaky', environment: 'live' });
+    const forged = await client.post('/admin/accounts/hobby/keys', { csrf, once: once(), name: 'sneaky', environment: 'live' });
     expect(forged.status).toBe(400);
     expect(forged.body).not.toMatch(KEY_PATTERN);
     expect(await manager.list('hobby')).toEqual([]);
@@ -295,13 +295,13 @@ describe('the admin console over HTTP', () => {
     const { handle, client, manager } = await consoleWith();
     const csrf = await client.login(handle.token);
     await manager.putAccount({ id: 'bank', tier: 'accountant_pro', enterprise: true });
-    const made = await client.post('/admin/accounts/bank/service-accounts', { csrf, name: 'ledger sync', environment: 'test', scopes: 'payments:write' });
+    const made = await client.post('/admin/accounts/bank/service-accounts', { csrf, once: once(), name: 'ledger sync', environment: 'test', scopes: 'payments:write' });
     expect(made.status).toBe(200);
     const secrets = made.body.match(/(live|test)_cs_[0-9a-f]{48}/g) ?? [];
     expect(secrets).toHaveLength(1);
     const [sa] = await manager.listServiceAccounts('bank');
     expect(sa).toMatchObject({ name: 'ledger sync', scopes: ['payments:write'] });
-    const rotated = await client.post(`/admin/accounts/bank/service-accounts/${sa!.clientId}/rotate`, { csrf, confirm: 'yes' });
+    const rotated = await client.post(`/admin/accounts/bank/service-accounts/${sa!.clientId}/rotate`, { csrf, once: once(), confirm: 'yes' });
     expect(rotated.status).toBe(200);
     expect(rotated.body).toMatch(/test_cs_[0-9a-f]{48}/);
     expect(rotated.body).not.toContain(secrets[0]);
@@ -348,13 +348,13 @@ describe('the admin console over HTTP', () => {
     await manager.putAccount({ id: 'acme', tier: 'premium' });
     expect((await client.get('/admin/accounts/acme')).body).toContain('Balance: <strong>unmetered</strong>');
     for (const amount of ['0', '-5', '1.5', 'lots', '']) {
-      const refused = await client.post('/admin/accounts/acme/credits', { csrf, amount });
+      const refused = await client.post('/admin/accounts/acme/credits', { csrf, once: once(), amount });
       expect(refused.status).toBe(400);
       expect(refused.body).toContain('a whole number above 0');
     }
     expect(await manager.credits('acme')).toEqual({ metered: false, balance: null });
-    expect((await client.post('/admin/accounts/acme/credits', { csrf, amount: '1000' })).status).toBe(303);
-    expect((await client.post('/admin/accounts/acme/credits', { csrf, amount: '500' })).status).toBe(303);
+    expect((await client.post('/admin/accounts/acme/credits', { csrf, once: once(), amount: '1000' })).status).toBe(303);
+    expect((await client.post('/admin/accounts/acme/credits', { csrf, once: once(), amount: '500' })).status).toBe(303);
     expect(await manager.credits('acme')).toMatchObject({ metered: true, balance: 1500 });
     const page = (await client.get('/admin/accounts/acme')).body;
     expect(page).toContain('Granted 500 credits: the balance is 1500.');
@@ -422,5 +422,165 @@ describe('the admin console over HTTP', () => {
     expect(await handle.store.getAccount('bank')).toMatchObject({ enterprise: true });
     expect((await client.post('/admin/accounts/bank/settings', { csrf, tier: 'premium', confirm: 'yes' })).status).toBe(303);
     expect(await handle.store.getAccount('bank')).toMatchObject({ enterprise: false });
+  });
+});
+
+/** A memory store whose `method` can be held (so a request stays in flight) or made to fail once; `getAccount` calls counted. */
+function storeWith(method: 'insertKey' | 'grantCredits') {
+  const memory = new MemoryKeyStore();
+  const control = { failNext: false, held: [] as Array<() => void>, holding: false, calls: 0, accountReads: 0 };
+  const store = new Proxy(memory, {
+    get(target, name) {
+      const value: unknown = Reflect.get(target, name, target);
+      if (typeof value !== 'function') return value;
+      if (name === 'getAccount') control.accountReads++;
+      if (name !== method) return value.bind(target);
+      return async (...args: unknown[]) => {
+        control.calls++;
+        if (control.holding) await new Promise<void>((resolve) => control.held.push(resolve));
+        if (control.failNext) {
+          control.failNext = false;
+          throw new Error('connection refused');
+        }
+        return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+      };
+    },
+  });
+  return { store, control };
+}
+
+describe('a creating form sent twice (a reload of its answer, a double click)', () => {
+  it('makes one key: the second answer says the key was already created, shows no key, and links to the account', async () => {
+    const { handle, client, manager } = await consoleWith();
+    const csrf = await client.login(handle.token);
+    await manager.putAccount({ id: 'acme', tier: 'premium' });
+    const nonce = onceOf((await client.get('/admin/accounts/acme')).body, '/admin/accounts/acme/keys');
+    const form = { csrf, once: nonce, name: 'bookkeeping', environment: 'live' };
+    const first = await client.post('/admin/accounts/acme/keys', form);
+    expect(first.status).toBe(200);
+    expect(first.body.match(KEY_PATTERN)).toHaveLength(1);
+    const again = await client.post('/admin/accounts/acme/keys', form);
+    expect(again.status).toBe(409);
+    expect(again.body).toContain('Key already created');
+    expect(again.body).not.toMatch(KEY_PATTERN);
+    expect(again.body).toContain('href="/admin/accounts/acme"');
+    const keys = await manager.list('acme');
+    expect(keys).toHaveLength(1);
+    expect(again.body).toContain(keys[0]!.hint);
+    expectSecurityHeaders(again);
+  });
+
+  it('rotates once, through the no-JavaScript confirmation too: the confirmation carries the form nonce, a resend makes no third key', async () => {
+    const { handle, client, manager } = await consoleWith();
+    const csrf = await client.login(handle.token);
+    await manager.putAccount({ id: 'acme', tier: 'premium' });
+    const { key } = await manager.issue({ accountId: 'acme', environment: 'live', name: 'pos' });
+    const action = `/admin/accounts/acme/keys/${key.id}/rotate`;
+    const nonce = onceOf((await client.get('/admin/accounts/acme')).body, action);
+    const ask = await client.post(action, { csrf, once: nonce });
+    expect(ask.status).toBe(200);
+    expect(onceOf(ask.body, action)).toBe(nonce);
+    expect(await manager.list('acme')).toHaveLength(1);
+    expect((await client.post(action, { csrf, once: nonce, confirm: 'yes' })).body.match(KEY_PATTERN)).toHaveLength(1);
+    const again = await client.post(action, { csrf, once: nonce, confirm: 'yes' });
+    expect(again.status).toBe(409);
+    expect(again.body).toContain('Key already rotated');
+    expect(again.body).not.toMatch(KEY_PATTERN);
+    expect(await manager.list('acme')).toHaveLength(2);
+  });
+
+  it('creates one service account and rotates its secret once, never showing a secret to the resend', async () => {
+    const { handle, client, manager } = await consoleWith();
+    const csrf = await client.login(handle.token);
+    await manager.putAccount({ id: 'bank', tier: 'accountant_pro', enterprise: true });
+    const create = { csrf, once: onceOf((await client.get('/admin/accounts/bank')).body, '/admin/accounts/bank/service-accounts'), name: 'ledger', environment: 'live' };
+    expect((await client.post('/admin/accounts/bank/service-accounts', create)).status).toBe(200);
+    const resent = await client.post('/admin/accounts/bank/service-accounts', create);
+    expect(resent.status).toBe(409);
+    expect(resent.body).toContain('Service account already created');
+    expect(resent.body).not.toMatch(/_cs_[0-9a-f]{48}/);
+    const [sa, ...more] = await manager.listServiceAccounts('bank');
+    expect(more).toEqual([]);
+    const action = `/admin/accounts/bank/service-accounts/${sa!.clientId}/rotate`;
+    const rotate = { csrf, once: onceOf((await client.get('/admin/accounts/bank')).body, action), confirm: 'yes' };
+    expect((await client.post(action, rotate)).body).toMatch(/live_cs_[0-9a-f]{48}/);
+    const hint = (await manager.listServiceAccounts('bank'))[0]!.secretHint;
+    expect(hint).not.toBe(sa!.secretHint);
+    const again = await client.post(action, rotate);
+    expect(again.status).toBe(409);
+    expect(again.body).toContain('Secret already rotated');
+    expect(again.body).not.toMatch(/_cs_[0-9a-f]{48}/);
+    expect((await manager.listServiceAccounts('bank'))[0]!.secretHint).toBe(hint);
+  });
+
+  it('grants credits once: the resend says they were already granted and the balance holds one grant', async () => {
+    const { handle, client, manager } = await consoleWith();
+    const csrf = await client.login(handle.token);
+    await manager.putAccount({ id: 'acme', tier: 'premium' });
+    const form = { csrf, once: onceOf((await client.get('/admin/accounts/acme')).body, '/admin/accounts/acme/credits'), amount: '500' };
+    expect((await client.post('/admin/accounts/acme/credits', form)).status).toBe(303);
+    const again = await client.post('/admin/accounts/acme/credits', form);
+    expect(again.status).toBe(409);
+    expect(again.body).toContain('This form already granted 500 credits');
+    expect(await manager.credits('acme')).toMatchObject({ balance: 500 });
+  });
+
+  it('acts once on a double click: the second post waits for the first and is told what it made', async () => {
+    const { store, control } = storeWith('insertKey');
+    const { handle, client, manager } = await consoleWith({ store });
+    const csrf = await client.login(handle.token);
+    await manager.putAccount({ id: 'acme', tier: 'premium' });
+    const form = { csrf, once: onceOf((await client.get('/admin/accounts/acme')).body, '/admin/accounts/acme/keys'), name: 'twice', environment: 'test' };
+    control.holding = true;
+    const first = client.post('/admin/accounts/acme/keys', form);
+    await vi.waitFor(() => expect(control.held).toHaveLength(1));
+    const reads = control.accountReads;
+    const second = client.post('/admin/accounts/acme/keys', form);
+    // The second post has read the account, so (in the same turn) it has found the first one's nonce pending.
+    await vi.waitFor(() => expect(control.accountReads).toBe(reads + 1));
+    control.holding = false;
+    for (const resolve of control.held.splice(0)) resolve();
+    const answers = await Promise.all([first, second]);
+    expect(answers.map((answer) => answer.status)).toEqual([200, 409]);
+    expect(answers[1]!.body).toContain('Key already created');
+    expect(answers[1]!.body).not.toMatch(KEY_PATTERN);
+    expect(control.calls).toBe(1);
+    expect(await manager.list('acme')).toHaveLength(1);
+  });
+
+  it('does not act again on a form whose first send met a store fault (it may have taken effect), and says so', async () => {
+    const { store, control } = storeWith('grantCredits');
+    const { handle, client, manager } = await consoleWith({ store });
+    const csrf = await client.login(handle.token);
+    await manager.putAccount({ id: 'acme', tier: 'premium' });
+    const form = { csrf, once: onceOf((await client.get('/admin/accounts/acme')).body, '/admin/accounts/acme/credits'), amount: '70' };
+    control.failNext = true;
+    expect((await client.post('/admin/accounts/acme/credits', form)).status).toBe(503);
+    const again = await client.post('/admin/accounts/acme/credits', form);
+    expect(again.status).toBe(409);
+    expect(again.body).toContain('may or may not have taken effect');
+    expect(control.calls).toBe(1);
+    // A fresh form from the page works.
+    const fresh = { ...form, once: onceOf((await client.get('/admin/accounts/acme')).body, '/admin/accounts/acme/credits') };
+    expect((await client.post('/admin/accounts/acme/credits', fresh)).status).toBe(303);
+    expect(await manager.credits('acme')).toMatchObject({ balance: 70 });
+  });
+
+  it('lets a form refused for its input be corrected and sent with the same nonce, and refuses a creating form without one', async () => {
+    const { handle, client, manager } = await consoleWith();
+    const csrf = await client.login(handle.token);
+    await manager.putAccount({ id: 'acme', tier: 'premium' });
+    const nonce = once();
+    expect((await client.post('/admin/accounts/acme/keys', { csrf, once: nonce, name: '', environment: 'live' })).status).toBe(400);
+    expect((await client.post('/admin/accounts/acme/keys', { csrf, once: nonce, name: 'fixed', environment: 'live' })).status).toBe(200);
+    for (const bad of [undefined, '', 'short']) {
+      const fields: Record<string, string> = { csrf, name: 'no-nonce', environment: 'live', ...(bad === undefined ? {} : { once: bad }) };
+      const refused = await client.post('/admin/accounts/acme/keys', fields);
+      expect(refused.status).toBe(400);
+      expect(refused.body).toContain('Form out of date');
+    }
+    expect((await client.post('/admin/accounts/acme/credits', { csrf, amount: '5' })).status).toBe(400);
+    expect((await manager.list('acme')).map((key) => key.name)).toEqual(['fixed']);
+    expect(await manager.credits('acme')).toMatchObject({ metered: false });
   });
 });

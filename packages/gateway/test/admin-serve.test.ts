@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminToken, ConsoleClient } from './admin-support';
+import { adminToken, ConsoleClient, once } from './admin-support';
 import { ensureBuilt, KEY_PATTERN, runCli, startServe, tempDir, type ServeHandle, type TempDir } from './support';
 import { eventually } from '@finora-auth/core/testing';
 
@@ -31,7 +31,7 @@ describe('serve --admin-token-file', () => {
       const client = new ConsoleClient(serve.url);
       const csrf = await client.login(token);
       expect((await client.post('/admin/accounts', { csrf, id: 'acme', tier: 'premium' })).status).toBe(303);
-      const reveal = await client.post('/admin/accounts/acme/keys', { csrf, name: 'books', environment: 'live' });
+      const reveal = await client.post('/admin/accounts/acme/keys', { csrf, once: once(), name: 'books', environment: 'live' });
       const [key] = reveal.body.match(KEY_PATTERN) ?? [];
       expect(key).toBeDefined();
       expect(await status(serve.url, key as string)).toBe(200);

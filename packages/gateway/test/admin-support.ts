@@ -48,6 +48,22 @@ export interface Answer {
   body: string;
 }
 
+/**
+ * A fresh one-time form nonce, for a test that posts a creating form without fetching the page first (the console
+ * acts on any nonce its session has not seen; the page's own forms each carry a fresh one).
+ */
+export function once(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** The one-time nonce of the form on `page` that posts to `action`. */
+export function onceOf(page: string, action: string): string {
+  const form = page.split('<form').find((part) => part.includes(`action="${action}"`));
+  const match = form && /name="once" value="([^"]+)"/.exec(form.split('</form>')[0] as string);
+  if (!match) throw new Error(`no one-time field in the form posting to ${action}`);
+  return match[1] as string;
+}
+
 /** The CSRF token in a page's forms. */
 export function csrfOf(page: string): string {
   const match = /name="csrf" value="([^"]+)"/.exec(page);

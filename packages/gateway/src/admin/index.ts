@@ -17,9 +17,11 @@ import { SCRIPT, STYLESHEET } from './assets';
 import { CSRF_FIELD, sameOrigin, validToken } from './csrf';
 import { html } from './escape';
 import { cookie, FormError, overTls, readForm, redirect, send } from './http';
+import { ONCE_FIELD, UsedForms, type FormOutcome } from './once';
 import {
   accountPage,
   accountsPage,
+  alreadyPage,
   confirmPage,
   expiringPage,
   loginPage,
@@ -220,8 +222,61 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
   /** Without `confirm=yes`, answers the confirmation page and returns false. */
   function confirmed(ctx: Ctx, action: string, question: string, button: string, back: string): boolean {
     if (field(ctx.form, 'confirm') === 'yes') return true;
-    send(ctx.res, 200, confirmPage({ csrf: ctx.session.csrf, action, question, back, button }));
+    const once = ctx.form.get(ONCE_FIELD);
+    send(ctx.res, 200, confirmPage({ csrf: ctx.session.csrf, action, question, back, button, ...(UsedForms.valid(once) ? { once } : {}) }));
     return false;
+  }
+
+  function at(): string {
+    return `${new Date(now()).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  }
+
+  /**
+   * Runs a creating action at most once per form nonce. `act` answers the request and returns what it made, or
+   * `undefined` when it made nothing (then the same form may be sent again). A form sent again after it made
+   * something gets a page saying what, never the secret; one sent while the first is still being handled waits
+   * for it. A store fault leaves the form spent, since whether the store made something is unknown.
+   */
+  async function once(ctx: Ctx, account: Account, act: () => Promise<FormOutcome | undefined>): Promise<void> {
+    const nonce = ctx.form.get(ONCE_FIELD);
+    const forms = ctx.session.forms;
+    const spent = (title: string, message: string) =>
+      send(ctx.res, 409, alreadyPage({ csrf: ctx.session.csrf, accountId: account.id, title, message }));
+    if (!UsedForms.valid(nonce)) {
+      send(
+        ctx.res,
+        400,
+        alreadyPage({
+          csrf: ctx.session.csrf,
+          accountId: account.id,
+          title: 'Form out of date',
+          message: 'This form has no one-time field, so sending it twice could make two of what it makes. Nothing was done: open the account again and use its form.',
+        }),
+      );
+      return;
+    }
+    for (;;) {
+      const previous = forms.claim(nonce);
+      if (!previous) break;
+      if (previous.state === 'pending') {
+        await previous.finished;
+        continue;
+      }
+      if (previous.state === 'done') return spent(previous.outcome.title, previous.outcome.message);
+      return spent(
+        'Already sent',
+        'This form was sent before and the key store did not answer then, so it may or may not have taken effect. Nothing was done now: open the account to see, and use a fresh form there.',
+      );
+    }
+    let outcome: FormOutcome | undefined;
+    try {
+      outcome = await act();
+    } catch (error) {
+      forms.fault(nonce);
+      throw error;
+    }
+    if (outcome) forms.done(nonce, outcome);
+    else forms.release(nonce);
   }
 
   function done(ctx: Ctx, accountId: string, message: string): void {
@@ -337,9 +392,9 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
     };
   }
 
-  async function generateKey(ctx: Ctx, account: Account): Promise<void> {
+  async function generateKey(ctx: Ctx, account: Account): Promise<FormOutcome | undefined> {
     const input = keyInput(ctx.form);
-    const again = (error: string) => renderAccount(ctx, account, { error, keyForm: input }, 400);
+    const again = async (error: string) => void (await renderAccount(ctx, account, { error, keyForm: input }, 400));
     if (!input.name) return again('Give the key a name: the integration that will use it.');
     if (input.environment !== 'live' && input.environment !== 'test') return again('Choose live or test.');
     if (input.surface !== 'retail' && input.surface !== 'enterprise') return again('Choose retail or enterprise.');
@@ -371,6 +426,11 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
         now: now(),
       }),
     );
+    return {
+      accountId: account.id,
+      title: 'Key already created',
+      message: `This form already created key “${key.name ?? ''}” (${key.hint}, ${key.environment}) at ${at()}; no second key was made. The key is not shown again: finora-auth keeps only its digest. If it was not stored, revoke it on the account's page and generate another.`,
+    };
   }
 
   async function keyAction(ctx: Ctx, account: Account, keyId: string, action: string): Promise<void> {
@@ -387,14 +447,21 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
       await manager.revoke(keyId);
       return done(ctx, account.id, `Key ${label} revoked.`);
     }
-    if (!confirmed(ctx, path, `Rotate key ${label}? A new key like it is made; this one stays valid until you revoke it.`, 'Rotate key', back)) return;
+    return once(ctx, account, async () => {
+      if (!confirmed(ctx, path, `Rotate key ${label}? A new key like it is made; this one stays valid until you revoke it.`, 'Rotate key', back)) return undefined;
+      return rotateKey(ctx, account, keyId, key.hint);
+    });
+  }
+
+  async function rotateKey(ctx: Ctx, account: Account, keyId: string, hint: string): Promise<FormOutcome | undefined> {
     let issued: { apiKey: string; key: KeyInfo };
     try {
       issued = await manager.rotate(keyId);
     } catch (error) {
       const message = refusal(error);
       if (message === undefined) throw error;
-      return renderAccount(ctx, account, { error: message }, 409);
+      await renderAccount(ctx, account, { error: message }, 409);
+      return undefined;
     }
     const old = (await manager.list(account.id)).find((info) => info.id === keyId);
     send(
@@ -405,16 +472,21 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
         accountId: account.id,
         kind: 'key',
         secret: issued.apiKey,
-        label: html`Key “${issued.key.name ?? ''}” (${issued.key.environment}, ${issued.key.surface}), replacing ${key.hint}`,
+        label: html`Key “${issued.key.name ?? ''}” (${issued.key.environment}, ${issued.key.surface}), replacing ${hint}`,
         ...(old ? { old } : {}),
         now: now(),
       }),
     );
+    return {
+      accountId: account.id,
+      title: 'Key already rotated',
+      message: `This form already rotated key ${hint} at ${at()}: the new key is ${issued.key.hint}; no third key was made. The new key is not shown again: finora-auth keeps only its digest. If it was not stored, revoke it on the account's page and rotate again.`,
+    };
   }
 
-  async function createServiceAccount(ctx: Ctx, account: Account): Promise<void> {
+  async function createServiceAccount(ctx: Ctx, account: Account): Promise<FormOutcome | undefined> {
     const input = keyInput(ctx.form);
-    const again = (error: string) => renderAccount(ctx, account, { error, serviceForm: input }, 400);
+    const again = async (error: string) => void (await renderAccount(ctx, account, { error, serviceForm: input }, 400));
     if (!input.name) return again('Give the service account a name: the integration that will use it.');
     if (input.environment !== 'live' && input.environment !== 'test') return again('Choose live or test.');
     const scopes = parseScopes(input.scopes);
@@ -443,6 +515,11 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
         now: now(),
       }),
     );
+    return {
+      accountId: account.id,
+      title: 'Service account already created',
+      message: `This form already created service account ${made.clientId} at ${at()}; no second one was made. Its client secret is not shown again: finora-auth keeps only its digest. If it was not stored, rotate the secret on the account's page.`,
+    };
   }
 
   async function serviceAccountAction(ctx: Ctx, account: Account, clientId: string, action: string): Promise<void> {
@@ -458,14 +535,21 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
       await manager.revokeServiceAccount(clientId);
       return done(ctx, account.id, `Service account ${clientId} revoked.`);
     }
-    if (!confirmed(ctx, path, `Make a new secret for ${clientId}? The old secret and its tokens stop working.`, 'Rotate secret', back)) return;
+    return once(ctx, account, async () => {
+      if (!confirmed(ctx, path, `Make a new secret for ${clientId}? The old secret and its tokens stop working.`, 'Rotate secret', back)) return undefined;
+      return rotateSecret(ctx, account, clientId);
+    });
+  }
+
+  async function rotateSecret(ctx: Ctx, account: Account, clientId: string): Promise<FormOutcome | undefined> {
     let made: { clientSecret: string; serviceAccount: ServiceAccountInfo };
     try {
       made = await manager.rotateServiceAccountSecret(clientId);
     } catch (error) {
       const message = refusal(error);
       if (message === undefined) throw error;
-      return renderAccount(ctx, account, { error: message }, 409);
+      await renderAccount(ctx, account, { error: message }, 409);
+      return undefined;
     }
     send(
       ctx.res,
@@ -479,12 +563,18 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
         now: now(),
       }),
     );
+    return {
+      accountId: account.id,
+      title: 'Secret already rotated',
+      message: `This form already made a new secret (${made.serviceAccount.secretHint}) for service account ${clientId} at ${at()}; no further secret was made. It is not shown again: finora-auth keeps only its digest. If it was not stored, rotate the secret again.`,
+    };
   }
 
-  async function grantCredits(ctx: Ctx, account: Account): Promise<void> {
+  async function grantCredits(ctx: Ctx, account: Account): Promise<FormOutcome | undefined> {
     const amount = field(ctx.form, 'amount');
     if (!/^[1-9][0-9]{0,11}$/.test(amount)) {
-      return renderAccount(ctx, account, { error: 'Credits to grant: a whole number above 0.', credits: { text: '', amount } }, 400);
+      await renderAccount(ctx, account, { error: 'Credits to grant: a whole number above 0.', credits: { text: '', amount } }, 400);
+      return undefined;
     }
     let balance: number;
     try {
@@ -492,9 +582,15 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
     } catch (error) {
       const message = refusal(error);
       if (message === undefined) throw error;
-      return renderAccount(ctx, account, { error: message, credits: { text: '', amount } }, 400);
+      await renderAccount(ctx, account, { error: message, credits: { text: '', amount } }, 400);
+      return undefined;
     }
     done(ctx, account.id, `Granted ${amount} credits: the balance is ${balance}.`);
+    return {
+      accountId: account.id,
+      title: 'Credits already granted',
+      message: `This form already granted ${amount} credits at ${at()} (the balance was then ${balance}); nothing was granted again.`,
+    };
   }
 
   async function post(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -531,10 +627,14 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
     const account = await accountOr404(ctx, accountId);
     if (!account) return;
     if (what === 'settings' && itemId === undefined) return changeSettings(ctx, account);
-    if (what === 'credits' && itemId === undefined) return grantCredits(ctx, account);
-    if (what === 'keys') return itemId === undefined ? generateKey(ctx, account) : keyAction(ctx, account, itemId, action as string);
+    if (what === 'credits' && itemId === undefined) return once(ctx, account, () => grantCredits(ctx, account));
+    if (what === 'keys') {
+      return itemId === undefined ? once(ctx, account, () => generateKey(ctx, account)) : keyAction(ctx, account, itemId, action as string);
+    }
     if (what === 'service-accounts') {
-      return itemId === undefined ? createServiceAccount(ctx, account) : serviceAccountAction(ctx, account, itemId, action as string);
+      return itemId === undefined
+        ? once(ctx, account, () => createServiceAccount(ctx, account))
+        : serviceAccountAction(ctx, account, itemId, action as string);
     }
     send(res, 404, messagePage({ csrf: session.csrf, title: 'Not found', message: 'There is no such console action.' }));
   }

@@ -3,6 +3,7 @@
 import type { Account, KeyInfo, ServiceAccountInfo } from '@finora-auth/core';
 import { CSRF_FIELD } from './csrf';
 import { html, type SafeHtml } from './escape';
+import { newNonce, ONCE_FIELD } from './once';
 
 const TIER_LABEL: Readonly<Record<string, string>> = { free: 'Free', premium: 'Premium', accountant_pro: 'Accountant Pro' };
 
@@ -17,6 +18,11 @@ function when(date: Date | undefined): string {
 
 function csrfField(csrf: string): SafeHtml {
   return html`<input type="hidden" name="${CSRF_FIELD}" value="${csrf}">`;
+}
+
+/** The one-time nonce of a form that creates something: a fresh one, or the one a confirmation carries on. */
+function onceField(nonce: string = newNonce()): SafeHtml {
+  return html`<input type="hidden" name="${ONCE_FIELD}" value="${nonce}">`;
 }
 
 export function layout(input: { title: string; csrf?: string; body: SafeHtml }): string {
@@ -161,8 +167,8 @@ function keyState(key: { revokedAt?: Date; expiresAt: Date }, now: number): Safe
   return html`<span class="badge valid">Valid</span>`;
 }
 
-function confirmForm(action: string, csrf: string, label: string, question: string, className = 'danger'): SafeHtml {
-  return html`<form class="inline" method="post" action="${action}" data-confirm="${question}">${csrfField(csrf)}<button class="${className}" type="submit">${label}</button></form>`;
+function confirmForm(action: string, csrf: string, label: string, question: string, className = 'danger', creates = false): SafeHtml {
+  return html`<form class="inline" method="post" action="${action}" data-confirm="${question}">${csrfField(csrf)}${creates ? onceField() : ''}<button class="${className}" type="submit">${label}</button></form>`;
 }
 
 export function keyRows(accountId: string, keys: KeyInfo[], csrf: string, now: number): SafeHtml {
@@ -173,7 +179,7 @@ export function keyRows(accountId: string, keys: KeyInfo[], csrf: string, now: n
     const live = !key.revokedAt;
     return html`<tr data-key-id="${key.id}"><td data-label="Name" class="name"><span>${key.name ?? html`<span class="hint">(no name)</span>`}<code class="id">${key.id}</code></span></td><td data-label="Env"><span class="badge ${key.environment}">${key.environment}</span></td><td data-label="Surface">${key.surface}</td><td data-label="Scopes"><code>${key.scopes.join(' ')}</code></td><td data-label="Hint"><code>${key.hint}</code></td><td data-label="Created">${when(key.createdAt)}</td><td data-label="Expires">${when(key.expiresAt)}</td><td data-label="State">${keyState(key, now)}</td><td data-label="Actions">${
       live
-        ? html`${confirmForm(`${base}/rotate`, csrf, 'Rotate', 'Make a new key like this one? This one stays valid until you revoke it.', 'secondary')} ${confirmForm(
+        ? html`${confirmForm(`${base}/rotate`, csrf, 'Rotate', 'Make a new key like this one? This one stays valid until you revoke it.', 'secondary', true)} ${confirmForm(
             `${base}/revoke`,
             csrf,
             'Revoke',
@@ -199,7 +205,7 @@ function generateSection(input: AccountPageInput): SafeHtml {
   }
   const form = input.keyForm ?? {};
   return html`<section aria-labelledby="gen-h"><h2 id="gen-h">Generate a key</h2>
-<form method="post" action="/admin/accounts/${seg(account.id)}/keys">${csrfField(input.csrf)}
+<form method="post" action="/admin/accounts/${seg(account.id)}/keys">${csrfField(input.csrf)}${onceField()}
 <div class="row">
   <label for="key-name">Name (one key per integration)<input id="key-name" name="name" type="text" required maxlength="200" value="${form.name ?? ''}"></label>
   ${environmentSelect('key-env', form.environment)}
@@ -242,7 +248,7 @@ function serviceAccountsSection(input: AccountPageInput): SafeHtml {
         (sa) => html`<tr><td data-label="Name" class="name">${sa.name ?? ''}</td><td data-label="Client id"><code>${sa.clientId}</code></td><td data-label="Env">${sa.environment}</td><td data-label="Scopes"><code>${sa.scopes.join(' ')}</code></td><td data-label="Secret hint"><code>${sa.secretHint}</code></td><td data-label="Created">${when(sa.createdAt)}</td><td data-label="Expires">${when(sa.expiresAt)}</td><td data-label="State">${keyState(sa, input.now)}</td><td data-label="Actions">${
           sa.revokedAt
             ? ''
-            : html`${confirmForm(`${base}/${seg(sa.clientId)}/rotate`, input.csrf, 'Rotate secret', 'Make a new secret? Tokens issued under the old one stop working.', 'secondary')} ${confirmForm(
+            : html`${confirmForm(`${base}/${seg(sa.clientId)}/rotate`, input.csrf, 'Rotate secret', 'Make a new secret? Tokens issued under the old one stop working.', 'secondary', true)} ${confirmForm(
                 `${base}/${seg(sa.clientId)}/revoke`,
                 input.csrf,
                 'Revoke',
@@ -256,7 +262,7 @@ function serviceAccountsSection(input: AccountPageInput): SafeHtml {
   return html`<section aria-labelledby="sa-h"><h2 id="sa-h">OAuth service accounts</h2>${rows}
 ${
   canCreate
-    ? html`<form method="post" action="${base}" class="spaced">${csrfField(input.csrf)}<div class="row">
+    ? html`<form method="post" action="${base}" class="spaced">${csrfField(input.csrf)}${onceField()}<div class="row">
   <label for="sa-name">Name<input id="sa-name" name="name" type="text" required maxlength="200" value="${form.name ?? ''}"></label>
   ${environmentSelect('sa-env', form.environment)}
   <label for="sa-scopes">Scopes<input id="sa-scopes" name="scopes" type="text" value="${form.scopes ?? ''}" placeholder="full access"></label>
@@ -269,7 +275,7 @@ function creditsSection(input: AccountPageInput): SafeHtml {
   if (!input.credits) return html``;
   return html`<section aria-labelledby="credits-h"><h2 id="credits-h">Credits</h2>
 <p>Balance: <strong>${input.credits.text}</strong>. Live requests of a metered account spend credits; test requests never do. Granting credits makes an unmetered account metered.</p>
-<form method="post" action="/admin/accounts/${seg(input.account.id)}/credits">${csrfField(input.csrf)}<div class="row">
+<form method="post" action="/admin/accounts/${seg(input.account.id)}/credits">${csrfField(input.csrf)}${onceField()}<div class="row">
   <label for="grant-amount">Credits to grant<input id="grant-amount" name="amount" type="number" min="1" step="1" required value="${input.credits.amount ?? ''}"></label>
   <button type="submit">Grant credits</button></div></form></section>`;
 }
@@ -329,13 +335,13 @@ ${
 }
 
 /** Confirmation without JavaScript: the action's own form again, with `confirm=yes`. */
-export function confirmPage(input: { csrf: string; action: string; question: string; back: string; button: string }): string {
+export function confirmPage(input: { csrf: string; action: string; question: string; back: string; button: string; once?: string }): string {
   return layout({
     title: 'Confirm',
     csrf: input.csrf,
     body: html`<h1>Confirm</h1>
 <section><p>${input.question}</p>
-<form method="post" action="${input.action}">${csrfField(input.csrf)}<input type="hidden" name="confirm" value="yes">
+<form method="post" action="${input.action}">${csrfField(input.csrf)}${input.once !== undefined ? onceField(input.once) : ''}<input type="hidden" name="confirm" value="yes">
 <button class="danger" type="submit">${input.button}</button> <a href="${input.back}">Cancel</a></form></section>`,
   });
 }
@@ -363,5 +369,16 @@ export function messagePage(input: { csrf?: string; title: string; message: stri
     title: input.title,
     ...(input.csrf ? { csrf: input.csrf } : {}),
     body: html`<h1>${input.title}</h1><p class="error" role="alert">${input.message}</p><p><a href="/admin/">Back to the console</a></p>`,
+  });
+}
+
+/** The answer to a creating form sent again: what it made the first time, never a secret, and the way back. */
+export function alreadyPage(input: { csrf: string; accountId: string; title: string; message: string }): string {
+  return layout({
+    title: input.title,
+    csrf: input.csrf,
+    body: html`<h1>${input.title}</h1>
+<section><p class="warn" role="status">${input.message}</p>
+<p><a href="/admin/accounts/${seg(input.accountId)}">Open account ${input.accountId}</a></p></section>`,
   });
 }

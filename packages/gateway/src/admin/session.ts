@@ -2,10 +2,13 @@
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { UsedForms } from './once';
 
 export interface Session {
   /** The token every form of this session carries (the CSRF token). */
   readonly csrf: string;
+  /** The one-time nonces this session's creating forms were sent with, and what each made. */
+  readonly forms: UsedForms;
   readonly createdAt: number;
   lastSeenAt: number;
   /** A message for the next page this session sees (after a redirect), then dropped. */
@@ -48,7 +51,7 @@ export class Sessions {
   create(): { id: string; session: Session } {
     const id = randomBytes(32).toString('base64url');
     const now = this.#now();
-    const session: Session = { csrf: randomBytes(32).toString('base64url'), createdAt: now, lastSeenAt: now };
+    const session: Session = { csrf: randomBytes(32).toString('base64url'), forms: new UsedForms(), createdAt: now, lastSeenAt: now };
     this.#byHash.set(sha256(id).toString('hex'), session);
     return { id, session };
   }
