@@ -4,7 +4,8 @@
 // the first key comes from the installed `finora-auth` command, which then runs the gateway quick start.
 //
 // The only change made to a pasted program is its port (3000 → a free one), so parallel runs cannot collide.
-// Slow (the install takes minutes on a cold npm cache): one file, generous timeouts. Needs the packages built.
+// Slow (the install takes minutes on a cold npm cache): one file, generous timeouts. Stale packages are rebuilt
+// first, and packed under the gateway tests' build lock.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, underBuildLock } from './support/build-lock';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -95,8 +97,9 @@ beforeAll(async () => {
   const tarballs = join(scratch, 'tgz');
   mkdirSync(tarballs, { recursive: true });
   mkdirSync(app, { recursive: true });
+  await ensureBuilt(OURS);
   for (const name of OURS) {
-    await run('npx', ['-y', 'pnpm@10.34.9', 'pack', '--pack-destination', tarballs], { cwd: join(root, 'packages', name), encoding: 'utf8' });
+    await underBuildLock('npx', ['-y', 'pnpm@10.34.9', 'pack', '--pack-destination', tarballs], { cwd: join(root, 'packages', name) });
   }
   const files = readdirSync(tarballs);
   // `overrides` too: a dependency of one tarball on another (gateway → core) must get the tarball, never the registry.

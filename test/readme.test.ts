@@ -5,14 +5,17 @@
 // (`serve`), one that needs a placeholder filled in (`key_…`, a URL of yours), or one that installs from npm.
 // Those paths are run end to end from packed tarballs by test/quickstarts.test.ts. Every other block must work.
 // The `sh` blocks of one document run in order in one directory, as one shell session (a later block may use the
-// files and the variables an earlier one made), under `bash -euo pipefail`, each within a minute. Needs the packages built (`npx -y pnpm@10.34.9 run build`).
+// files and the variables an earlier one made), under `bash -euo pipefail`, each within a minute. Stale packages are
+// rebuilt first; the type-checks run under the gateway tests' build lock, so no parallel test file rebuilds a dist
+// halfway through one.
 
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, underBuildLock } from './support/build-lock';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -63,12 +66,14 @@ async function typecheck(dir: string, files: string[]): Promise<string> {
   const tsc = join(root, 'node_modules', '.bin', 'tsc');
   const flags = ['--strict', '--noEmit', '--skipLibCheck', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node'];
   try {
-    await run(tsc, [...flags, ...files], { cwd: dir, encoding: 'utf8' });
+    await underBuildLock(tsc, [...flags, ...files], { cwd: dir, timeout: 120_000 });
     return '';
   } catch (error) {
     return String((error as { stdout?: string }).stdout ?? error);
   }
 }
+
+beforeAll(() => ensureBuilt(['core', 'express', 'koa', 'hono', 'fastify', 'sqlite', 'redis', 'postgres', 'oauth', 'gateway']), 300_000);
 
 describe('TypeScript blocks', () => {
   const ts = all.filter((block) => block.lang === 'ts');
