@@ -32,6 +32,7 @@ const packages: Record<string, string[]> = {
   redis: ['RedisKeyStore'],
   postgres: ['PostgresKeyStore'],
   http: ['HttpKeyStore', 'HttpKeyStoreError'],
+  oauth: ['createTokenIssuer', 'createTokenVerifier'],
   gateway: [],
 };
 
@@ -80,7 +81,7 @@ describe.each(Object.keys(packages))('@finora-auth/%s tarball', (name) => {
   }, 60_000);
 });
 
-describe.each(['core', 'hono', 'http'])('@finora-auth/%s is runtime-free', (name) => {
+describe.each(['core', 'hono', 'http', 'oauth'])('@finora-auth/%s is runtime-free', (name) => {
   it('has no node: import in its built output', () => {
     const dir = join(root, 'packages', name, 'dist');
     for (const file of readdirSync(dir).filter((f) => /\.(c?js)$/.test(f))) {
