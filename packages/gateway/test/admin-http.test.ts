@@ -154,6 +154,16 @@ describe('the admin console over HTTP', () => {
     expect((await client.get('/admin/expiring')).status).toBe(401);
   });
 
+  it('ends the session on log out: the old cookie opens nothing any more', async () => {
+    const { handle, client } = await consoleWith();
+    const csrf = await client.login(handle.token);
+    const old = client.cookie as string;
+    const out = await client.post('/admin/logout', { csrf });
+    expect(out.status).toBe(303);
+    expect(out.headers.get('set-cookie')).toMatch(/^finora_admin=; .*Max-Age=0/);
+    expect((await client.request('/admin/expiring', { headers: { cookie: old } })).status).toBe(401);
+  });
+
   it('refuses a POST without the CSRF token, with a wrong one, or from another origin, and changes nothing', async () => {
     const { handle, client } = await consoleWith();
     const csrf = await client.login(handle.token);
@@ -555,7 +565,10 @@ describe('a creating form sent twice (a reload of its answer, a double click)', 
     await manager.putAccount({ id: 'acme', tier: 'premium' });
     const form = { csrf, once: onceOf((await client.get('/admin/accounts/acme')).body, '/admin/accounts/acme/credits'), amount: '70' };
     control.failNext = true;
-    expect((await client.post('/admin/accounts/acme/credits', form)).status).toBe(503);
+    const fault = await client.post('/admin/accounts/acme/credits', form);
+    expect(fault.status).toBe(503);
+    expect(fault.body).toContain('The key store did not answer');
+    expect(fault.body).not.toContain('connection refused'); // the driver's own words stay out of the page
     const again = await client.post('/admin/accounts/acme/credits', form);
     expect(again.status).toBe(409);
     expect(again.body).toContain('may or may not have taken effect');
