@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '@finora-auth/core/testing';
 import { childEnv, cliJson, runCli, startServe, type ServeHandle } from '../packages/gateway/test/support';
 import { freePort, platformBinary } from './support/runtime-launch';
 
@@ -243,6 +244,10 @@ describe('examples/worker on workerd through HttpKeyStore and a real gateway', (
       expect(allowed.status, worker.output()).toBe(200);
       expect(await allowed.json()).toEqual({ module: 'invoices', account: 'acme' });
       await expectRefusal(await get(`${worker.url}/v1/invoices`), 401, 'MISSING_API_KEY');
+      // The Worker hands authenticator.flush() to waitUntil (no timer outlives a request there): the allowed
+      // request's usage reaches the gateway's store.
+      const usage = () => cliJson<Array<{ allowed: number }>>(['usage', 'acme', '--store', store, '--json']);
+      await eventually(async () => (await usage()).reduce((sum, row) => sum + row.allowed, 0) === 1, 5_000, { what: 'usage at the gateway' });
 
       // Warm the Worker's cache just before the revocation, so the bound (the cache TTL) is what is measured.
       expect((await get(`${worker.url}/v1/invoices`, apiKey)).status).toBe(200);

@@ -278,7 +278,7 @@ class TokenRefusal {
   constructor(readonly refusal: Refusal) {}
 }
 
-export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
+export function createAuthenticator(options: AuthenticatorOptions): Required<Authenticator> {
   const config = resolveOptions(options);
   const { store, now, onDecision, tokens } = config;
   const cacheConfig = config.cache;
