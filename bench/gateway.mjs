@@ -11,8 +11,8 @@
 // proxying to it; for reference, two bare reverse proxies with no authentication, no logs and no header rules:
 // one on node:http's client (http.request + pipe, keep-alive agent) and one on undici's Pool.dispatch, the client
 // the gateway itself uses: the floor a Node proxy pays for the extra hop, so gateway/bare-undici is what the
-// gateway's own work (Hono, the core's decision, metrics, the access log) costs; and autocannon in this process.
-// Runs alternate (direct, bare proxies, gateway, direct, …); medians are reported, and ratios are taken per round
+// gateway's own work (the target check, the core's decision, header rules, metrics, the access log) costs; and autocannon in this process.
+// Runs alternate (direct, bare proxies, gateway, …; the order rotates every round); medians are reported, and ratios are taken per round
 // so drifting machine load cancels out. Each server reports its process CPU time, and this process its own (the
 // load generator's), so CPU per request is given too: unlike req/s, it does not depend on which process was the
 // bottleneck. On a 2-core machine all of them share the same cores, which is what caps a proxied path well below
@@ -155,7 +155,8 @@ async function main() {
   const WARMUP_S = sized(args, 5, 2, 0.2);
   const RUN_S = sized(args, 4, 1, 0.3);
   const ROUNDS = sized(args, 7, 3, 1);
-  const CONNECTIONS = Number(option('connections') ?? 10);
+  // 20, as issue 9 measures it.
+  const CONNECTIONS = Number(option('connections') ?? 20);
   const accessLog = !args.rest.includes('--no-access-log');
 
   const upstream = await start(['--role=upstream']);
@@ -225,9 +226,10 @@ async function main() {
     for (const name of NAMES) await load(name, WARMUP_S);
     const runs = Object.fromEntries(NAMES.map((name) => [name, []]));
     for (let r = 0; r < ROUNDS; r++) {
-      for (const name of NAMES) {
+      // The order rotates every round, so no path always runs right after the same neighbour.
+      for (const name of NAMES.map((_, i) => NAMES[(i + r) % NAMES.length])) {
         const run = await load(name, RUN_S);
-        runs[name].push(run);
+        runs[name][r] = run;
         const cpu = targets[name].proxy ? `, proxy ${round(run.proxyCpuMicrosPerRequest, 1)} us CPU/req` : '';
         log(`  ${name} round ${r + 1}: ${Math.round(run.rps)} req/s, p50 ${run.latencyP50Ms} ms, upstream ${round(run.upstreamCpuMicrosPerRequest, 1)} us CPU/req${cpu}, load generator ${round(run.loadGeneratorCpuMicrosPerRequest, 1)} us CPU/req`);
       }
@@ -254,6 +256,7 @@ async function main() {
       return { median: round(median(values), 3), min: round(Math.min(...values), 3), max: round(Math.max(...values), 3) };
     };
     const ratio = ratioOf('gateway', 'direct');
+    const ofBareUndici = ratioOf('gateway', 'bareUndiciProxy');
     const direct = summarize(runs.direct);
     const bareProxy = summarize(runs.bareProxy);
     const bareUndiciProxy = summarize(runs.bareUndiciProxy);
@@ -275,7 +278,7 @@ async function main() {
       bareProxyVsDirect: ratioOf('bareProxy', 'direct'),
       bareUndiciProxyVsDirect: ratioOf('bareUndiciProxy', 'direct'),
       gatewayVsBareProxy: ratioOf('gateway', 'bareProxy'),
-      gatewayVsBareUndiciProxy: ratioOf('gateway', 'bareUndiciProxy'),
+      gatewayVsBareUndiciProxy: ofBareUndici,
       // CPU the gateway spends per request (auth, Hono, proxying, logging, metrics) over what the bare proxy spends:
       // independent of which process was the bottleneck.
       gatewayCpuVsBareProxyCpu: ratioOf('gateway', 'bareProxy', 'proxyCpuMicrosPerRequest'),
@@ -289,7 +292,10 @@ async function main() {
             gatewayCpuVsComparedGatewayCpu: ratioOf('gateway', 'comparedGateway', 'proxyCpuMicrosPerRequest'),
           }
         : {}),
-      targets: [{ what: 'gateway keeps >= 70% of direct throughput', value: ratio.median, min: 0.7, met: ratio.median >= 0.7 }],
+      targets: [
+        { what: "gateway keeps >= 90% of a bare undici proxy's throughput (issue 9)", value: ofBareUndici.median, min: 0.9, met: ofBareUndici.median >= 0.9 },
+        { what: 'gateway keeps >= 70% of direct throughput', value: ratio.median, min: 0.7, met: ratio.median >= 0.7 },
+      ],
       machine: machine(),
       rawRuns: runs,
     });

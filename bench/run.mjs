@@ -46,6 +46,8 @@ const SECTIONS = [
   external('stores-redis', 'stores-redis.mjs', ['--keys', '300', '--revocations', '30'], ['--keys', '50', '--revocations', '5']),
   external('stores-postgres', 'stores-postgres.mjs', ['--lookups', '300', '--revocations', '30'], ['--lookups', '50', '--revocations', '5']),
   external('gateway', 'gateway.mjs', ['--quick'], ['--smoke']),
+  // nginx + finora-auth --forward-auth against nginx + a trivial auth service (skipped, and says so, without nginx).
+  external('forward-auth', 'forward-auth.mjs', ['--quick'], ['--smoke']),
   own('size', 'size.mjs'), // the Worker bundle of core + Hono, measured by scripts/size.mjs (the budget check)
   own('credits', 'credits.mjs'), // metered and rate-limited requests against unmetered ones, in process and on Hono
   own('credits-fleet', 'credits-fleet.mjs'), // 4 processes on Redis and PostgreSQL: exactness, refill, rate-limit overshoot

@@ -1,0 +1,338 @@
+// Section: forward-auth behind nginx, with the shipped docs/forward-auth/nginx.conf: finora-auth against a trivial auth service.
+//
+//   node bench/forward-auth.mjs [--quick] [--smoke] [--connections=N] [--compare-dist=DIR]
+//
+// Processes on loopback: the API (a bare node:http server answering {"ok":true}); finora-auth's forward-auth
+// service (createGateway({ forwardAuth: true }) from packages/gateway/dist on a MemoryKeyStore, the handler
+// `finora-auth serve --forward-auth` runs, access log on, to /dev/null); a trivial auth service (a node:http
+// server answering 200 to any request with an Authorization header, 401 to others); and one nginx (one worker:
+// the machine has 2 cores) with three servers: docs/forward-auth/nginx.conf as shipped with only its ports
+// changed, once in front of finora-auth and once in front of the trivial service, and a bare proxy_pass to the
+// API (no auth_request) for reference. --compare-dist=DIR adds a second finora-auth build behind a fourth copy
+// of the shipped configuration, in the same rounds: before/after from one command.
+//
+// autocannon in this process, 20 connections unless told; the paths rotate their order every round (direct,
+// nginx bare, nginx + trivial, nginx + finora-auth, ...), medians are reported, and ratios are taken per round.
+// Each auth service reports its process CPU time, so CPU per request is given for it; nginx's worker CPU is read
+// from /proc. "Added p99" is the path's p99 latency minus nginx bare's in the same round. One JSON object on
+// stdout; progress on stderr.
+//
+// Internal roles (forked by this script): --role=api, --role=trivial-auth, --role=finora [--gateway-dist=DIR].
+
+import { execFileSync, fork, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { distUrl, emit, hasDist, log, machine, median, parseArgs, rootDir, round, sized } from './lib.mjs';
+
+const args = parseArgs();
+const option = (name) => args.rest.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const role = option('role');
+
+/** Replies to the parent: ready (port, key), and CPU time on request. */
+function serveIpc(info) {
+  process.send({ type: 'ready', ...info });
+  process.on('message', (message) => {
+    if (message.type === 'cpu') process.send({ type: 'cpu', usage: process.cpuUsage() });
+    if (message.type === 'stop') process.exit(0);
+  });
+}
+
+function listen(server) {
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => serveIpc({ port: server.address().port }));
+}
+
+if (role === 'api') {
+  const body = JSON.stringify({ ok: true });
+  listen(
+    createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    }),
+  );
+} else if (role === 'trivial-auth') {
+  // The floor: an auth service that does nothing but answer.
+  listen(
+    createServer((req, res) => {
+      req.resume();
+      res.writeHead(req.headers.authorization ? 200 : 401, { 'content-length': 0 });
+      res.end();
+    }),
+  );
+} else if (role === 'finora') {
+  const core = await import(distUrl('core'));
+  const gatewayDist = option('gateway-dist');
+  const { createGateway } = await import(gatewayDist ? pathToFileURL(join(resolve(gatewayDist), 'index.js')).href : distUrl('gateway'));
+  const store = new core.MemoryKeyStore();
+  const manager = core.createKeyManager({ store });
+  await manager.putAccount({ id: 'acct_bench', tier: 'premium' });
+  const { apiKey } = await manager.issue({ accountId: 'acct_bench', environment: 'live' });
+  // stdout is /dev/null here: the access log is written, as in production, and costs what it costs.
+  const gateway = createGateway({ store, forwardAuth: true, accessLog: process.stdout, metrics: true });
+  const { port } = await gateway.listen(0, '127.0.0.1');
+  serveIpc({ port, apiKey });
+} else {
+  await main();
+}
+
+function start(extra) {
+  const child = fork(fileURLToPath(import.meta.url), extra, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const queue = [];
+  const waiters = [];
+  child.on('message', (message) => (waiters.length ? waiters.shift()(message) : queue.push(message)));
+  const next = () =>
+    new Promise((resolve, reject) => {
+      if (queue.length) return resolve(queue.shift());
+      const timer = setTimeout(() => reject(new Error(`${extra.join(' ')} did not answer`)), 30_000);
+      waiters.push((message) => {
+        clearTimeout(timer);
+        resolve(message);
+      });
+    });
+  return next().then((ready) => ({
+    ...ready,
+    async cpu() {
+      child.send({ type: 'cpu' });
+      const { usage } = await next();
+      return usage.user + usage.system;
+    },
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', resolve);
+        child.send({ type: 'stop' });
+      }),
+  }));
+}
+
+/** A free loopback port (closed again at once; nginx binds it a moment later). */
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The shipped configuration with its three ports replaced and its upstream names made unique to `tag`. */
+function shippedConf(tag, { listen, auth, api }) {
+  const text = readFileSync(join(rootDir, 'docs', 'forward-auth', 'nginx.conf'), 'utf8');
+  const replaced = text
+    .replaceAll('127.0.0.1:8787', `127.0.0.1:${auth}`)
+    .replaceAll('127.0.0.1:3000', `127.0.0.1:${api}`)
+    .replaceAll('127.0.0.1:8080', `127.0.0.1:${listen}`)
+    .replace(/\bfinora_(auth|api)\b/g, `finora_$1_${tag}`);
+  if (/127\.0\.0\.1:(8787|3000|8080)\b/.test(replaced)) throw new Error('docs/forward-auth/nginx.conf: a port was not replaced');
+  return replaced;
+}
+
+/** CPU time (user + system) of a process, in microseconds, from /proc (clock ticks of 10 ms). */
+function procCpuMicros(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // After "pid (comm) ": state is field 3, utime 14 and stime 15 (1-based), so 11 and 12 here.
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+async function startNginx(dir, servers) {
+  mkdirSync(dir, { recursive: true });
+  const conf = `worker_processes 1;
+daemon off;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'error.log')} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${join(dir, 'body')};
+  proxy_temp_path ${join(dir, 'proxy')};
+  fastcgi_temp_path ${join(dir, 'fastcgi')};
+  uwsgi_temp_path ${join(dir, 'uwsgi')};
+  scgi_temp_path ${join(dir, 'scgi')};
+${servers.join('\n')}
+}
+`;
+  const file = join(dir, 'nginx.conf');
+  writeFileSync(file, conf);
+  execFileSync('nginx', ['-t', '-q', '-p', dir, '-e', join(dir, 'error.log'), '-c', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn('nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // Ready once the worker exists (its pid is the master's child).
+  const deadline = Date.now() + 10_000;
+  let worker;
+  while (!worker) {
+    if (Date.now() > deadline) throw new Error('nginx did not start');
+    await new Promise((r) => setTimeout(r, 50));
+    try {
+      worker = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)[0];
+    } catch {
+      worker = undefined;
+    }
+  }
+  return {
+    cpu: () => procCpuMicros(worker),
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', resolve);
+        child.kill('SIGQUIT');
+      }),
+  };
+}
+
+async function main() {
+  for (const pkg of ['core', 'gateway']) {
+    if (!hasDist(pkg)) throw new Error(`packages/${pkg}/dist is missing: run \`pnpm run build\` first`);
+  }
+  const nginxFound = (() => {
+    try {
+      execFileSync('nginx', ['-v'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  if (!nginxFound) {
+    emit({ section: 'forward-auth', skipped: 'nginx is not installed (apt-get install nginx-light)', machine: machine() });
+    return;
+  }
+  const { default: autocannon } = await import('autocannon');
+  const WARMUP_S = sized(args, 3, 1, 0.2);
+  const RUN_S = sized(args, 4, 1, 0.3);
+  const ROUNDS = sized(args, 7, 3, 1);
+  const CONNECTIONS = Number(option('connections') ?? 20);
+  const compareDist = option('compare-dist');
+
+  const api = await start(['--role=api']);
+  const trivial = await start(['--role=trivial-auth']);
+  const finora = await start(['--role=finora']);
+  const compared = compareDist ? await start(['--role=finora', `--gateway-dist=${compareDist}`]) : undefined;
+  const ports = { bare: await freePort(), trivial: await freePort(), finora: await freePort(), compared: await freePort() };
+  const servers = [
+    `  upstream bare_api { server 127.0.0.1:${api.port}; keepalive 16; }
+  server {
+    listen 127.0.0.1:${ports.bare};
+    location / { proxy_pass http://bare_api; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }`,
+    shippedConf('trivial', { listen: ports.trivial, auth: trivial.port, api: api.port }),
+    shippedConf('finora', { listen: ports.finora, auth: finora.port, api: api.port }),
+    ...(compared ? [shippedConf('compared', { listen: ports.compared, auth: compared.port, api: api.port })] : []),
+  ];
+  let nginx;
+
+  const url = (port) => `http://127.0.0.1:${port}/v1/invoices`;
+  const bearer = (key) => ({ authorization: `Bearer ${key}` });
+  const targets = {
+    direct: { url: url(api.port), headers: bearer(finora.apiKey), auth: undefined, viaNginx: false },
+    nginxBare: { url: url(ports.bare), headers: bearer(finora.apiKey), auth: undefined, viaNginx: true },
+    nginxTrivialAuth: { url: url(ports.trivial), headers: bearer(finora.apiKey), auth: trivial, viaNginx: true },
+    nginxFinoraAuth: { url: url(ports.finora), headers: bearer(finora.apiKey), auth: finora, viaNginx: true },
+  };
+  if (compared) targets.nginxComparedFinoraAuth = { url: url(ports.compared), headers: bearer(compared.apiKey), auth: compared, viaNginx: true };
+  const NAMES = Object.keys(targets);
+
+  try {
+    nginx = await startNginx(join(rootDir, '.tmp', 'bench-forward-auth-nginx'), servers);
+    // finora-auth must really decide: the key passes, no key is refused with the contract's JSON, nothing by accident.
+    for (const name of NAMES.filter((n) => n.includes('Finora'))) {
+      const ok = await fetch(targets[name].url, { headers: targets[name].headers });
+      const refused = await fetch(targets[name].url);
+      const body = await refused.text();
+      await ok.arrayBuffer();
+      if (ok.status !== 200 || refused.status !== 401 || !body.includes('"error"')) {
+        throw new Error(`${name} check failed: key -> ${ok.status}, no key -> ${refused.status} ${body.slice(0, 80)}`);
+      }
+    }
+
+    async function load(name, seconds) {
+      const { auth, viaNginx } = targets[name];
+      const [authBefore, nginxBefore] = await Promise.all([auth?.cpu() ?? 0, viaNginx ? nginx.cpu() : 0]);
+      const result = await autocannon({ url: targets[name].url, headers: targets[name].headers, connections: CONNECTIONS, duration: seconds });
+      const [authAfter, nginxAfter] = await Promise.all([auth?.cpu() ?? 0, viaNginx ? nginx.cpu() : 0]);
+      const completed = result.requests.total;
+      return {
+        rps: completed / result.duration,
+        latencyP50Ms: result.latency.p50,
+        latencyP99Ms: result.latency.p99,
+        authCpuMicrosPerRequest: auth ? (authAfter - authBefore) / completed : undefined,
+        nginxCpuMicrosPerRequest: viaNginx ? (nginxAfter - nginxBefore) / completed : undefined,
+        errors: result.errors + result.timeouts,
+        non2xx: result.non2xx,
+      };
+    }
+
+    log(`forward-auth: warm-up ${WARMUP_S}s each, then ${ROUNDS} rounds x ${NAMES.length} x ${RUN_S}s, ${CONNECTIONS} connections, order rotating`);
+    for (const name of NAMES) await load(name, WARMUP_S);
+    const runs = Object.fromEntries(NAMES.map((name) => [name, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = NAMES.map((_, i) => NAMES[(i + r) % NAMES.length]);
+      for (const name of order) {
+        const run = await load(name, RUN_S);
+        runs[name][r] = run;
+        const cpu = run.authCpuMicrosPerRequest === undefined ? '' : `, auth service ${round(run.authCpuMicrosPerRequest, 1)} us CPU/req`;
+        log(`  ${name} round ${r + 1}: ${Math.round(run.rps)} req/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms${cpu}`);
+      }
+      const share = (name) => `${Math.round((100 * runs[name][r].rps) / runs.nginxTrivialAuth[r].rps)}%`;
+      log(`  round ${r + 1}, of nginx + trivial auth: nginx + finora-auth ${share('nginxFinoraAuth')}` + (compared ? `, compared build ${share('nginxComparedFinoraAuth')}` : ''));
+    }
+
+    const med = (list, field) => {
+      const values = list.map((r) => r[field]).filter((v) => v !== undefined);
+      return values.length ? round(median(values), 2) : undefined;
+    };
+    const summarize = (list) => ({
+      rps: Math.round(median(list.map((r) => r.rps))),
+      rpsMin: Math.round(Math.min(...list.map((r) => r.rps))),
+      rpsMax: Math.round(Math.max(...list.map((r) => r.rps))),
+      latencyP50Ms: med(list, 'latencyP50Ms'),
+      latencyP99Ms: med(list, 'latencyP99Ms'),
+      authCpuMicrosPerRequest: med(list, 'authCpuMicrosPerRequest'),
+      nginxCpuMicrosPerRequest: med(list, 'nginxCpuMicrosPerRequest'),
+      errors: list.reduce((n, r) => n + r.errors, 0),
+      non2xx: list.reduce((n, r) => n + r.non2xx, 0),
+    });
+    const ratioOf = (a, b, field = 'rps') => {
+      const values = runs[a].map((run, i) => run[field] / runs[b][i][field]);
+      return { median: round(median(values), 3), min: round(Math.min(...values), 3), max: round(Math.max(...values), 3) };
+    };
+    /** p99 of `name` minus nginx bare's, per round, in ms. */
+    const addedP99 = (name) => {
+      const values = runs[name].map((run, i) => run.latencyP99Ms - runs.nginxBare[i].latencyP99Ms);
+      return { median: round(median(values), 2), min: round(Math.min(...values), 2), max: round(Math.max(...values), 2) };
+    };
+    const finoraVsTrivial = ratioOf('nginxFinoraAuth', 'nginxTrivialAuth');
+    emit({
+      section: 'forward-auth',
+      quick: args.quick,
+      rounds: ROUNDS,
+      runSeconds: RUN_S,
+      warmupSeconds: WARMUP_S,
+      connections: CONNECTIONS,
+      nginx: spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace(/^nginx version: /, ''),
+      ...Object.fromEntries(NAMES.map((name) => [name, summarize(runs[name])])),
+      finoraVsTrivialAuth: finoraVsTrivial,
+      nginxBareVsDirect: ratioOf('nginxBare', 'direct'),
+      trivialAuthVsNginxBare: ratioOf('nginxTrivialAuth', 'nginxBare'),
+      finoraVsNginxBare: ratioOf('nginxFinoraAuth', 'nginxBare'),
+      finoraCpuVsTrivialCpu: ratioOf('nginxFinoraAuth', 'nginxTrivialAuth', 'authCpuMicrosPerRequest'),
+      addedP99Ms: { trivialAuth: addedP99('nginxTrivialAuth'), finoraAuth: addedP99('nginxFinoraAuth') },
+      ...(compared
+        ? {
+            compareDist,
+            comparedVsTrivialAuth: ratioOf('nginxComparedFinoraAuth', 'nginxTrivialAuth'),
+            finoraVsCompared: ratioOf('nginxFinoraAuth', 'nginxComparedFinoraAuth'),
+            finoraCpuVsComparedCpu: ratioOf('nginxFinoraAuth', 'nginxComparedFinoraAuth', 'authCpuMicrosPerRequest'),
+          }
+        : {}),
+      targets: [
+        { what: 'nginx + finora-auth keeps >= 85% of nginx + a trivial auth service', value: finoraVsTrivial.median, min: 0.85, met: finoraVsTrivial.median >= 0.85 },
+      ],
+      machine: machine(),
+      rawRuns: runs,
+    });
+  } finally {
+    await Promise.all([nginx?.stop(), api.stop(), trivial.stop(), finora.stop(), compared?.stop()]);
+  }
+}
