@@ -91,6 +91,16 @@ describe.skipIf(missing !== undefined)(`serve --forward-auth behind nginx${missi
     expect(took).toBeLessThan(1_000);
   });
 
+  it('never hands a client finora-auth\'s own endpoints (/healthz, /metrics) through nginx\'s refusal path: the refusal is the answer', async () => {
+    seen.length = 0;
+    for (const path of ['/healthz', '/metrics']) {
+      const reply = await send(nginx.url, path, {});
+      expect([path, reply.status]).toEqual([path, 401]);
+      expect(JSON.parse(reply.text).error.code).toBe('MISSING_API_KEY');
+    }
+    expect(seen).toHaveLength(0);
+  });
+
   it('answers 503 AUTH_UNAVAILABLE with Retry-After and the JSON body through nginx while the store is down', async () => {
     const created = await cli(['keys', 'create', '--account', 'acme', '--env', 'test']);
     seen.length = 0;
