@@ -10,6 +10,8 @@
 // Server CPU time per request (process.cpuUsage in the server) is reported too: it does not depend on whether
 // the server or the load generator was the bottleneck.
 // --frameworks=hono,koa (default: hono, express, koa, fastify), --rounds=N, --seconds=S, --warmup=S override the mode's choices (for investigations).
+// --baseline=DIR: also runs finoraAuth from another checkout's built packages (DIR/bench/http-server.mjs, which resolves
+// DIR's packages) as a fifth variant, `baseline`, in the same interleaved rounds: before/after ratios side by side.
 // --cpu-prof: each server records a V8 CPU profile of the measured runs (not start-up or warm-up) into
 // .tmp/profiles/<framework>-<variant>.cpuprofile; read them with bench/profile-summary.mjs.
 
@@ -19,7 +21,8 @@ import { benchDir, emit, hasDist, log, machine, median, parseArgs, randomKey, ro
 
 const args = parseArgs();
 const FRAMEWORKS = (args.rest.find((a) => a.startsWith('--frameworks='))?.slice(13).split(',')) ?? ['hono', 'express', 'koa', 'fastify'];
-const VARIANTS = ['floor', 'async', 'finora', 'peer'];
+const BASELINE_DIR = args.rest.find((a) => a.startsWith('--baseline='))?.slice(11);
+const VARIANTS = ['floor', 'async', 'finora', 'peer', ...(BASELINE_DIR ? ['baseline'] : [])];
 const restNumber = (name) => {
   const found = args.rest.find((a) => a.startsWith(`--${name}=`));
   return found === undefined ? undefined : Number(found.slice(name.length + 3));
@@ -40,7 +43,8 @@ const profileDir = join(rootDir, '.tmp', 'profiles');
 const { default: autocannon } = await import('autocannon');
 
 function startServer(framework, variant) {
-  const child = fork(join(benchDir, 'http-server.mjs'), [framework, variant], { cwd: rootDir, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [script, as] = variant === 'baseline' ? [join(BASELINE_DIR, 'bench', 'http-server.mjs'), 'finora'] : [join(benchDir, 'http-server.mjs'), variant];
+  const child = fork(script, [framework, as], { cwd: rootDir, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const replies = [];
   const waiters = [];
   child.on('message', (message) => {
@@ -183,6 +187,15 @@ for (const framework of FRAMEWORKS) {
         finoraVsFloorCpu: ratioSummary(perRound('floor', 'finora', 'cpuMicrosPerRequest')),
         finoraVsPeerCpu: ratioSummary(perRound('peer', 'finora', 'cpuMicrosPerRequest')),
         finoraVsAsyncCpu: ratioSummary(perRound('async', 'finora', 'cpuMicrosPerRequest')),
+        ...(BASELINE_DIR
+          ? {
+              baselineVsFloor: ratioSummary(perRound('baseline', 'floor', 'rps')),
+              baselineVsAsync: ratioSummary(perRound('baseline', 'async', 'rps')),
+              baselineVsPeer: ratioSummary(perRound('baseline', 'peer', 'rps')),
+              finoraVsBaseline: ratioSummary(perRound('finora', 'baseline', 'rps')),
+              finoraVsBaselineCpu: ratioSummary(perRound('baseline', 'finora', 'cpuMicrosPerRequest')),
+            }
+          : {}),
         asyncVsFloorCpu: ratioSummary(perRound('floor', 'async', 'cpuMicrosPerRequest')),
       },
       rawRuns: runs,

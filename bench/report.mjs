@@ -129,7 +129,7 @@ export function summarizeText(results) {
 
 const escapeXml = (s) => String(s).replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]);
 const COLORS = { floor: '#9aa0a6', async: '#c5c8cc', finora: '#1a73e8', peer: '#e8710a' };
-const variantName = (v, peer) => ({ floor: 'no auth (floor)', async: 'async no-op (control)', finora: 'finoraAuth' })[v] ?? peer;
+const variantName = (v, peer) => ({ floor: 'no auth (floor)', async: 'async no-op (control)', finora: 'finoraAuth', baseline: 'finoraAuth, baseline checkout' })[v] ?? peer;
 
 /** Horizontal grouped bar chart: groups of labelled bars on one linear scale. */
 export function barChart({ title, subtitle, groups, unit, width = 760 }) {

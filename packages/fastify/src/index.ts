@@ -31,8 +31,12 @@ export type FinoraAuthOptions = MiddlewareOptions<FastifyRequest>;
 
 const ABSOLUTE_FORM = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i;
 
+/** A path with no empty segment: below an empty prefix it is itself. */
+const NO_EMPTY_SEGMENT = /^(?:(?:\/[^/]+)+|\/)$/;
+
 /** The raw path with as many leading segments cut off as `prefix` has (empty segments do not count, as with ignoreDuplicateSlashes). */
 function below(path: string, prefix: string): string {
+  if (prefix === '' && NO_EMPTY_SEGMENT.test(path)) return path;
   const depth = prefix.split('/').filter((s) => s !== '').length;
   return `/${path.split('/').filter((s) => s !== '').slice(depth).join('/')}`;
 }
@@ -49,11 +53,21 @@ function moduleOf(request: FastifyRequest, prefixes: ReadonlyMap<string, string>
   if (route === undefined) return moduleFromPath(below(raw, scopePrefix), scopePrefix);
   const prefix = prefixes.get(route);
   // A route declared before the plugin is guarded too, but onRoute never saw it: read below every segment boundary.
-  const [fromRoute, fromRaw] =
-    prefix === undefined
-      ? [moduleFromPath('/', route), moduleFromPath('/', raw)]
-      : [moduleFromPath(route.slice(prefix.length), prefix), moduleFromPath(below(raw, prefix), prefix)];
-  return [fromRoute, fromRaw].find((m) => m !== undefined && isEnterpriseModule(m)) ?? fromRoute ?? fromRaw;
+  let fromRoute: Module | undefined;
+  let fromRaw: Module | undefined;
+  if (prefix === undefined) {
+    fromRoute = moduleFromPath('/', route);
+    fromRaw = moduleFromPath('/', raw);
+  } else {
+    const routeBelow = route.slice(prefix.length);
+    const rawBelow = below(raw, prefix);
+    fromRoute = moduleFromPath(routeBelow, prefix);
+    // A static route's raw path usually spells it exactly: the same reading, not worked out twice.
+    fromRaw = rawBelow === routeBelow ? fromRoute : moduleFromPath(rawBelow, prefix);
+  }
+  if (fromRoute !== undefined && isEnterpriseModule(fromRoute)) return fromRoute;
+  if (fromRaw !== undefined && isEnterpriseModule(fromRaw)) return fromRaw;
+  return fromRoute ?? fromRaw;
 }
 
 /** Refuses with the core's status, headers and body before the handler; otherwise sets `request.auth` and the headers and goes on. */
