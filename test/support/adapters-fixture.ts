@@ -97,22 +97,12 @@ function claimsOf(accessToken: string): { jti: string; exp: number } {
   return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { jti: string; exp: number };
 }
 
-/** `failing` fails service-account lookups too (the tap fails `findByHash` only), so a token meets a store that is down. */
-function failingServiceAccounts(tapped: TappedStore): TappedStore {
-  return new Proxy(tapped, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property);
-      if (property !== 'findServiceAccount' || typeof value !== 'function') return value;
-      return (...args: unknown[]) => (target.failing ? Promise.reject(new Error('connection refused')) : value.apply(target, args));
-    },
-  });
-}
-
 export async function createFixture(options: FixtureOptions = {}): Promise<Fixture> {
   const clock = { now: T0 };
   const now = () => clock.now;
   const raw = options.store ?? new MemoryKeyStore();
-  const store = failingServiceAccounts(tapStore(raw));
+  // `failing` fails service-account lookups too, so a token meets a store that is down.
+  const store = tapStore(raw);
   const manager = createKeyManager({ store: options.writer ?? store, now });
   // Issuers read the store untapped: a test that fails the authenticators' lookups still gets its tokens.
   const issuerStore = options.writer ?? raw;

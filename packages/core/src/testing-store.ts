@@ -12,7 +12,10 @@ export type LookupBehaviour = (
 
 /** What a test controls and reads on a wrapped store. Every other member is the wrapped store's own. */
 export interface StoreTap<S extends KeyStore> {
-  /** While true every lookup rejects ("connection refused"), as a database that went down would. Default: false. */
+  /**
+   * While true every lookup (`findByHash`, and `findServiceAccount` where the store has it) rejects ("connection
+   * refused"), as a database that went down would. Default: false.
+   */
   failing: boolean;
   /** `findByHash` calls so far (failed and held ones included). */
   lookups: number;
@@ -63,9 +66,12 @@ export function tapStore<S extends KeyStore>(inner: S): TappedStore<S> {
     const real = () => inner.findByHash(hash, options);
     return tap.behaviour ? tap.behaviour(hash, options?.signal, real) : real();
   };
+  const findServiceAccount: KeyStore['findServiceAccount'] = (clientId, options) =>
+    tap.failing ? Promise.reject(new Error('connection refused')) : inner.findServiceAccount!(clientId, options);
   return new Proxy(inner, {
     get(target, property) {
       if (property === 'findByHash') return findByHash;
+      if (property === 'findServiceAccount' && typeof target.findServiceAccount === 'function') return findServiceAccount;
       if (TAP_MEMBERS.has(property)) return Reflect.get(tap, property);
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
