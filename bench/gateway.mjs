@@ -1,10 +1,11 @@
 // Section: requests/s through the finora-auth gateway (proxying, cached key) against the same upstream called directly.
 //
-//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--no-access-log] [--gateway-dist=DIR] [--compare-dist=DIR]
+//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--no-access-log] [--gateway-dist=DIR] [--compare-dist=DIR] [--demo]
 //
 // --gateway-dist=DIR runs another build of the gateway (a directory holding its index.js) instead of
 // packages/gateway/dist; --compare-dist=DIR adds a second gateway from DIR, run in the same rounds
-// (comparedGateway, and gateway/comparedGateway per round): before/after figures from one command.
+// (comparedGateway, and gateway/comparedGateway per round): before/after figures from one command. --demo adds the
+// gateway without an upstream, answering its own demo route (`serve` with no --upstream; and the compared build's).
 //
 // Processes on loopback: the upstream (a bare node:http server answering {"ok":true}); the gateway built from
 // packages/gateway/dist (createGateway on a MemoryKeyStore, default options: access log on, written to /dev/null)
@@ -108,6 +109,7 @@ if (role === 'upstream') {
   await manager.putAccount({ id: 'acct_bench', tier: 'premium' });
   const { apiKey } = await manager.issue({ accountId: 'acct_bench', environment: 'live' });
   const accessLog = args.rest.includes('--no-access-log') ? false : process.stdout; // stdout is /dev/null here
+  // Without --upstream: the demo API answers (the `serve` default).
   const gateway = createGateway({ store, upstream: option('upstream'), accessLog, metrics: true });
   const { port } = await gateway.listen(0, '127.0.0.1');
   serveIpc({ port, apiKey });
@@ -174,6 +176,10 @@ async function main() {
   const compared = compareDist
     ? await start(['--role=gateway', `--upstream=${upstreamUrl}`, ...(accessLog ? [] : ['--no-access-log']), `--gateway-dist=${compareDist}`])
     : undefined;
+  const withDemo = args.rest.includes('--demo');
+  const demoOf = (dist) => start(['--role=gateway', ...(accessLog ? [] : ['--no-access-log']), ...(dist ? [`--gateway-dist=${dist}`] : [])]);
+  const demo = withDemo ? await demoOf(gatewayDist) : undefined;
+  const comparedDemo = withDemo && compareDist ? await demoOf(compareDist) : undefined;
   // Every target gets the same Authorization header; only the gateway reads it.
   const headers = { authorization: `Bearer ${gateway.apiKey}` };
   const targets = {
@@ -185,6 +191,11 @@ async function main() {
   if (compared) {
     // Its own key: each gateway process has its own MemoryKeyStore.
     targets.comparedGateway = { url: `http://127.0.0.1:${compared.port}/v1/invoices`, headers: { authorization: `Bearer ${compared.apiKey}` }, proxy: compared };
+  }
+  // The demo route: the gateway is the whole server (its CPU is reported as the proxy's; the upstream idles).
+  if (demo) targets.demo = { url: `http://127.0.0.1:${demo.port}/v1/invoices`, headers: { authorization: `Bearer ${demo.apiKey}` }, proxy: demo };
+  if (comparedDemo) {
+    targets.comparedDemo = { url: `http://127.0.0.1:${comparedDemo.port}/v1/invoices`, headers: { authorization: `Bearer ${comparedDemo.apiKey}` }, proxy: comparedDemo };
   }
   const NAMES = Object.keys(targets);
 
@@ -292,6 +303,14 @@ async function main() {
             gatewayCpuVsComparedGatewayCpu: ratioOf('gateway', 'comparedGateway', 'proxyCpuMicrosPerRequest'),
           }
         : {}),
+      ...(demo ? { demo: summarize(runs.demo) } : {}),
+      ...(comparedDemo
+        ? {
+            comparedDemo: summarize(runs.comparedDemo),
+            demoVsComparedDemo: ratioOf('demo', 'comparedDemo'),
+            demoCpuVsComparedDemoCpu: ratioOf('demo', 'comparedDemo', 'proxyCpuMicrosPerRequest'),
+          }
+        : {}),
       targets: [
         { what: "gateway keeps >= 90% of a bare undici proxy's throughput (issue 9)", value: ofBareUndici.median, min: 0.9, met: ofBareUndici.median >= 0.9 },
         { what: 'gateway keeps >= 70% of direct throughput', value: ratio.median, min: 0.7, met: ratio.median >= 0.7 },
@@ -300,6 +319,6 @@ async function main() {
       rawRuns: runs,
     });
   } finally {
-    await Promise.all([gateway.stop(), bare.stop(), bareUndici.stop(), compared?.stop(), upstream.stop()]);
+    await Promise.all([gateway.stop(), bare.stop(), bareUndici.stop(), compared?.stop(), demo?.stop(), comparedDemo?.stop(), upstream.stop()]);
   }
 }

@@ -32,12 +32,14 @@ export function gatewaySection(results, header) {
     ['through a bare undici proxy (no auth)', r.bareUndiciProxy],
     ['through the gateway', r.gateway],
     [`through the gateway built from \`${r.compareDist}\` (before)`, r.comparedGateway],
+    ['the gateway answering its demo route (no upstream)', r.demo],
+    [`the same, built from \`${r.compareDist}\` (before)`, r.comparedDemo],
   ].filter(([, v]) => v);
   lines.push(
     'From `bench/gateway.mjs` (its header comment says exactly what runs). autocannon with',
     `${r.connections} connections in its own process; the paths alternate in an order that rotates every round, ${r.rounds} rounds of ${r.runSeconds} s, medians; access log ${r.accessLog ? 'on' : 'off'}.`,
     '',
-    '| path | req/s (median) | range | p50 / p99 latency | proxy CPU µs/req | upstream CPU µs/req |',
+    '| path | req/s (median) | range | p50 / p99 latency | gateway / proxy CPU µs/req | upstream CPU µs/req |',
     '|---|---:|---|---|---:|---:|',
   );
   for (const [name, v] of paths) {
