@@ -1,6 +1,6 @@
 // The one store wrapper tests share: any KeyStore, with its lookups counted, failed, replaced or held on demand.
 
-import type { KeyStore } from './store';
+import type { KeyStore, StoreEvent, StoreListener } from './store';
 import type { KeyRecord } from './types';
 
 /** Replaces a lookup's answer; `real` asks the wrapped store. */
@@ -23,18 +23,20 @@ export interface StoreTap<S extends KeyStore> {
   readonly asked: string[];
   /** When set, answers every lookup instead of the wrapped store. */
   behaviour: LookupBehaviour | undefined;
-  /** Holds every lookup from now on until {@link release}. */
+  /** Holds every lookup from now on until {@link release}: each has asked the store and read, and waits to answer. */
   hold(): void;
   release(): void;
   /** Lookups being held. */
   readonly waiting: number;
+  /** Sends an event to the listeners subscribed through the wrapper, as the store's channel would (a `reset`). */
+  emit(event: StoreEvent): void;
   /** The wrapped store. */
   readonly inner: S;
 }
 
 export type TappedStore<S extends KeyStore = KeyStore> = S & StoreTap<S>;
 
-const TAP_MEMBERS: ReadonlySet<PropertyKey> = new Set(['failing', 'lookups', 'asked', 'behaviour', 'hold', 'release', 'waiting', 'inner']);
+const TAP_MEMBERS: ReadonlySet<PropertyKey> = new Set(['failing', 'lookups', 'asked', 'behaviour', 'hold', 'release', 'waiting', 'emit', 'inner']);
 
 /**
  * Wraps `inner` in a Proxy, so the optional members of a v2 store (credits, service accounts, …) and a store's own
@@ -42,6 +44,7 @@ const TAP_MEMBERS: ReadonlySet<PropertyKey> = new Set(['failing', 'lookups', 'as
  */
 export function tapStore<S extends KeyStore>(inner: S): TappedStore<S> {
   const held: Array<() => void> = [];
+  const listeners = new Set<StoreListener>();
   let holding = false;
   const tap: StoreTap<S> = {
     failing: false,
@@ -56,21 +59,41 @@ export function tapStore<S extends KeyStore>(inner: S): TappedStore<S> {
     get waiting() {
       return held.length;
     },
+    emit(event) {
+      for (const listener of listeners) listener(event);
+    },
     inner,
   };
   const findByHash = async (hash: string, options?: { signal?: AbortSignal }): Promise<KeyRecord | null> => {
     tap.lookups++;
     tap.asked.push(hash);
-    if (holding) await new Promise<void>((resolve) => held.push(resolve));
-    if (tap.failing) throw new Error('connection refused');
     const real = () => inner.findByHash(hash, options);
-    return tap.behaviour ? tap.behaviour(hash, options?.signal, real) : real();
+    // Asked first, held after: a held lookup has read what the store held then (the race a slow answer opens).
+    const answer = tap.behaviour ? tap.behaviour(hash, options?.signal, real) : real();
+    if (holding) {
+      answer.catch(() => undefined); // settled below; not unhandled while it waits
+      await new Promise<void>((resolve) => held.push(resolve));
+    }
+    if (tap.failing) {
+      answer.catch(() => undefined);
+      throw new Error('connection refused');
+    }
+    return answer;
+  };
+  const subscribe = (listener: StoreListener): (() => void) => {
+    const stop = inner.subscribe(listener);
+    listeners.add(listener);
+    return () => {
+      stop();
+      listeners.delete(listener);
+    };
   };
   const findServiceAccount: KeyStore['findServiceAccount'] = (clientId, options) =>
     tap.failing ? Promise.reject(new Error('connection refused')) : inner.findServiceAccount!(clientId, options);
   return new Proxy(inner, {
     get(target, property) {
       if (property === 'findByHash') return findByHash;
+      if (property === 'subscribe') return subscribe;
       if (property === 'findServiceAccount' && typeof target.findServiceAccount === 'function') return findServiceAccount;
       if (TAP_MEMBERS.has(property)) return Reflect.get(tap, property);
       const value: unknown = Reflect.get(target, property, target);

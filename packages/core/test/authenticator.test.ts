@@ -1,12 +1,17 @@
 // The decision engine: contract order, rendering, cache, coalescing, stale-if-error, timeouts and invalidation races.
 
 import { describe, expect, it } from 'vitest';
-import { createAuthenticator, generateApiKey, type AuthResult, type DecisionEvent } from '../src/index';
-import { bearer, clock, ControlledStore, DAY, seed } from './fixtures';
-import { eventually } from '@finora-auth/core/testing';
+import { createAuthenticator, generateApiKey, MemoryKeyStore, type AuthResult, type DecisionEvent, type KeyRecord } from '../src/index';
+import { eventually, tapStore, type LookupBehaviour } from '@finora-auth/core/testing';
+import { bearer, clock, DAY, seed } from './fixtures';
+
+/** A lookup that never answers until its signal aborts it. */
+const hang: LookupBehaviour = (_hash, signal) => new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason)));
+/** A lookup that answers a record no store should hold. */
+const garbage: LookupBehaviour = async () => ({ key: { id: 42 }, account: null }) as unknown as KeyRecord;
 
 async function setup(options: Parameters<typeof createAuthenticator>[0] extends infer O ? Partial<O> : never = {}) {
-  const store = new ControlledStore();
+  const store = tapStore(new MemoryKeyStore());
   const time = clock();
   const keys = await seed(store, time.now);
   const events: DecisionEvent[] = [];
@@ -184,7 +189,7 @@ describe('decisions', () => {
 
   it('answers 503 AUTH_UNAVAILABLE with Retry-After when the store fails', async () => {
     const { auth, store, retail } = await setup({ retryAfterSeconds: 3 });
-    store.mode = 'fail';
+    store.failing = true;
     const result = await auth.authenticate({ authorization: bearer(retail.apiKey) });
     expect(!result.ok && result.error).toMatchObject({
       status: 503,
@@ -196,13 +201,13 @@ describe('decisions', () => {
 
   it('treats a garbled store answer as a fault, never as a key', async () => {
     const { auth, store, retail } = await setup();
-    store.mode = 'garbage';
+    store.behaviour = garbage;
     const result = await auth.authenticate({ authorization: bearer(retail.apiKey) });
     expect(code(result)).toBe('AUTH_UNAVAILABLE');
   });
 
   it('validates its options, naming the bad one', () => {
-    const store = new ControlledStore();
+    const store = tapStore(new MemoryKeyStore());
     expect(() => createAuthenticator({} as never)).toThrow(/options\.store/);
     expect(() => createAuthenticator({ store, lookupTimeoutMs: 0 })).toThrow(/lookupTimeoutMs/);
     expect(() => createAuthenticator({ store, cache: { max: -1 } })).toThrow(/cache\.max/);
@@ -255,7 +260,7 @@ describe('cache', () => {
 
   it('makes one store lookup for many concurrent requests with the same key', async () => {
     const { auth, store, retail } = await setup();
-    store.hold = true;
+    store.hold();
     const pending = Array.from({ length: 100 }, () => auth.authenticate({ authorization: bearer(retail.apiKey) }));
     await eventually(() => store.waiting === 1, 2_000);
     store.release();
@@ -276,20 +281,20 @@ describe('store faults', () => {
   it('serves a stale answer younger than staleIfErrorMs when the store fails, then fails closed', async () => {
     const { auth, store, retail, time, events } = await setup({ cache: { ttlMs: 1_000, staleIfErrorMs: 10_000 } });
     await auth.authenticate({ authorization: bearer(retail.apiKey) });
-    store.mode = 'fail';
+    store.failing = true;
     time.advance(5_000);
     expect(code(await auth.authenticate({ authorization: bearer(retail.apiKey) }))).toBe('OK');
     expect(events.at(-1)?.cache).toBe('stale');
     time.advance(5_000);
     expect(code(await auth.authenticate({ authorization: bearer(retail.apiKey) }))).toBe('AUTH_UNAVAILABLE');
-    store.mode = 'normal';
+    store.failing = false;
     expect(code(await auth.authenticate({ authorization: bearer(retail.apiKey) }))).toBe('OK');
   });
 
   it('serves no stale answer by default', async () => {
     const { auth, store, retail, time } = await setup({ cache: { ttlMs: 1_000 } });
     await auth.authenticate({ authorization: bearer(retail.apiKey) });
-    store.mode = 'fail';
+    store.failing = true;
     time.advance(1_001);
     expect(code(await auth.authenticate({ authorization: bearer(retail.apiKey) }))).toBe('AUTH_UNAVAILABLE');
   });
@@ -297,14 +302,14 @@ describe('store faults', () => {
   it('still judges expiry on a stale answer', async () => {
     const { auth, store, retail, time } = await setup({ cache: { ttlMs: 1_000, staleIfErrorMs: 100 * DAY } });
     await auth.authenticate({ authorization: bearer(retail.apiKey) });
-    store.mode = 'fail';
+    store.failing = true;
     time.advance(90 * DAY);
     expect(code(await auth.authenticate({ authorization: bearer(retail.apiKey) }))).toBe('INVALID_API_KEY');
   });
 
   it('answers 503 within lookupTimeoutMs when the store hangs, and aborts the lookup', async () => {
     const { auth, store, retail, events } = await setup({ lookupTimeoutMs: 30 });
-    store.mode = 'hang';
+    store.behaviour = hang;
     const result = await auth.authenticate({ authorization: bearer(retail.apiKey) });
     expect(code(result)).toBe('AUTH_UNAVAILABLE');
     expect(events.at(-1)?.reason).toBe('store-timeout');
@@ -312,7 +317,7 @@ describe('store faults', () => {
 
   it('bounds the lookups waiting on a slow store, refusing past the bound at once', async () => {
     const { auth, store, retail } = await setup({ maxPendingLookups: 5 });
-    store.hold = true;
+    store.hold();
     const slow = Array.from({ length: 5 }, () => auth.authenticate({ authorization: bearer(generateApiKey('live')) }));
     await eventually(() => store.waiting === 5, 2_000);
     const past = await auth.authenticate({ authorization: bearer(retail.apiKey) });
@@ -334,7 +339,7 @@ describe('invalidation', () => {
 
   it('honours a revocation that lands while the key\'s lookup is in flight', async () => {
     const { auth, store, manager, retail } = await setup();
-    store.hold = true;
+    store.hold();
     const inFlight = auth.authenticate({ authorization: bearer(retail.apiKey) });
     await eventually(() => store.waiting === 1, 2_000); // the lookup has read the key as active and is held
     await manager.revoke(retail.key.id);
@@ -345,7 +350,7 @@ describe('invalidation', () => {
 
   it('honours a downgrade or deprovisioning that lands while a lookup is in flight', async () => {
     const { auth, store, manager, enterprise } = await setup();
-    store.hold = true;
+    store.hold();
     const inFlight = auth.authenticate({ authorization: bearer(enterprise.apiKey), module: 'payments' });
     await eventually(() => store.waiting === 1, 2_000);
     await manager.putAccount({ id: 'acct_ent', tier: 'accountant_pro', enterprise: false });
@@ -377,19 +382,19 @@ describe('invalidation', () => {
     const { auth, store, retail, manager } = await setup({ cache: { ttlMs: 3_600_000 } });
     await auth.authenticate({ authorization: bearer(retail.apiKey) });
     expect(store.lookups).toBe(1);
-    store.broadcast({ type: 'reset', live: false });
+    store.emit({ type: 'reset', live: false });
     await auth.authenticate({ authorization: bearer(retail.apiKey) });
     await auth.authenticate({ authorization: bearer(retail.apiKey) });
     expect(store.lookups).toBe(3);
-    store.broadcast({ type: 'reset', live: true });
+    store.emit({ type: 'reset', live: true });
     await auth.authenticate({ authorization: bearer(retail.apiKey) });
     await auth.authenticate({ authorization: bearer(retail.apiKey) });
     expect(store.lookups).toBe(4);
     // A change whose event was missed while the channel was down is seen after the flush.
     await auth.authenticate({ authorization: bearer(retail.apiKey) });
-    store.broadcast({ type: 'reset', live: false });
+    store.emit({ type: 'reset', live: false });
     await store.revokeKey(retail.key.id, Date.now());
-    store.broadcast({ type: 'reset', live: true });
+    store.emit({ type: 'reset', live: true });
     expect(code(await auth.authenticate({ authorization: bearer(retail.apiKey) }))).toBe('INVALID_API_KEY');
     void manager;
   });

@@ -1,55 +1,9 @@
-// Test fixtures: a store whose lookups can be counted, held and failed, and accounts and keys made through the public API.
+// Test fixtures: a clock, and accounts and keys made through the public API (the store wrapper is core/testing's tapStore).
 
-import { createKeyManager, MemoryKeyStore, type KeyRecord, type StoreEvent, type StoreListener } from '../src/index';
+import { createKeyManager, MemoryKeyStore } from '../src/index';
 
 export const DAY = 24 * 60 * 60 * 1000;
 export const START = Date.parse('2026-01-01T00:00:00Z');
-
-/** A MemoryKeyStore whose `findByHash` can be counted, held until released, failed or hung. */
-export class ControlledStore extends MemoryKeyStore {
-  lookups = 0;
-  mode: 'normal' | 'fail' | 'hang' | 'garbage' = 'normal';
-  #held: Array<() => void> = [];
-  hold = false;
-
-  override async findByHash(hash: string, options?: { signal?: AbortSignal }): Promise<KeyRecord | null> {
-    this.lookups++;
-    const read = await super.findByHash(hash);
-    if (this.hold) await new Promise<void>((resolve) => this.#held.push(resolve));
-    if (this.mode === 'fail') throw new Error('connection refused');
-    if (this.mode === 'hang') {
-      return new Promise((_, reject) => options?.signal?.addEventListener('abort', () => reject(options.signal?.reason)));
-    }
-    if (this.mode === 'garbage') return { key: { id: 42 }, account: null } as unknown as KeyRecord;
-    return read;
-  }
-
-  readonly #listeners = new Set<StoreListener>();
-
-  override subscribe(listener: StoreListener): () => void {
-    const stop = super.subscribe(listener);
-    this.#listeners.add(listener);
-    return () => {
-      stop();
-      this.#listeners.delete(listener);
-    };
-  }
-
-  /** Sends an event as a store's invalidation channel would (a reset when a subscription drops or returns). */
-  broadcast(event: StoreEvent): void {
-    for (const listener of this.#listeners) listener(event);
-  }
-
-  /** Lets every held lookup finish with what it read before it was held. */
-  release(): void {
-    this.hold = false;
-    for (const resolve of this.#held.splice(0)) resolve();
-  }
-
-  get waiting(): number {
-    return this.#held.length;
-  }
-}
 
 export function clock(start = START) {
   const state = { now: start };
