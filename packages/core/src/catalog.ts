@@ -57,23 +57,40 @@ function moduleOfSegments(segments: readonly string[]): Module | undefined {
   return isModule(first) ? first : undefined;
 }
 
-/**
- * The two readings of a path a router may route on: segments as they stand (Express and Koa match the raw path,
- * so `/payments/../x` reaches a `/payments/*` route), and with dot segments resolved (as URL parsers do, so
- * `/x/../payments` reaches `/payments`). Both are percent-decoded, lower-cased, with `\` read as `/` and empty
- * segments dropped.
- */
-function readings(path: string): [Module | undefined, Module | undefined] {
-  const end = path.search(/[?#]/);
-  const pathname = end === -1 ? path : path.slice(0, end);
-  const literal = decodeFully(pathname).replace(/\\/g, '/').toLowerCase().split('/').map((s) => s.trim()).filter((s) => s !== '');
+const SINGLE_DOT = /^(?:\.|%2e)$/i;
+const DOUBLE_DOT = /^(?:\.|%2e){2}$/i;
+
+/** Segments with dot segments resolved, `..` popping what precedes it. */
+function resolveDots(segments: readonly string[], isDot: (s: string) => boolean, isDotDot: (s: string) => boolean): string[] {
   const resolved: string[] = [];
-  for (const segment of literal) {
-    if (segment === '.') continue;
-    if (segment === '..') resolved.pop();
+  for (const segment of segments) {
+    if (isDot(segment)) continue;
+    if (isDotDot(segment)) resolved.pop();
     else resolved.push(segment);
   }
-  return [moduleOfSegments(literal), moduleOfSegments(resolved)];
+  return resolved;
+}
+
+const cleanSegments = (text: string): string[] =>
+  text.replace(/\\/g, '/').toLowerCase().split('/').map((s) => s.trim()).filter((s) => s !== '');
+
+/**
+ * The readings of a path a router may route on: segments as they stand (Express and Koa match the raw path, so
+ * `/payments/../x` reaches a `/payments/*` route); with dot segments resolved after decoding (a server that decodes
+ * before it resolves, so `/x/%2e%2e/payments` reaches `/payments`); and with dot segments resolved BEFORE decoding,
+ * as the WHATWG URL parser does (`.`, `..` and their `%2e` spellings only), so `/./payments/%252e%252e/x` reaches a
+ * `/payments/*` route on Hono or Workers while a decode-first reading would see `/x`. Each is percent-decoded,
+ * lower-cased, with `\` read as `/` and empty segments dropped.
+ */
+function readings(path: string): [Module | undefined, Module | undefined, Module | undefined] {
+  const end = path.search(/[?#]/);
+  const pathname = end === -1 ? path : path.slice(0, end);
+  const literal = cleanSegments(decodeFully(pathname));
+  const resolved = resolveDots(literal, (s) => s === '.', (s) => s === '..');
+  const rawResolved = resolveDots(cleanSegments(pathname), (s) => SINGLE_DOT.test(s), (s) => DOUBLE_DOT.test(s)).flatMap((segment) =>
+    cleanSegments(decodeFully(segment)),
+  );
+  return [moduleOfSegments(literal), moduleOfSegments(resolved), moduleOfSegments(rawResolved)];
 }
 
 /**

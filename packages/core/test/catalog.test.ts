@@ -59,6 +59,12 @@ describe('moduleFromPath, the strictest reading', () => {
     ['/invoices/../payments', 'payments'], // URL parsers resolve it to /payments
     ['/v1/ai/%2e%2e/reports', 'ai'],
     ['/invoices/../reports', 'invoices'],
+    // WHATWG URL (Hono, Workers) resolves raw and %2e dot segments before decoding, so a double-encoded `..` stays
+    // a segment below the enterprise module there, while a decode-first reading resolves it away (found by the
+    // gateway path fuzzer in front of a Hono upstream).
+    ['/./smart-loans/%252e%252e/invoices', 'smart-loans'],
+    ['/invoices/%2e%2e/./ai/%252e%252e/invoices', 'ai'],
+    ['/x/%2E./payments/%252e%252e/invoices', 'payments'],
   ])('%s → %s', (path, module) => {
     expect(moduleFromPath(path)).toBe(module);
   });
