@@ -226,6 +226,8 @@ describe.each(RUNTIMES)('$name', (runtime) => {
       tier: 'premium',
       surface: key.surface,
       expiresAt: key.expiresAt,
+      credential: 'api_key',
+      scopes: ['write'],
     };
     if (expected.module) context.module = expected.module;
     if (key.name) context.keyName = key.name;
