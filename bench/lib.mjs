@@ -68,6 +68,9 @@ export function machine() {
   let commit;
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: rootDir, encoding: 'utf8' }).trim();
+    // A run over uncommitted changes measured no commit: say so rather than name HEAD.
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: rootDir, encoding: 'utf8' }).trim();
+    if (dirty) commit += '+uncommitted';
   } catch {
     commit = undefined;
   }

@@ -115,6 +115,7 @@ for (const section of selected) {
     console.error(`== ${section.id} FAILED: ${outcome.error}`);
   }
   entry.measuredAt = new Date().toISOString();
+  entry.commit = machine().commit;
   sections[section.id] = entry;
 }
 
