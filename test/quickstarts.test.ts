@@ -1,5 +1,7 @@
 // The README's quick starts work for an npm user: the packages are packed (`pnpm pack`), installed with npm into a
-// scratch project outside the workspace (frameworks and better-sqlite3 from the npm registry), and the Express,
+// scratch project outside the workspace (the frameworks from the npm registry; better-sqlite3 is the workspace's
+// own built copy of the same version, linked in: it has no prebuilt binary reachable here, so from npm it compiles
+// from source for minutes, and that compile is not what this file tests), and the Express,
 // Koa and Hono programs are taken from the README, compiled with tsc --strict against the installed types and run;
 // the first key comes from the installed `finora-auth` command, which then runs the gateway quick start.
 //
@@ -8,11 +10,12 @@
 // first, and packed under the gateway tests' build lock.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, underBuildLock } from './support/build-lock';
@@ -22,7 +25,8 @@ const root = join(import.meta.dirname, '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 /** What the quick starts and the command need; fastify, redis and postgres have suites of their own. */
 const OURS = ['core', 'express', 'koa', 'hono', 'sqlite', 'oauth', 'gateway'];
-const FROM_NPM = ['express', 'koa', 'hono', '@hono/node-server', 'better-sqlite3', 'typescript@~5.9', '@types/node@20', '@types/express', '@types/koa'];
+const builtSqlite = dirname(realpathSync(createRequire(join(root, 'packages', 'sqlite', 'package.json')).resolve('better-sqlite3/package.json')));
+const FROM_NPM = ['express', 'koa', 'hono', '@hono/node-server', 'typescript@~5.9', '@types/node@20', '@types/express', '@types/koa'];
 
 const scratch = mkdtempSync(join(tmpdir(), 'finora-quickstarts-'));
 const app = join(scratch, 'app');
@@ -103,11 +107,13 @@ beforeAll(async () => {
   }
   const files = readdirSync(tarballs);
   // `overrides` too: a dependency of one tarball on another (gateway → core) must get the tarball, never the registry.
-  const ours = Object.fromEntries(
+  const ours: Record<string, string> = Object.fromEntries(
     OURS.map((name) => [`@finora-auth/${name}`, `file:../tgz/${files.find((file) => file.startsWith(`finora-auth-${name}-`))}`]),
   );
+  ours['better-sqlite3'] = `file:${builtSqlite}`; // in dependencies and overrides alike, as npm requires
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module', dependencies: ours, overrides: ours }));
-  await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...FROM_NPM], { cwd: app, encoding: 'utf8', timeout: 540_000 });
+  // No install scripts: none of these needs one, and the linked better-sqlite3 is built already.
+  await run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error', ...FROM_NPM], { cwd: app, encoding: 'utf8', timeout: 540_000 });
 }, 600_000);
 
 afterAll(async () => {
