@@ -38,6 +38,8 @@ export {
   keyHint,
   sha256Hex,
 } from './keys';
+export { Heartbeat } from './heartbeat';
+export type { HeartbeatOptions } from './heartbeat';
 export { MemoryKeyStore } from './memory-store';
 export { authorizationFromRawHeaders, requestModule, resolveMiddlewareOptions } from './middleware';
 export type { MiddlewareOptions, ResolvedMiddlewareOptions } from './middleware';

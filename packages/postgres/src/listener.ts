@@ -2,7 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { Client, type Notification } from 'pg';
-import { Heartbeat } from './heartbeat';
+import { Heartbeat } from '@finora-auth/core';
 import { ident } from './migrations';
 import type { ResolvedOptions } from './options';
 

@@ -2,9 +2,8 @@
 // and whether they can still trust what they cached.
 
 import { randomUUID } from 'node:crypto';
-import type { StoreEvents } from '@finora-auth/core';
+import { Heartbeat, type StoreEvents } from '@finora-auth/core';
 import { openSubscriberConnection, reconnectNow, type Connection } from './connection';
-import { Heartbeat } from './heartbeat';
 import type { ResolvedOptions } from './options';
 
 const KEY_HASH = /^[0-9a-f]{64}$/;

@@ -1,5 +1,6 @@
 // Proves the invalidation channel live end to end: a tiny message sent through it every interval must come back
-// within a bound, else the channel is reported silent (and, after twice the bound, lost).
+// within a bound, else the channel is reported silent (and, after twice the bound, lost). Shared by the Redis and
+// PostgreSQL stores; timers and performance.now() only, so it runs wherever core does.
 
 export interface HeartbeatOptions {
   /** How often a heartbeat is sent, in ms. */
@@ -20,6 +21,8 @@ const clock = () => performance.now();
 // setTimeout fires at once for a delay past this; a bound that long simply waits the most it can.
 const MAX_DELAY_MS = 2 ** 31 - 1;
 const delay = (ms: number) => Math.min(MAX_DELAY_MS, Math.max(0, ms));
+// Under Node a timer must not keep the process alive; elsewhere a timer is a number and there is nothing to do.
+const unref = (timer: unknown) => (timer as { unref?: () => void }).unref?.();
 
 export class Heartbeat {
   readonly #options: HeartbeatOptions;
@@ -45,7 +48,7 @@ export class Heartbeat {
     this.#provenAt = clock();
     this.#silent = false;
     this.#ticker = setInterval(() => this.#beat(), this.#options.intervalMs);
-    this.#ticker.unref?.();
+    unref(this.#ticker);
     this.#arm();
   }
 
@@ -84,7 +87,7 @@ export class Heartbeat {
     const { timeoutMs } = this.#options;
     const silentIn = this.#provenAt + timeoutMs - clock();
     this.#deadline = setTimeout(() => this.#expire(), delay(silentIn));
-    this.#deadline.unref?.();
+    unref(this.#deadline);
   }
 
   #expire(): void {
@@ -102,6 +105,6 @@ export class Heartbeat {
       return;
     }
     this.#deadline = setTimeout(() => this.#expire(), delay(this.#provenAt + 2 * timeoutMs - clock()));
-    this.#deadline.unref?.();
+    unref(this.#deadline);
   }
 }
