@@ -11,6 +11,7 @@ import type { Environment, StoredKey, StoredServiceAccount, StoredSigningKey } f
 export { eventually } from './testing-eventually';
 export { tapStore, type LookupBehaviour, type StoreTap, type TappedStore } from './testing-store';
 export { describeMeteringChecks, type MeteringHarness } from './testing-metering';
+export { expectPartitionBound, type PartitionHarness } from './testing-partition';
 
 export interface StoreHarness {
   /**

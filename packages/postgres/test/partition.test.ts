@@ -2,19 +2,13 @@
 // meanwhile stops being served from a cache within the heartbeat bound, and is seen once the network heals.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAuthenticator, createKeyManager, type StoreEvent } from '@finora-auth/core';
+import type { StoreEvent } from '@finora-auth/core';
 import { PostgresKeyStore } from '@finora-auth/postgres';
 import { FreezeProxy } from '../../redis/test/freeze-proxy';
 import { POSTGRES_URL, dropSchema, probePostgres, uniqueApplicationName, uniqueSchema, withAdmin } from './helpers';
-import { eventually } from '@finora-auth/core/testing';
+import { eventually, expectPartitionBound } from '@finora-auth/core/testing';
 
 const available = await probePostgres('postgres/partition');
-
-/** The default bound (heartbeatTimeoutMs), and what a loaded 2-core machine may add to a timer. */
-const BOUND_MS = 1_000;
-const SLACK_MS = 500;
-
-const yieldToTimers = () => new Promise((resolve) => setImmediate(resolve));
 
 describe.runIf(available)('PostgresKeyStore in a silent partition', () => {
   const schema = uniqueSchema('partition');
@@ -32,68 +26,17 @@ describe.runIf(available)('PostgresKeyStore in a silent partition', () => {
     const partitioned = new PostgresKeyStore({ connectionString: proxy.url(POSTGRES_URL), schema });
     const direct = new PostgresKeyStore({ connectionString: POSTGRES_URL, schema });
     cleanups.push(() => partitioned.close(), () => direct.close());
-    const events: StoreEvent[] = [];
-    partitioned.subscribe((event) => events.push(event));
-    const cacheOutcomes: string[] = [];
-    // A short lookup timeout only makes the loop below ask more often while the store cannot answer.
-    const authenticator = createAuthenticator({
-      store: partitioned,
-      cache: { ttlMs: 600_000 },
+    await expectPartitionBound({
+      label: 'postgres',
+      partitioned,
+      direct,
+      freeze: () => proxy.freeze(),
+      thaw: () => proxy.thaw(),
+      // A short lookup timeout only makes the check ask more often while the store cannot answer.
       lookupTimeoutMs: 300,
-      onDecision: (decision) => cacheOutcomes.push(decision.cache),
+      liveWithinMs: 10_000,
+      thawWithinMs: 15_000,
     });
-    cleanups.push(() => authenticator.close());
-    // Listening before the keys exist, so their creation is heard.
-    await eventually(() => events.some((e) => e.type === 'reset' && e.live), 10_000);
-    const manager = createKeyManager({ store: direct });
-    await manager.putAccount({ id: 'acct-partition', tier: 'premium' });
-    const revoked = await manager.issue({ accountId: 'acct-partition', environment: 'live' });
-    const kept = await manager.issue({ accountId: 'acct-partition', environment: 'live' });
-    const ask = (apiKey: string) => authenticator.authenticate({ authorization: `Bearer ${apiKey}` });
-    // Both keys' creation heard first: a late "key created" would drop the entry cached below.
-    const created = () => events.filter((e) => e.type === 'key-changed').length >= 2;
-    await eventually(created, 5_000);
-    for (const { apiKey } of [revoked, kept]) {
-      expect((await ask(apiKey)).ok).toBe(true);
-      expect((await ask(apiKey)).ok).toBe(true);
-      expect(cacheOutcomes.at(-1)).toBe('hit');
-    }
-
-    const frozenAt = performance.now();
-    proxy.freeze();
-    await manager.revoke(revoked.key.id);
-    const revokedAt = performance.now();
-    let wrongAllows = 0;
-    let lastWrongAllow = -Infinity;
-    const refusals = new Set<number>();
-    while (performance.now() - frozenAt < BOUND_MS + SLACK_MS + 500) {
-      const result = await ask(revoked.apiKey);
-      if (result.ok) {
-        wrongAllows++;
-        lastWrongAllow = performance.now();
-      } else {
-        refusals.add(result.error.status);
-      }
-      await yieldToTimers();
-    }
-    console.info(
-      `[postgres partition] ${wrongAllows} wrong allows, the last ${(lastWrongAllow - revokedAt).toFixed(0)} ms after the revocation ` +
-        `(${(lastWrongAllow - frozenAt).toFixed(0)} ms after the freeze)`,
-    );
-    expect(lastWrongAllow - frozenAt).toBeLessThan(BOUND_MS + SLACK_MS);
-    // Refused, and only as the contract allows while the store cannot be reached: 503, or 401 once it can.
-    expect(refusals.size).toBeGreaterThan(0);
-    for (const status of refusals) expect([401, 503]).toContain(status);
-    expect(events).toContainEqual({ type: 'reset', live: false });
-
-    const thawedAt = events.length;
-    proxy.thaw();
-    await eventually(() => events.slice(thawedAt).some((e) => e.type === 'reset' && e.live), 15_000);
-    await eventually(async () => {
-      const result = await ask(revoked.apiKey);
-      return !result.ok && result.error.code === 'INVALID_API_KEY';
-    }, 5_000);
-    await eventually(async () => (await ask(kept.apiKey)).ok, 5_000);
   });
 
   it('validates the heartbeat options, naming them; heartbeatMs 0 turns the heartbeat off', () => {

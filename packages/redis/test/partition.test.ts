@@ -1,22 +1,16 @@
 // RedisKeyStore in a silent network partition (sockets open, nothing flowing): a revocation made elsewhere meanwhile
 // stops being served from a cache within the heartbeat bound, and is seen once the network heals.
 
-import { createAuthenticator, createKeyManager, type StoreEvent } from '@finora-auth/core';
+import type { StoreEvent } from '@finora-auth/core';
 import { RedisKeyStore } from '@finora-auth/redis';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FreezeProxy } from './freeze-proxy';
 import { redisAnswers, requireService } from './redis-server';
 import { REDIS_URL, dropPrefix, uniquePrefix } from './helpers';
-import { eventually } from '@finora-auth/core/testing';
+import { eventually, expectPartitionBound } from '@finora-auth/core/testing';
 
 const available = requireService(await redisAnswers(REDIS_URL), `Redis at ${REDIS_URL}`);
-
-/** The default bound (heartbeatTimeoutMs), and what a loaded 2-core machine may add to a timer. */
-const BOUND_MS = 1_000;
-const SLACK_MS = 500;
-
-const yieldToTimers = () => new Promise((resolve) => setImmediate(resolve));
 
 describe.runIf(available)('RedisKeyStore in a silent partition', () => {
   const prefix = uniquePrefix('partition');
@@ -36,66 +30,15 @@ describe.runIf(available)('RedisKeyStore in a silent partition', () => {
     const partitioned = new RedisKeyStore({ url: proxy.url(REDIS_URL), prefix });
     const direct = new RedisKeyStore({ url: REDIS_URL, prefix });
     cleanups.push(() => partitioned.close(), () => direct.close());
-    const events: StoreEvent[] = [];
-    partitioned.subscribe((event) => events.push(event));
-    const cacheOutcomes: string[] = [];
-    const authenticator = createAuthenticator({
-      store: partitioned,
-      cache: { ttlMs: 600_000 },
-      onDecision: (decision) => cacheOutcomes.push(decision.cache),
+    await expectPartitionBound({
+      label: 'redis',
+      partitioned,
+      direct,
+      freeze: () => proxy.freeze(),
+      thaw: () => proxy.thaw(),
+      liveWithinMs: 5_000,
+      thawWithinMs: 10_000,
     });
-    cleanups.push(() => authenticator.close());
-    // Listening before the keys exist, so their creation is heard.
-    await eventually(() => events.some((e) => e.type === 'reset' && e.live), 5_000);
-    const manager = createKeyManager({ store: direct });
-    await manager.putAccount({ id: 'acct-partition', tier: 'premium' });
-    const revoked = await manager.issue({ accountId: 'acct-partition', environment: 'live' });
-    const kept = await manager.issue({ accountId: 'acct-partition', environment: 'live' });
-    const ask = (apiKey: string) => authenticator.authenticate({ authorization: `Bearer ${apiKey}` });
-    // Both keys' creation heard first: a late "key created" would drop the entry cached below.
-    const created = () => events.filter((e) => e.type === 'key-changed').length >= 2;
-    await eventually(created, 5_000);
-    for (const { apiKey } of [revoked, kept]) {
-      expect((await ask(apiKey)).ok).toBe(true);
-      expect((await ask(apiKey)).ok).toBe(true);
-      expect(cacheOutcomes.at(-1)).toBe('hit');
-    }
-
-    const frozenAt = performance.now();
-    proxy.freeze();
-    await manager.revoke(revoked.key.id);
-    const revokedAt = performance.now();
-    let wrongAllows = 0;
-    let lastWrongAllow = -Infinity;
-    const refusals = new Set<number>();
-    while (performance.now() - frozenAt < BOUND_MS + SLACK_MS + 500) {
-      const result = await ask(revoked.apiKey);
-      if (result.ok) {
-        wrongAllows++;
-        lastWrongAllow = performance.now();
-      } else {
-        refusals.add(result.error.status);
-      }
-      await yieldToTimers();
-    }
-    console.info(
-      `[redis partition] ${wrongAllows} wrong allows, the last ${(lastWrongAllow - revokedAt).toFixed(0)} ms after the revocation ` +
-        `(${(lastWrongAllow - frozenAt).toFixed(0)} ms after the freeze)`,
-    );
-    expect(lastWrongAllow - frozenAt).toBeLessThan(BOUND_MS + SLACK_MS);
-    // Refused, and only as the contract allows while the store cannot be reached: 503, or 401 once it can.
-    expect(refusals.size).toBeGreaterThan(0);
-    for (const status of refusals) expect([401, 503]).toContain(status);
-    expect(events).toContainEqual({ type: 'reset', live: false });
-
-    const thawedAt = events.length;
-    proxy.thaw();
-    await eventually(() => events.slice(thawedAt).some((e) => e.type === 'reset' && e.live), 10_000);
-    await eventually(async () => {
-      const result = await ask(revoked.apiKey);
-      return !result.ok && result.error.code === 'INVALID_API_KEY';
-    }, 5_000);
-    await eventually(async () => (await ask(kept.apiKey)).ok, 5_000);
   });
 
   it('validates the heartbeat options, naming them', () => {
