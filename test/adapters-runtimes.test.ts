@@ -1,81 +1,19 @@
 // The built @finora-auth/hono on every runtime it promises: Node, Cloudflare's workerd, Bun and Deno, over real HTTP.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { build } from 'esbuild';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeKeys } from './support/adapters-runtime-app';
 import { send, type Reply } from './support/adapters';
+import { launch, platformBinary, startBundle, startWorkerd, stopBundle, type BundleRuntime, type RunningBundle } from './support/runtime-launch';
 
 const root = join(import.meta.dirname, '..');
-const require = createRequire(join(root, 'package.json'));
 const appSource = join(import.meta.dirname, 'support', 'adapters-runtime-app.ts');
 
-/**
- * The runtime's own binary, from the platform package its npm package depends on. The npm packages' `bin`
- * entries are Node scripts that spawn it as a grandchild (which a kill would orphan), and Bun's needs a
- * postinstall that pnpm does not run.
- */
-function platformBinary(npmPackage: string, platformPackage: string, file: string): string {
-  const packageRequire = createRequire(require.resolve(`${npmPackage}/package.json`));
-  return join(dirname(packageRequire.resolve(`${platformPackage}/package.json`)), file);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-interface Runtime {
+interface Runtime extends BundleRuntime {
   name: string;
   /** The entry that serves `app`, printing `{"port":N}` once listening, where the runtime chooses the port. */
   entry: string;
-  platform: 'node' | 'neutral';
-  conditions: string[];
-  start(bundle: string, dir: string): Promise<{ child: ChildProcess; port: number }>;
-}
-
-/** Starts `command`, waits for the `{"port":N}` line it prints (or for `port` to accept connections). */
-function launch(command: string, args: string[], cwd: string, port?: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-  let output = '';
-  let settled = false;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${command} did not start in 20 s:\n${output}`)), 20_000);
-    const done = (value: number) => {
-      settled = true;
-      clearTimeout(timer);
-      resolve({ child, port: value });
-    };
-    child.on('exit', (code) => {
-      settled = true;
-      reject(new Error(`${command} exited with ${code}:\n${output}`));
-    });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk;
-      const match = /\{"port":(\d+)\}/.exec(output);
-      if (match) done(Number(match[1]));
-    });
-    if (port !== undefined) {
-      const poll = async () => {
-        try {
-          await send(`http://127.0.0.1:${port}`, '/health');
-          done(port);
-        } catch {
-          if (!settled) setTimeout(poll, 100);
-        }
-      };
-      setTimeout(poll, 200);
-    }
-  });
 }
 
 const RUNTIMES: Runtime[] = [
@@ -92,24 +30,7 @@ const RUNTIMES: Runtime[] = [
     entry: `import { app } from ${JSON.stringify(appSource)}; export default { fetch: app.fetch };`,
     platform: 'neutral',
     conditions: ['workerd', 'worker', 'browser'],
-    async start(bundle, dir) {
-      const port = await freePort();
-      const config = join(dir, 'config.capnp');
-      writeFileSync(
-        config,
-        `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [(name = "main", worker = .worker)],
-  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
-);
-const worker :Workerd.Worker = (
-  modules = [(name = "worker.js", esModule = embed "${basename(bundle)}")],
-  compatibilityDate = "2025-09-01",
-);
-`,
-      );
-      return launch(platformBinary('workerd', '@cloudflare/workerd-linux-64', 'bin/workerd'), ['serve', config], dir, port);
-    },
+    start: startWorkerd,
   },
   {
     name: 'bun',
@@ -163,8 +84,7 @@ const CASES: Case[] = [
 ];
 
 describe.each(RUNTIMES)('$name', (runtime) => {
-  let dir: string;
-  let child: ChildProcess | undefined;
+  let running: RunningBundle | undefined;
   let origin: string;
   let keys: RuntimeKeys;
 
@@ -173,32 +93,14 @@ describe.each(RUNTIMES)('$name', (runtime) => {
     if (!existsSync(dist) || statSync(dist).mtimeMs < statSync(join(root, 'packages', 'hono', 'src', 'index.ts')).mtimeMs) {
       throw new Error('packages/hono/dist is missing or older than its source: run `pnpm run build` first (pnpm test does)');
     }
-    dir = mkdtempSync(join(tmpdir(), 'finora-runtime-'));
-    const bundle = join(dir, 'server.mjs');
-    await build({
-      stdin: { contents: runtime.entry, resolveDir: root, loader: 'ts' },
-      bundle: true,
-      format: 'esm',
-      platform: runtime.platform,
-      mainFields: ['module', 'main'],
-      conditions: runtime.conditions,
-      target: 'es2022',
-      outfile: bundle,
-      logLevel: 'silent',
-    });
-    const started = await runtime.start(bundle, dir);
-    child = started.child;
-    origin = `http://127.0.0.1:${started.port}`;
+    running = await startBundle(runtime, runtime.entry, { loader: 'ts' });
+    origin = running.origins[0]!;
     const reply = await send(origin, '/__keys', {}, 'POST');
     expect(reply.status, reply.text).toBe(200);
     keys = JSON.parse(reply.text) as RuntimeKeys;
   }, 60_000);
 
-  afterAll(() => {
-    child?.removeAllListeners('exit');
-    child?.kill('SIGKILL');
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopBundle(running));
 
   it.each(CASES)('$name', async (testCase) => {
     const header = (name: KeyName): Record<string, string> => {

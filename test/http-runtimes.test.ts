@@ -1,19 +1,25 @@
 // The built @finora-auth/http on Node, workerd, Bun and Deno: an edge app authenticates against a real gateway's internal API.
 
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryKeyStore, createKeyManager } from '@finora-auth/core';
 import { eventually } from '@finora-auth/core/testing';
 import { createInternalApi, type InternalApi } from '../packages/gateway/src/internal-api';
 import { send } from './support/adapters';
-import { freePort, launch, platformBinary, type Started } from './support/runtime-launch';
+import {
+  freePort,
+  launch,
+  platformBinary,
+  startBundle,
+  stopBundle,
+  type BundleRuntime,
+  type RunningBundle,
+  type Started,
+} from './support/runtime-launch';
 
 const root = join(import.meta.dirname, '..');
 const dist = join(root, 'packages', 'http', 'dist', 'index.js');
@@ -40,14 +46,11 @@ const worker :Workerd.Worker = (
   return launch(platformBinary('workerd', '@cloudflare/workerd-linux-64', 'bin/workerd'), ['serve', config], dir, port);
 }
 
-interface Runtime {
+interface Runtime extends BundleRuntime {
   name: string;
   serve: string;
-  platform: 'node' | 'neutral';
-  conditions: string[];
   /** Whether the store should hear the gateway's stream there (false on Workers, by its own detection). */
   streams: boolean;
-  start(bundle: string, dir: string): Promise<Started>;
 }
 
 const RUNTIMES: Runtime[] = [
@@ -144,54 +147,19 @@ async function handler(request, ctx) {
 }
 `;
 
-interface Edge {
-  dir: string;
-  children: ChildProcess[];
-  origins: string[];
-}
-
 /** The edge app bundled for `runtime` and started `instances` times (separate processes: separate isolates). */
-async function startEdge(runtime: Runtime, instances = 1): Promise<Edge> {
-  const dir = mkdtempSync(join(tmpdir(), 'finora-http-runtime-'));
-  const edge: Edge = { dir, children: [], origins: [] };
-  const bundle = join(dir, 'server.mjs');
-  await build({
-    stdin: { contents: `${app()}\n${runtime.serve}`, resolveDir: root, loader: 'js' },
-    bundle: true,
-    format: 'esm',
-    platform: runtime.platform,
-    mainFields: ['module', 'main'],
-    conditions: runtime.conditions,
-    target: 'es2022',
-    outfile: bundle,
-    logLevel: 'silent',
-  });
-  for (let i = 0; i < instances; i++) {
-    const started = await runtime.start(bundle, dir);
-    edge.children.push(started.child);
-    edge.origins.push(`http://127.0.0.1:${started.port}`);
-  }
-  return edge;
-}
-
-function stopEdge(edge: Edge | undefined): void {
-  for (const child of edge?.children ?? []) {
-    child.removeAllListeners('exit');
-    child.kill('SIGKILL');
-  }
-  if (edge) rmSync(edge.dir, { recursive: true, force: true });
-}
+const startEdge = (runtime: Runtime, instances = 1) => startBundle(runtime, `${app()}\n${runtime.serve}`, { instances });
 
 const askAt = async (origin: string, apiKey: string) => JSON.parse((await send(origin, '/v1/invoices', { authorization: `Bearer ${apiKey}` })).text);
 
 describe.each(RUNTIMES)('$name', (runtime) => {
-  let edge: Edge | undefined;
+  let edge: RunningBundle | undefined;
 
   beforeAll(async () => {
     edge = await startEdge(runtime);
   }, 60_000);
 
-  afterAll(() => stopEdge(edge));
+  afterAll(() => stopBundle(edge));
 
   const ask = (apiKey: string) => askAt(edge!.origins[0]!, apiKey);
 
@@ -239,13 +207,13 @@ describe.each(RUNTIMES)('$name', (runtime) => {
 });
 
 describe('workerd, two isolates flushing through ctx.waitUntil', () => {
-  let edge: Edge | undefined;
+  let edge: RunningBundle | undefined;
 
   beforeAll(async () => {
     edge = await startEdge(RUNTIMES.find((runtime) => runtime.name === 'workerd')!, 2);
   }, 60_000);
 
-  afterAll(() => stopEdge(edge));
+  afterAll(() => stopBundle(edge));
 
   it('share a rate limit: the second refuses soon after the first spent it, not after a limit of its own', async () => {
     const [one, two] = edge!.origins as [string, string];

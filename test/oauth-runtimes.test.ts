@@ -1,17 +1,14 @@
 // The built @finora-auth/oauth verifier on every runtime it promises (Node, workerd, Bun, Deno): a token issued here verifies there;
 // and the built Hono adapter over createAuthenticator({ tokens }) judging service-account tokens there, over real HTTP.
 
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryKeyStore, createKeyManager } from '@finora-auth/core';
 import { createTokenIssuer } from '@finora-auth/oauth';
 import { send } from './support/adapters';
 import type { RuntimeTokens } from './support/oauth-runtime-app';
-import { launch, platformBinary, startWorkerd, type Started } from './support/runtime-launch';
+import { launch, platformBinary, startBundle, startWorkerd, stopBundle, type BundleRuntime, type RunningBundle } from './support/runtime-launch';
 
 const root = join(import.meta.dirname, '..');
 const dist = join(root, 'packages', 'oauth', 'dist', 'index.js');
@@ -19,13 +16,10 @@ const tokenApp = join(import.meta.dirname, 'support', 'oauth-runtime-app.ts');
 const ISSUER = 'https://auth.finora.test';
 const AUDIENCE = 'https://api.finora.test';
 
-interface Runtime {
+interface Runtime extends BundleRuntime {
   name: string;
   /** Serves `handler` (defined before this text in the bundle), printing `{"port":N}` where the runtime picks the port. */
   serve: string;
-  platform: 'node' | 'neutral';
-  conditions: string[];
-  start(bundle: string, dir: string): Promise<Started>;
 }
 
 const RUNTIMES: Runtime[] = [
@@ -104,34 +98,15 @@ async function handler(request) {
 `;
 
 describe.each(RUNTIMES)('$name', (runtime) => {
-  let dir: string;
-  let child: ChildProcess | undefined;
+  let running: RunningBundle | undefined;
   let origin: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'finora-oauth-runtime-'));
-    const bundle = join(dir, 'server.mjs');
-    await build({
-      stdin: { contents: `${app()}\n${runtime.serve}`, resolveDir: root, loader: 'js' },
-      bundle: true,
-      format: 'esm',
-      platform: runtime.platform,
-      mainFields: ['module', 'main'],
-      conditions: runtime.conditions,
-      target: 'es2022',
-      outfile: bundle,
-      logLevel: 'silent',
-    });
-    const started = await runtime.start(bundle, dir);
-    child = started.child;
-    origin = `http://127.0.0.1:${started.port}`;
+    running = await startBundle(runtime, `${app()}\n${runtime.serve}`);
+    origin = running.origins[0]!;
   }, 60_000);
 
-  afterAll(() => {
-    child?.removeAllListeners('exit');
-    child?.kill('SIGKILL');
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopBundle(running));
 
   it('verifies a token the issuer signed', async () => {
     const reply = await send(origin, '/verify');
@@ -145,29 +120,10 @@ describe.each(RUNTIMES)('$name', (runtime) => {
   });
 });
 
-/** Bundles `contents` (ending with the runtime's `serve`, which serves `handler`) for the runtime and starts it. */
-async function startBundle(runtime: Runtime, contents: string, loader: 'js' | 'ts') {
-  const dir = mkdtempSync(join(tmpdir(), 'finora-oauth-runtime-'));
-  const bundle = join(dir, 'server.mjs');
-  await build({
-    stdin: { contents, resolveDir: root, loader },
-    bundle: true,
-    format: 'esm',
-    platform: runtime.platform,
-    mainFields: ['module', 'main'],
-    conditions: runtime.conditions,
-    target: 'es2022',
-    outfile: bundle,
-    logLevel: 'silent',
-  });
-  const started = await runtime.start(bundle, dir);
-  return { dir, child: started.child, origin: `http://127.0.0.1:${started.port}` };
-}
-
 describe.each(RUNTIMES)('the Hono adapter judging tokens on $name', (runtime) => {
-  let started: Awaited<ReturnType<typeof startBundle>> | undefined;
+  let running: RunningBundle | undefined;
   let tokens: RuntimeTokens;
-  const get = (path: string, token: string, method = 'GET') => send(started!.origin, path, { Authorization: `Bearer ${token}` }, method);
+  const get = (path: string, token: string, method = 'GET') => send(running!.origins[0]!, path, { Authorization: `Bearer ${token}` }, method);
   const refusal = (reply: { status: number; text: string; headers: Record<string, string | string[] | undefined> }) => ({
     status: reply.status,
     challenge: reply.headers['www-authenticate'],
@@ -181,17 +137,14 @@ describe.each(RUNTIMES)('the Hono adapter judging tokens on $name', (runtime) =>
         throw new Error(`packages/${name}/dist is missing or older than its source: run \`pnpm run build\` first (pnpm test does)`);
       }
     }
-    started = await startBundle(runtime, `import { app } from ${JSON.stringify(tokenApp)};\nconst handler = app.fetch;\n${runtime.serve}`, 'ts');
-    const reply = await send(started.origin, '/__tokens', {}, 'POST');
+    const contents = `import { app } from ${JSON.stringify(tokenApp)};\nconst handler = app.fetch;\n${runtime.serve}`;
+    running = await startBundle(runtime, contents, { loader: 'ts' });
+    const reply = await send(running.origins[0]!, '/__tokens', {}, 'POST');
     expect(reply.status, reply.text).toBe(200);
     tokens = JSON.parse(reply.text) as RuntimeTokens;
   }, 60_000);
 
-  afterAll(() => {
-    started?.child.removeAllListeners('exit');
-    started?.child.kill('SIGKILL');
-    if (started) rmSync(started.dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopBundle(running));
 
   it('allows a token got by client_secret_basic, as an OAuth credential of its service account', async () => {
     const reply = await get('/payments/7', tokens.full);

@@ -1,10 +1,13 @@
-// Starting a bundle on Node, workerd, Bun or Deno from a test: the runtimes' own binaries, a free port, waiting until it serves.
+// Starting a bundle on Node, workerd, Bun or Deno from a test: esbuild for the runtime, the runtimes' own binaries,
+// a free port, waiting until it serves, and stopping it again.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { build } from 'esbuild';
 import { send } from './adapters';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -87,4 +90,64 @@ const worker :Workerd.Worker = (
 `,
   );
   return launch(platformBinary('workerd', '@cloudflare/workerd-linux-64', 'bin/workerd'), ['serve', config], dir, port);
+}
+
+/** How a runtime takes a bundle: what esbuild targets for it, and how a built bundle is started there. */
+export interface BundleRuntime {
+  platform: 'node' | 'neutral';
+  conditions: string[];
+  start(bundle: string, dir: string): Promise<Started>;
+}
+
+export interface RunningBundle {
+  /** The temporary folder holding the bundle (and any runtime config); removed by `stopBundle`. */
+  dir: string;
+  children: ChildProcess[];
+  /** One `http://127.0.0.1:<port>` a started instance. */
+  origins: string[];
+}
+
+/**
+ * Bundles `contents` (resolved from the repository root) for `runtime` into a fresh temporary folder and starts it
+ * `instances` times (separate processes: separate isolates). What it started is stopped again if any start fails.
+ */
+export async function startBundle(
+  runtime: BundleRuntime,
+  contents: string,
+  { loader = 'js', instances = 1 }: { loader?: 'js' | 'ts'; instances?: number } = {},
+): Promise<RunningBundle> {
+  const running: RunningBundle = { dir: mkdtempSync(join(tmpdir(), 'finora-runtime-')), children: [], origins: [] };
+  try {
+    const bundle = join(running.dir, 'server.mjs');
+    await build({
+      stdin: { contents, resolveDir: root, loader },
+      bundle: true,
+      format: 'esm',
+      platform: runtime.platform,
+      mainFields: ['module', 'main'],
+      conditions: runtime.conditions,
+      target: 'es2022',
+      outfile: bundle,
+      logLevel: 'silent',
+    });
+    for (let i = 0; i < instances; i++) {
+      const started = await runtime.start(bundle, running.dir);
+      running.children.push(started.child);
+      running.origins.push(`http://127.0.0.1:${started.port}`);
+    }
+    return running;
+  } catch (error) {
+    stopBundle(running);
+    throw error;
+  }
+}
+
+/** Kills every instance (without the exit being taken for a failed start) and removes the bundle's folder. */
+export function stopBundle(running: RunningBundle | undefined): void {
+  if (!running) return;
+  for (const child of running.children) {
+    child.removeAllListeners('exit');
+    child.kill('SIGKILL');
+  }
+  rmSync(running.dir, { recursive: true, force: true });
 }
