@@ -19,21 +19,20 @@ interface Bindings {
 const REVOCATION_BOUND_MS = 2_000;
 
 // Built on the first request: bindings arrive with it, and an isolate keeps the cache between requests.
-let authenticator: ReturnType<typeof createAuthenticator> | undefined;
+// On Workers finoraAuth hands authenticator.flush() to c.executionCtx.waitUntil after each allowed request: usage
+// and rate-limit counts reach the gateway after the response (no timer outlives a request here).
 let guard: MiddlewareHandler<FinoraAuthEnv> | undefined;
 
 const app = new Hono<FinoraAuthEnv & { Bindings: Bindings }>();
 app.get('/healthz', (c) => c.text('ok'));
-app.use('/v1/*', async (c, next) => {
-  authenticator ??= createAuthenticator({
-    store: new HttpKeyStore({ url: c.env.FINORA_GATEWAY_URL, token: c.env.FINORA_INTERNAL_TOKEN }),
-    cache: { ttlMs: REVOCATION_BOUND_MS, negativeTtlMs: REVOCATION_BOUND_MS },
+app.use('/v1/*', (c, next) => {
+  guard ??= finoraAuth({
+    authenticator: createAuthenticator({
+      store: new HttpKeyStore({ url: c.env.FINORA_GATEWAY_URL, token: c.env.FINORA_INTERNAL_TOKEN }),
+      cache: { ttlMs: REVOCATION_BOUND_MS, negativeTtlMs: REVOCATION_BOUND_MS },
+    }),
   });
-  guard ??= finoraAuth({ authenticator });
-  const response = await guard(c, next);
-  // No timer outlives a request on Workers: usage and rate-limit counts go to the gateway after the response.
-  c.executionCtx.waitUntil(authenticator.flush());
-  return response;
+  return guard(c, next);
 });
 app.get('/v1/:module', (c) => c.json({ module: c.get('auth').module, account: c.get('auth').accountId }));
 

@@ -26,6 +26,20 @@ export type FinoraAuthOptions = MiddlewareOptions<Context>;
 /** The Node request @hono/node-server puts in `c.env.incoming`, as far as this middleware reads it. */
 type NodeIncoming = { rawHeaders?: string[]; headers?: { origin?: string } };
 
+/** Cloudflare Workers (as the core detects them): no timer outlives a request, so counts leave through `waitUntil`. */
+const ON_WORKERS = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent === 'Cloudflare-Workers';
+
+/** Hands `flush` to the request's `waitUntil`, when it has an execution context (Hono throws reading a missing one). */
+function flushAfterResponse(c: Context, flush: () => Promise<void>): void {
+  let executionCtx: Context['executionCtx'];
+  try {
+    executionCtx = c.executionCtx;
+  } catch {
+    return; // e.g. app.request() in a test: nothing to keep the flush alive
+  }
+  executionCtx.waitUntil(flush());
+}
+
 /** `/api/*` -> `/api`: the literal prefix this middleware was registered under, when it has no parameters. */
 const WILDCARD_MOUNT = /^((?:\/[^/:*{}()?]+)*)\/\*$/;
 const HAS_PARAMETERS = /[:*]/;
@@ -68,7 +82,9 @@ function moduleFromContext(c: Context): Module | undefined {
 
 /**
  * Refuses a request the core refuses, answering with its status, headers and JSON body; otherwise sets
- * `c.get('auth')`, calls the next handler and adds the core's response headers to what it answered.
+ * `c.get('auth')`, calls the next handler and adds the core's response headers to what it answered. On Cloudflare
+ * Workers it then hands `authenticator.flush()` to `c.executionCtx.waitUntil`, so usage and rate-limit counts
+ * leave the isolate (no timer outlives a request there).
  */
 export function finoraAuth(options: FinoraAuthOptions): MiddlewareHandler<FinoraAuthEnv> {
   const { authenticator, module } = resolveMiddlewareOptions(options);
@@ -89,5 +105,7 @@ export function finoraAuth(options: FinoraAuthOptions): MiddlewareHandler<Finora
     await next();
     // After the handler: a Response it built itself would not carry headers set before it ran.
     for (const name in result.headers) c.header(name, result.headers[name]);
+    // Workers: this request's usage and rate-limit counts go to the store after the response (docs/stores-http.md).
+    if (ON_WORKERS && authenticator.flush) flushAfterResponse(c, () => authenticator.flush!());
   };
 }
