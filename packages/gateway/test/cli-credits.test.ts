@@ -1,28 +1,11 @@
 // `finora-auth credits`, `usage` and `--rate-limit`: run as a user would, against the built binary on a SQLite store.
 
 import { SqliteKeyStore } from '@finora-auth/sqlite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliJson, ensureBuilt, runCli, tempDir, type CliResult, type TempDir } from './support';
+import { describe, expect, it } from 'vitest';
+import { cliJson, runCli } from './support';
+import { cliSuite, expectOneLineError } from './support/cli-suite';
 
-let temp: TempDir;
-let store: string[];
-
-beforeAll(async () => {
-  ensureBuilt();
-  temp = tempDir();
-  store = ['--store', temp.storeUrl];
-  await cliJson(['accounts', 'set', 'metered-co', '--tier', 'premium', ...store]);
-}, 240_000);
-
-afterAll(() => temp?.remove());
-
-function expectOneLineError(result: CliResult, status: number, pattern: RegExp): void {
-  expect(result.code, result.stderr).toBe(status);
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trimEnd().split('\n');
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-}
+const { temp, store } = cliSuite(({ store }) => cliJson(['accounts', 'set', 'metered-co', '--tier', 'premium', ...store]));
 
 describe('credits', () => {
   it('grants, adds up and shows credits, as text and JSON', async () => {

@@ -5,9 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { version } from '../package.json';
-import { cliJson, deadPort, ensureBuilt, reachable, runCli, tempDir, type CliResult, type TempDir } from './support';
+import { cliJson, deadPort, reachable, runCli } from './support';
+import { cliSuite, expectOneLineError } from './support/cli-suite';
 
 const POSTGRES = '127.0.0.1:5432/test';
 
@@ -20,15 +21,9 @@ async function postgresAvailable(): Promise<boolean> {
 
 const postgresUp = await postgresAvailable();
 const schema = `finora_newcomer_${randomBytes(4).toString('hex')}`;
-let temp: TempDir;
-
-beforeAll(() => {
-  ensureBuilt();
-  temp = tempDir();
-}, 240_000);
+const { temp } = cliSuite();
 
 afterAll(async () => {
-  temp?.remove();
   if (!postgresUp) return;
   const client = new Client({ connectionString: `postgres://postgres@${POSTGRES}` });
   await client.connect();
@@ -38,16 +33,6 @@ afterAll(async () => {
     await client.end();
   }
 });
-
-function expectOneLineError(result: CliResult, status: number, pattern: RegExp): string {
-  expect(result.code, result.stderr).toBe(status);
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trimEnd().split('\n');
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^finora-auth: /);
-  expect(lines[0]).toMatch(pattern);
-  return lines[0] as string;
-}
 
 describe('a newcomer', () => {
   it('asks for the version and gets the package version', async () => {

@@ -2,32 +2,13 @@
 
 import { join } from 'node:path';
 import { SqliteKeyStore } from '@finora-auth/sqlite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli-main';
 import type { ServeIo } from '../src/cli-serve';
-import { cliJson, ensureBuilt, KEY_PATTERN, runCli, tempDir, type CliResult, type TempDir } from './support';
+import { cliJson, KEY_PATTERN, runCli, tempDir } from './support';
+import { cliSuite, expectOneLineError } from './support/cli-suite';
 
-let temp: TempDir;
-let store: string[];
-
-beforeAll(async () => {
-  ensureBuilt();
-  temp = tempDir();
-  store = ['--store', temp.storeUrl];
-  await cliJson(['accounts', 'set', 'scoped-co', '--tier', 'premium', ...store]);
-}, 240_000);
-
-afterAll(() => temp?.remove());
-
-function expectOneLineError(result: CliResult, status: number, pattern: RegExp): string {
-  expect(result.code, result.stderr).toBe(status);
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trimEnd().split('\n');
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^finora-auth: /);
-  expect(lines[0]).toMatch(pattern);
-  return lines[0] as string;
-}
+const { temp, store } = cliSuite(({ store }) => cliJson(['accounts', 'set', 'scoped-co', '--tier', 'premium', ...store]));
 
 const create = (...args: string[]) => cliJson(['keys', 'create', '--account', 'scoped-co', '--env', 'test', ...args, ...store]);
 

@@ -1,33 +1,16 @@
 // `finora-auth service-accounts` on the built binary: the secret shown once, lists without it, rotation, revocation, refusals.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliJson, ensureBuilt, runCli, tempDir, type CliResult, type TempDir } from './support';
+import { describe, expect, it } from 'vitest';
+import { cliJson, runCli } from './support';
+import { cliSuite, expectOneLineError } from './support/cli-suite';
 
 const SECRET_PATTERN = /(live|test)_cs_[0-9a-f]{48}/g;
 
-let temp: TempDir;
-let store: string[];
-
-beforeAll(async () => {
-  ensureBuilt();
-  temp = tempDir();
-  store = ['--store', temp.storeUrl];
+const { store } = cliSuite(async ({ store }) => {
   await cliJson(['accounts', 'set', 'ent-co', '--tier', 'accountant_pro', '--enterprise', ...store]);
   await cliJson(['accounts', 'set', 'retail-co', '--tier', 'premium', ...store]);
   await cliJson(['accounts', 'set', 'free-co', '--tier', 'free', ...store]);
-}, 240_000);
-
-afterAll(() => temp?.remove());
-
-function expectOneLineError(result: CliResult, status: number, pattern: RegExp): string {
-  expect(result.code, result.stderr).toBe(status);
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trimEnd().split('\n');
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^finora-auth: /);
-  expect(lines[0]).toMatch(pattern);
-  return lines[0] as string;
-}
+});
 
 describe('service-accounts', () => {
   it('creates one (secret once, as JSON), lists it without the secret, rotates and revokes it', async () => {

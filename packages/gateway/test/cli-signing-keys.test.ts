@@ -3,36 +3,16 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MIN_SECRET_BYTES } from '@finora-auth/oauth';
 import { MIN_OPERATOR_SECRET_BYTES } from '../src/operator-secret';
-import { cliJson, ensureBuilt, runCli, tempDir, type CliResult, type TempDir } from './support';
+import { cliJson, runCli } from './support';
+import { cliSuite, expectOneLineError } from './support/cli-suite';
 
-let temp: TempDir;
-let store: string[];
-let secret: string;
-let secretFile: string;
-
-beforeAll(() => {
-  ensureBuilt();
-  temp = tempDir();
-  store = ['--store', temp.storeUrl];
-  secret = randomBytes(48).toString('base64');
-  secretFile = join(temp.dir, 'secret');
-  writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
-}, 240_000);
-
-afterAll(() => temp?.remove());
-
-function expectOneLineError(result: CliResult, status: number, pattern: RegExp): string {
-  expect(result.code, result.stderr).toBe(status);
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trimEnd().split('\n');
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^finora-auth: /);
-  expect(lines[0]).toMatch(pattern);
-  return lines[0] as string;
-}
+const { temp, store } = cliSuite();
+const secret = randomBytes(48).toString('base64');
+const secretFile = join(temp.dir, 'secret');
+writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
 
 describe('signing-keys', () => {
   it('asks for what @finora-auth/oauth asks for', () => {

@@ -2,29 +2,11 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliJson, deadPort, ensureBuilt, KEY_PATTERN, runCli, tempDir, type CliResult, type TempDir } from './support';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cliJson, deadPort, KEY_PATTERN, runCli, tempDir } from './support';
+import { cliSuite, expectOneLineError } from './support/cli-suite';
 
-let temp: TempDir;
-let store: string[];
-
-beforeAll(() => {
-  ensureBuilt();
-  temp = tempDir();
-  store = ['--store', temp.storeUrl];
-}, 240_000);
-
-afterAll(() => temp?.remove());
-
-/** The failure shape every command promises: a non-zero status, nothing on stdout, one line on stderr. */
-function expectOneLineError(result: CliResult, status: number, pattern: RegExp): void {
-  expect(result.code, result.stderr).toBe(status);
-  expect(result.stdout).toBe('');
-  const lines = result.stderr.trimEnd().split('\n');
-  expect(lines, result.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^finora-auth: /);
-  expect(lines[0]).toMatch(pattern);
-}
+const { temp, store } = cliSuite();
 
 describe('help', () => {
   it.each([
