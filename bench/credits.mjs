@@ -6,9 +6,14 @@
 // server (bench/credits-server.mjs, its own process) holds all three keys and autocannon drives it from this one,
 // in interleaved runs. The store is a MemoryKeyStore: a lease is taken every few hundred requests, so what is
 // measured is the local bookkeeping (lease, usage batch, limiter), not a store round trip.
+//
+// --baseline=DIR: also runs another checkout's built core (and, over HTTP, its bench/credits-server.mjs) in the same
+// interleaved rounds, as candidates `base:unmetered`, `base:metered`, …: before/after side by side. Its ratios are
+// taken against its own unmetered key, and `vsBaseline` compares the two builds' candidates directly.
 
 import { fork } from 'node:child_process';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { benchDir, emit, loadCore, log, machine, median, parseArgs, rootDir, round, sized } from './lib.mjs';
 import { seedCreditsBench } from './credits-seed.mjs';
 
@@ -18,16 +23,32 @@ const ROUND_OPS = sized(args, 50_000, 10_000, 500);
 const HTTP_ROUNDS = sized(args, 5, 1, 1);
 const HTTP_S = sized(args, 3, 0.5, 0.2);
 const CONNECTIONS = 10;
-const CANDIDATES = ['unmetered', 'metered', 'limited', 'expiring'];
+const KINDS = ['unmetered', 'metered', 'limited', 'expiring'];
+const BASELINE_ARG = args.rest.find((a) => a.startsWith('--baseline='))?.slice(11);
+const BASELINE_DIR = BASELINE_ARG && resolve(BASELINE_ARG);
+const CANDIDATES = [...KINDS, ...(BASELINE_DIR ? KINDS.map((id) => `base:${id}`) : [])];
+const kindOf = (id) => id.replace(/^base:/, '');
 
-const core = await loadCore();
-const { store, keys } = await seedCreditsBench(core);
-const authenticator = core.createAuthenticator({ store });
-const requests = Object.fromEntries(CANDIDATES.map((id) => [id, { authorization: `Bearer ${keys[id]}`, module: 'invoices', method: 'GET' }]));
+/** One build's authenticator and the requests of its four keys. */
+async function setUp(core, seed) {
+  const { store, keys } = await seed(core);
+  const authenticator = core.createAuthenticator({ store });
+  const requests = Object.fromEntries(KINDS.map((id) => [id, { authorization: `Bearer ${keys[id]}`, module: 'invoices', method: 'GET' }]));
+  return { authenticator, requests };
+}
+const builds = [await setUp(await loadCore(), seedCreditsBench)];
+if (BASELINE_DIR) {
+  const baseCore = await import(pathToFileURL(join(BASELINE_DIR, 'packages', 'core', 'dist', 'index.js')).href);
+  const { seedCreditsBench: baseSeed } = await import(pathToFileURL(join(BASELINE_DIR, 'bench', 'credits-seed.mjs')).href);
+  builds.push(await setUp(baseCore, baseSeed));
+}
+const buildOf = (id) => builds[id.startsWith('base:') ? 1 : 0];
+const requests = Object.fromEntries(CANDIDATES.map((id) => [id, buildOf(id).requests[kindOf(id)]]));
 
 // Each candidate is what it claims: allowed, with (metered) the balance header, with (limited) the RateLimit fields.
-for (const id of CANDIDATES) {
-  const result = await authenticator.authenticate(requests[id]);
+for (const candidate of CANDIDATES) {
+  const id = kindOf(candidate);
+  const result = await buildOf(candidate).authenticator.authenticate(requests[candidate]);
   if (!result.ok) throw new Error(`credits bench: the ${id} key was refused: ${result.error.code}`);
   const hasBalance = 'Finora-Credits-Remaining' in result.headers;
   const hasLimit = 'RateLimit' in result.headers;
@@ -39,7 +60,9 @@ for (const id of CANDIDATES) {
  * CPU time of `ROUND_OPS` awaited calls, in ns per call. CPU time (not wall time) so that other processes on a
  * shared 2-core machine slow the figure less; rounds are interleaved and compared pairwise all the same.
  */
-async function cpuNsPerCall(request) {
+async function cpuNsPerCall(id) {
+  const { authenticator } = buildOf(id);
+  const request = requests[id];
   const before = process.cpuUsage();
   for (let i = 0; i < ROUND_OPS; i++) await authenticator.authenticate(request);
   const used = process.cpuUsage(before);
@@ -47,38 +70,50 @@ async function cpuNsPerCall(request) {
 }
 log(`credits: in process, ${ROUNDS} rounds x ${CANDIDATES.length} candidates x ${ROUND_OPS} calls`);
 const runs = Object.fromEntries(CANDIDATES.map((id) => [id, []]));
-for (const id of CANDIDATES) await cpuNsPerCall(requests[id]); // warm-up
+for (const id of CANDIDATES) await cpuNsPerCall(id); // warm-up
 for (let round = 0; round < ROUNDS; round++) {
   // Rotate the order each round, so no candidate always runs after the same one.
   for (let j = 0; j < CANDIDATES.length; j++) {
     const id = CANDIDATES[(round + j) % CANDIDATES.length];
-    runs[id].push(await cpuNsPerCall(requests[id]));
+    runs[id].push(await cpuNsPerCall(id));
   }
 }
 // Throughput ratio = inverse CPU-time ratio, per round.
-const ratio = (id) => median(runs[id].map((ns, i) => runs.unmetered[i] / ns));
+const ratio = (id, to = 'unmetered') => median(runs[id].map((ns, i) => runs[to][i] / ns));
 const inProcess = {
   cpuNsPerCall: Object.fromEntries(CANDIDATES.map((id) => [id, Math.round(median(runs[id]))])),
   meteredRatio: round(ratio('metered'), 3),
   limitedRatio: round(ratio('limited'), 3),
   expiringRatio: round(ratio('expiring'), 3),
+  ...(BASELINE_DIR && {
+    baseline: { meteredRatio: round(ratio('base:metered', 'base:unmetered'), 3), limitedRatio: round(ratio('base:limited', 'base:unmetered'), 3), expiringRatio: round(ratio('base:expiring', 'base:unmetered'), 3) },
+    // Throughput of this build over the baseline's, per candidate (> 1: this build is cheaper).
+    vsBaseline: Object.fromEntries(KINDS.map((id) => [id, round(ratio(id, `base:${id}`), 3)])),
+  }),
 };
 log(`credits: in process ${JSON.stringify(inProcess)}`);
 
 // Over HTTP on Hono.
 const { default: autocannon } = await import('autocannon');
-const child = fork(join(benchDir, 'credits-server.mjs'), [], { cwd: rootDir, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-const messages = [];
-const waiters = [];
-child.on('message', (message) => (waiters.length ? waiters.shift()(message) : messages.push(message)));
-const next = () => new Promise((resolve) => (messages.length ? resolve(messages.shift()) : waiters.push(resolve)));
-const ready = await next();
-const cpu = async () => {
-  child.send({ type: 'cpu' });
-  const { usage } = await next();
-  return usage.user + usage.system;
-};
-async function load(id, seconds) {
+/** One build's Hono server (its own process), asked for its CPU time over IPC. */
+async function startServer(dir) {
+  const child = fork(join(dir, 'bench', 'credits-server.mjs'), [], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const messages = [];
+  const waiters = [];
+  child.on('message', (message) => (waiters.length ? waiters.shift()(message) : messages.push(message)));
+  const next = () => new Promise((resolve) => (messages.length ? resolve(messages.shift()) : waiters.push(resolve)));
+  const ready = await next();
+  const cpu = async () => {
+    child.send({ type: 'cpu' });
+    const { usage } = await next();
+    return usage.user + usage.system;
+  };
+  return { child, ready, cpu };
+}
+const servers = [await startServer(rootDir), ...(BASELINE_DIR ? [await startServer(BASELINE_DIR)] : [])];
+async function load(candidate, seconds) {
+  const { ready, cpu } = servers[candidate.startsWith('base:') ? 1 : 0];
+  const id = kindOf(candidate);
   const before = await cpu();
   const result = await autocannon({
     url: `http://127.0.0.1:${ready.port}/v1/invoices`,
@@ -101,9 +136,9 @@ try {
     }
   }
 } finally {
-  child.send({ type: 'stop' });
+  for (const { child } of servers) child.send({ type: 'stop' });
 }
-const httpRatio = (id, field) => median(httpRuns[id].map((run, i) => run[field] / httpRuns.unmetered[i][field]));
+const httpRatio = (id, field, to = 'unmetered') => median(httpRuns[id].map((run, i) => run[field] / httpRuns[to][i][field]));
 const http = {
   rps: Object.fromEntries(CANDIDATES.map((id) => [id, Math.round(median(httpRuns[id].map((r) => r.rps)))])),
   serverCpuMicrosPerRequest: Object.fromEntries(CANDIDATES.map((id) => [id, round(median(httpRuns[id].map((r) => r.cpuMicrosPerRequest)), 1)])),
@@ -115,6 +150,17 @@ const http = {
   // For reference: an unmetered key whose answers carry one header too (its expiry warning).
   expiringRatio: round(httpRatio('expiring', 'rps'), 3),
   expiringCpuRatio: round(1 / httpRatio('expiring', 'cpuMicrosPerRequest'), 3),
+  ...(BASELINE_DIR && {
+    baseline: Object.fromEntries(
+      ['metered', 'limited', 'expiring'].flatMap((id) => [
+        [`${id}Ratio`, round(httpRatio(`base:${id}`, 'rps', 'base:unmetered'), 3)],
+        [`${id}CpuRatio`, round(1 / httpRatio(`base:${id}`, 'cpuMicrosPerRequest', 'base:unmetered'), 3)],
+      ]),
+    ),
+    // Requests/s of this build over the baseline's, and the inverse of its server CPU per request over the baseline's.
+    vsBaseline: Object.fromEntries(KINDS.map((id) => [id, round(httpRatio(id, 'rps', `base:${id}`), 3)])),
+    vsBaselineCpu: Object.fromEntries(KINDS.map((id) => [id, round(1 / httpRatio(id, 'cpuMicrosPerRequest', `base:${id}`), 3)])),
+  }),
 };
 log(`credits: over HTTP ${JSON.stringify(http)}`);
 
@@ -125,4 +171,4 @@ emit({
   http,
   met: inProcess.meteredRatio >= 0.9 && inProcess.limitedRatio >= 0.9 && http.meteredRatio >= 0.9 && http.limitedRatio >= 0.9,
 });
-await authenticator.close();
+for (const build of builds) await build.authenticator.close();

@@ -103,9 +103,30 @@ export function finoraAuth(options: FinoraAuthOptions): MiddlewareHandler<Finora
     if (!result.ok) return c.body(JSON.stringify(result.error.body), result.error.status, result.error.headers);
     c.set('auth', result.context);
     await next();
-    // After the handler: a Response it built itself would not carry headers set before it ran.
-    for (const name in result.headers) c.header(name, result.headers[name]);
+    addHeaders(c, result.headers);
     // Workers: this request's usage and rate-limit counts go to the store after the response (docs/stores-http.md).
     if (ON_WORKERS && authenticator.flush) flushAfterResponse(c, () => authenticator.flush!());
   };
+}
+
+/**
+ * The core's headers on the handler's answer, however it was built (`c.json()` or its own `new Response()`).
+ * Set on `c.res.headers` in place, not through `c.header()`: after the handler, `c.header()` rebuilds the
+ * response, and on @hono/node-server that turns its cheap cached response into a real one (~40 µs a request).
+ * A value already there is left alone; a response whose headers are immutable (a `fetch()` answer passed on)
+ * goes through `c.header()`, which copies it.
+ */
+function addHeaders(c: Context, headers: Record<string, string>): void {
+  let target: Headers | undefined;
+  for (const name in headers) {
+    const value = headers[name]!;
+    target ??= c.res.headers;
+    if (target.get(name) === value) continue;
+    try {
+      target.set(name, value);
+    } catch {
+      c.header(name, value);
+      target = c.res.headers;
+    }
+  }
 }

@@ -1,0 +1,81 @@
+// The Hono adapter's response headers over real @hono/node-server: on every allowed answer, however the handler built it.
+
+import type { AddressInfo } from 'node:net';
+import { createAuthenticator, createKeyManager, MemoryKeyStore, type Authenticator } from '@finora-auth/core';
+import { finoraAuth, type FinoraAuthEnv } from '@finora-auth/hono';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send } from './support/adapters';
+
+describe('hono: the core\'s headers on every allowed answer', () => {
+  let authenticator: Authenticator;
+  let server: ServerType;
+  let origin: string;
+  let apiKey: string;
+
+  beforeAll(async () => {
+    const store = new MemoryKeyStore();
+    const manager = createKeyManager({ store, keyTtlDays: 7 });
+    // Metered, rate limited and near its expiry: an allowed answer carries all three kinds of header.
+    await manager.putAccount({ id: 'headers', tier: 'premium', rateLimit: { requests: 1_000, perSeconds: 60 } });
+    await manager.grantCredits('headers', 100);
+    ({ apiKey } = await manager.issue({ accountId: 'headers', environment: 'live' }));
+    authenticator = createAuthenticator({ store });
+    const app = new Hono<FinoraAuthEnv>();
+    app.use('/v1/*', finoraAuth({ authenticator }));
+    app.get('/v1/json', (c) => {
+      c.header('X-Handler', 'json');
+      return c.json({ credits: c.get('auth').creditsRemaining });
+    });
+    app.get('/v1/own', (c) => new Response(`credits ${c.get('auth').creditsRemaining}`, { headers: { 'X-Handler': 'own' } }));
+    // A redirect's headers are immutable (as a fetch() answer passed on is): the adapter must copy it, not throw.
+    app.get('/v1/redirect', () => Response.redirect('http://127.0.0.1/elsewhere', 302));
+    server = await new Promise<ServerType>((resolve) => {
+      const started = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));
+    });
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+    await authenticator?.close();
+  });
+
+  const expectCoreHeaders = (headers: Record<string, string | string[] | undefined>, remaining: number) => {
+    expect(headers['finora-credits-remaining']).toBe(String(remaining));
+    expect(headers['ratelimit-policy']).toBe('"default";q=1000;w=60');
+    expect(headers['ratelimit']).toMatch(/^"default";r=\d+;t=\d+$/);
+    expect(Date.parse(String(headers['finora-key-expires-at']))).toBeGreaterThan(Date.now());
+  };
+
+  it('c.json(): the handler\'s own headers and body stay, the core\'s are added', async () => {
+    const reply = await send(origin, '/v1/json', { authorization: `Bearer ${apiKey}` });
+    expect(reply.status).toBe(200);
+    expect(reply.headers['content-type']).toMatch(/^application\/json/);
+    expect(reply.headers['x-handler']).toBe('json');
+    const { credits } = JSON.parse(reply.text) as { credits: number };
+    expectCoreHeaders(reply.headers, credits);
+  });
+
+  it('a Response the handler built itself carries them too', async () => {
+    const reply = await send(origin, '/v1/own', { authorization: `Bearer ${apiKey}` });
+    expect(reply.status).toBe(200);
+    expect(reply.headers['x-handler']).toBe('own');
+    const credits = Number(/^credits (\d+)$/.exec(reply.text)?.[1]);
+    expectCoreHeaders(reply.headers, credits);
+  });
+
+  it('so does a Response with immutable headers', async () => {
+    const reply = await send(origin, '/v1/redirect', { authorization: `Bearer ${apiKey}` });
+    expect(reply.status).toBe(302);
+    expect(reply.headers.location).toBe('http://127.0.0.1/elsewhere');
+    expect(Number(reply.headers['finora-credits-remaining'])).toBeGreaterThanOrEqual(0);
+    expectCoreHeaders(reply.headers, Number(reply.headers['finora-credits-remaining']));
+  });
+
+  it('each answer shows the balance after its own request', async () => {
+    const first = await send(origin, '/v1/own', { authorization: `Bearer ${apiKey}` });
+    const second = await send(origin, '/v1/json', { authorization: `Bearer ${apiKey}` });
+    expect(Number(second.headers['finora-credits-remaining'])).toBe(Number(first.headers['finora-credits-remaining']) - 1);
+  });
+});
