@@ -113,15 +113,13 @@ export function finoraAuth(options: FinoraAuthOptions): MiddlewareHandler<Finora
  * The core's headers on the handler's answer, however it was built (`c.json()` or its own `new Response()`).
  * Set on `c.res.headers` in place, not through `c.header()`: after the handler, `c.header()` rebuilds the
  * response, and on @hono/node-server that turns its cheap cached response into a real one (~40 µs a request).
- * A value already there is left alone; a response whose headers are immutable (a `fetch()` answer passed on)
- * goes through `c.header()`, which copies it.
+ * A response whose headers are immutable (a `fetch()` answer passed on) goes through `c.header()`, which copies it.
  */
 function addHeaders(c: Context, headers: Record<string, string>): void {
   let target: Headers | undefined;
   for (const name in headers) {
     const value = headers[name]!;
     target ??= c.res.headers;
-    if (target.get(name) === value) continue;
     try {
       target.set(name, value);
     } catch {
