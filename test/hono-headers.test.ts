@@ -1,4 +1,5 @@
-// The Hono adapter's response headers over real @hono/node-server: on every allowed answer, however the handler built it.
+// The Hono adapter's response headers on every allowed answer, however the handler built it: over real @hono/node-server
+// (where they go on the Node response) and through app.request() as a fetch runtime sees it (set on the Response).
 
 import type { AddressInfo } from 'node:net';
 import { createAuthenticator, createKeyManager, MemoryKeyStore, type Authenticator } from '@finora-auth/core';
@@ -8,11 +9,39 @@ import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from './support/adapters';
 
-describe('hono: the core\'s headers on every allowed answer', () => {
+type Get = (path: string, apiKey: string) => Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }>;
+
+/** Real HTTP through @hono/node-server. */
+async function overNodeServer(app: Hono<FinoraAuthEnv>): Promise<{ get: Get; close: () => Promise<void> }> {
+  const server = await new Promise<ServerType>((resolve) => {
+    const started = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));
+  });
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    get: (path, apiKey) => send(origin, path, { authorization: `Bearer ${apiKey}` }),
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** `app.request()`: no Node response at hand, as on Workers, Deno or Bun. */
+async function overFetch(app: Hono<FinoraAuthEnv>): Promise<{ get: Get; close: () => Promise<void> }> {
+  return {
+    get: async (path, apiKey) => {
+      const response = await app.request(path, { headers: { authorization: `Bearer ${apiKey}` } });
+      return { status: response.status, text: await response.text(), headers: Object.fromEntries(response.headers) };
+    },
+    close: async () => {},
+  };
+}
+
+describe.each([
+  { name: '@hono/node-server', start: overNodeServer },
+  { name: 'app.request()', start: overFetch },
+])('hono on $name: the core\'s headers on every allowed answer', ({ start }) => {
   let authenticator: Authenticator;
-  let server: ServerType;
-  let origin: string;
+  let served: { get: Get; close: () => Promise<void> };
   let apiKey: string;
+  const get = (path: string) => served.get(path, apiKey);
 
   beforeAll(async () => {
     const store = new MemoryKeyStore();
@@ -31,13 +60,12 @@ describe('hono: the core\'s headers on every allowed answer', () => {
     app.get('/v1/own', (c) => new Response(`credits ${c.get('auth').creditsRemaining}`, { headers: { 'X-Handler': 'own' } }));
     // A redirect's headers are immutable (as a fetch() answer passed on is): the adapter must copy it, not throw.
     app.get('/v1/redirect', () => Response.redirect('http://127.0.0.1/elsewhere', 302));
-    server = await new Promise<ServerType>((resolve) => {
-      const started = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));
-    });
-    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // A handler that sets one of the names itself keeps its value, as under the Express and Koa adapters.
+    app.get('/v1/own-policy', (c) => new Response('ok', { headers: { 'RateLimit-Policy': '"handler";q=1;w=1' } }));
+    served = await start(app);
   });
   afterAll(async () => {
-    await new Promise((resolve) => server?.close(resolve));
+    await served?.close();
     await authenticator?.close();
   });
 
@@ -49,7 +77,7 @@ describe('hono: the core\'s headers on every allowed answer', () => {
   };
 
   it('c.json(): the handler\'s own headers and body stay, the core\'s are added', async () => {
-    const reply = await send(origin, '/v1/json', { authorization: `Bearer ${apiKey}` });
+    const reply = await get('/v1/json');
     expect(reply.status).toBe(200);
     expect(reply.headers['content-type']).toMatch(/^application\/json/);
     expect(reply.headers['x-handler']).toBe('json');
@@ -58,7 +86,7 @@ describe('hono: the core\'s headers on every allowed answer', () => {
   });
 
   it('a Response the handler built itself carries them too', async () => {
-    const reply = await send(origin, '/v1/own', { authorization: `Bearer ${apiKey}` });
+    const reply = await get('/v1/own');
     expect(reply.status).toBe(200);
     expect(reply.headers['x-handler']).toBe('own');
     const credits = Number(/^credits (\d+)$/.exec(reply.text)?.[1]);
@@ -66,16 +94,24 @@ describe('hono: the core\'s headers on every allowed answer', () => {
   });
 
   it('so does a Response with immutable headers', async () => {
-    const reply = await send(origin, '/v1/redirect', { authorization: `Bearer ${apiKey}` });
+    const reply = await get('/v1/redirect');
     expect(reply.status).toBe(302);
     expect(reply.headers.location).toBe('http://127.0.0.1/elsewhere');
     expect(Number(reply.headers['finora-credits-remaining'])).toBeGreaterThanOrEqual(0);
     expectCoreHeaders(reply.headers, Number(reply.headers['finora-credits-remaining']));
   });
 
+  it('a value the handler set itself is kept; the others are added', async () => {
+    const reply = await get('/v1/own-policy');
+    expect(reply.status).toBe(200);
+    expect(reply.headers['ratelimit-policy']).toBe('"handler";q=1;w=1');
+    expect(reply.headers['ratelimit']).toMatch(/^"default";r=\d+;t=\d+$/);
+    expect(reply.headers['finora-credits-remaining']).toMatch(/^\d+$/);
+  });
+
   it('each answer shows the balance after its own request', async () => {
-    const first = await send(origin, '/v1/own', { authorization: `Bearer ${apiKey}` });
-    const second = await send(origin, '/v1/json', { authorization: `Bearer ${apiKey}` });
+    const first = await get('/v1/own');
+    const second = await get('/v1/json');
     expect(Number(second.headers['finora-credits-remaining'])).toBe(Number(first.headers['finora-credits-remaining']) - 1);
   });
 });

@@ -25,6 +25,8 @@ export type FinoraAuthOptions = MiddlewareOptions<Context>;
 
 /** The Node request @hono/node-server puts in `c.env.incoming`, as far as this middleware reads it. */
 type NodeIncoming = { rawHeaders?: string[]; headers?: { origin?: string } };
+/** The Node response @hono/node-server puts in `c.env.outgoing`, as far as this middleware writes it. */
+type NodeOutgoing = { setHeader?: (name: string, value: string) => unknown; headersSent?: boolean };
 
 /** Cloudflare Workers (as the core detects them): no timer outlives a request, so counts leave through `waitUntil`. */
 const ON_WORKERS = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent === 'Cloudflare-Workers';
@@ -111,20 +113,19 @@ export function finoraAuth(options: FinoraAuthOptions): MiddlewareHandler<Finora
 
 /**
  * The core's headers on the handler's answer, however it was built (`c.json()` or its own `new Response()`).
- * Set on `c.res.headers` in place, not through `c.header()`: after the handler, `c.header()` rebuilds the
- * response, and on @hono/node-server that turns its cheap cached response into a real one (~40 µs a request).
- * A response whose headers are immutable (a `fetch()` answer passed on) goes through `c.header()`, which copies it.
+ * On @hono/node-server they go on the Node response, which `writeHead` merges with the Response's own headers:
+ * `c.header()` after the handler rebuilds the Response, which pushes node-server off its cheap cached path (~40 µs
+ * a request), and even set in place on `c.res.headers` they cost a `Headers` object (~6 µs; and node-server's light
+ * Response loses such an edit once its body is read). Elsewhere (Workers, Deno, Bun, `app.request()`) they go
+ * through `c.header()`. Either way a value the handler set itself is kept, as under the Express and Koa adapters
+ * (which set them before the handler); on node-server a middleware outside this one does not see them in `c.res`.
  */
 function addHeaders(c: Context, headers: Record<string, string>): void {
-  let target: Headers | undefined;
-  for (const name in headers) {
-    const value = headers[name]!;
-    target ??= c.res.headers;
-    try {
-      target.set(name, value);
-    } catch {
-      c.header(name, value);
-      target = c.res.headers;
-    }
+  const outgoing = (c.env as { outgoing?: NodeOutgoing } | undefined)?.outgoing;
+  if (outgoing && typeof outgoing.setHeader === 'function' && !outgoing.headersSent) {
+    for (const name in headers) outgoing.setHeader(name, headers[name]!);
+    return;
   }
+  const own = c.res.headers;
+  for (const name in headers) if (!own.has(name)) c.header(name, headers[name]);
 }
