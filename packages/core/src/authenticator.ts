@@ -628,7 +628,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Required<Aut
     }
 
     // Rows 7r and 7c, last: a request refused by any earlier row never counts against a limit nor costs a credit.
-    const admitting = metering.admit(credential, request, module);
+    const admitting = metering.admit(credential, request, module, at);
     if (admitting instanceof Promise) {
       return admitting.then((admission) => answer(request, started, module, method, kind, cache, credential, verified, at, admission));
     }

@@ -62,14 +62,27 @@ export class CreditLeases {
    * else after one coalesced take from the store.
    */
   spend(accountId: string, cost: number): SpendResult | Promise<SpendResult> {
+    const remaining = this.spendNow(accountId, cost);
+    if (remaining !== undefined) return { ok: true, remaining };
     if (this.#closed) return { ok: false, reason: 'unavailable' };
     let lease = this.#leases.get(accountId);
     if (!lease) {
       lease = { held: 0, balance: 0, spent: 0, since: this.#now() };
       this.#leases.set(accountId, lease);
     }
-    if (lease.held >= cost) return this.#pay(lease, cost);
     return this.#refill(accountId, lease, cost);
+  }
+
+  /**
+   * {@link spend}'s synchronous case, with no result object: the balance after paying `cost` from the lease in
+   * hand, or `undefined` (nothing spent) when the lease does not cover it or this is closed.
+   */
+  spendNow(accountId: string, cost: number): number | undefined {
+    const lease = this.#closed ? undefined : this.#leases.get(accountId);
+    if (!lease || lease.held < cost) return undefined;
+    lease.held -= cost;
+    lease.spent += cost;
+    return lease.balance + lease.held;
   }
 
   /** Gives the credits held for `accountId` back to the store (its metering changed, or it is idle). */

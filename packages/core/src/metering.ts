@@ -68,13 +68,16 @@ export class Metering<R> {
     this.#exhausted = { failure: renderFailure('CREDITS_EXHAUSTED', messages.creditsExhausted), reason: 'credits-exhausted' };
   }
 
-  /** Rows 7r then 7c for a request every earlier row allowed; an allowed one is counted. Synchronous unless a lease must be taken. */
-  admit(credential: Credential, request: R, module: string | undefined): Admission | Promise<Admission> {
+  /**
+   * Rows 7r then 7c for a request every earlier row allowed; an allowed one is counted. Synchronous unless a lease
+   * must be taken. `now`: when the request was judged (the clock is read once per request, not once per part).
+   */
+  admit(credential: Credential, request: R, module: string | undefined, now = this.#options.now()): Admission | Promise<Admission> {
     const limit = credential.rateLimit;
     let headers: Record<string, string> | undefined;
     if (limit) {
       this.#limiter ??= new RateLimiter({ store: this.#options.store, now: this.#options.now, ...(NO_TIMERS && { schedule: noTimer }) });
-      const decision = this.#limiter.check(credential.id, limit);
+      const decision = this.#limiter.check(credential.id, limit, now);
       headers = rateLimitHeaders(limit, decision);
       if (!decision.allowed) {
         const failure = renderFailure('RATE_LIMITED', messages.rateLimited(limit.requests, limit.perSeconds, decision.retryAfterSeconds), {
@@ -86,15 +89,18 @@ export class Metering<R> {
     }
     // Test credentials never spend and are never refused for credits.
     if (credential.environment !== 'live' || credential.account.metered !== true) {
-      this.#count(credential, module, 0);
+      this.#count(credential, module, 0, now);
       return headers ? { headers, creditsRemaining: undefined } : ALLOWED;
     }
     const cost = costOf(this.#options.cost, request);
     if (cost === undefined) return { refusal: this.#costInvalid };
     if (cost === 0) {
-      this.#count(credential, module, 0);
+      this.#count(credential, module, 0, now);
       return headers ? { headers, creditsRemaining: undefined } : ALLOWED;
     }
+    // Most requests are paid from the lease in hand: no result object to unwrap.
+    const remaining = this.#leases.spendNow(credential.account.id, cost);
+    if (remaining !== undefined) return this.#paid(credential, module, cost, headers, remaining, now);
     const spent = this.#leases.spend(credential.account.id, cost);
     if (spent instanceof Promise) return spent.then((result) => this.#settle(credential, module, cost, headers, result));
     return this.#settle(credential, module, cost, headers, spent);
@@ -123,10 +129,22 @@ export class Metering<R> {
     result: Awaited<ReturnType<CreditLeases['spend']>>,
   ): Admission {
     if (!result.ok) return { refusal: result.reason === 'exhausted' ? this.#exhausted : this.#unavailable };
-    const remaining = result.remaining;
+    if (result.remaining !== undefined) return this.#paid(credential, module, cost, headers, result.remaining);
     // The store said the account is no longer metered (its change is on its way): nothing was spent.
-    this.#count(credential, module, remaining === undefined ? 0 : cost);
-    if (remaining === undefined) return headers ? { headers, creditsRemaining: undefined } : ALLOWED;
+    this.#count(credential, module, 0);
+    return headers ? { headers, creditsRemaining: undefined } : ALLOWED;
+  }
+
+  /** `cost` was paid and `remaining` is left: counted, and the balance header added. */
+  #paid(
+    credential: Credential,
+    module: string | undefined,
+    cost: number,
+    headers: Record<string, string> | undefined,
+    remaining: number,
+    now = this.#options.now(),
+  ): Admission {
+    this.#count(credential, module, cost, now);
     const balance = String(remaining);
     // A literal with a fixed key: a computed key in a spread is several times slower, and this runs per request.
     const withBalance: Record<string, string> = headers ? Object.assign({}, headers) : { 'Finora-Credits-Remaining': balance };
@@ -134,7 +152,7 @@ export class Metering<R> {
     return { headers: withBalance, creditsRemaining: remaining };
   }
 
-  #count(credential: Credential, module: string | undefined, creditsSpent: number): void {
-    this.#usage.count({ accountId: credential.account.id, keyId: credential.id, environment: credential.environment, module, creditsSpent });
+  #count(credential: Credential, module: string | undefined, creditsSpent: number, now?: number): void {
+    this.#usage.add(credential.account.id, credential.id, credential.environment, module, creditsSpent, now);
   }
 }

@@ -87,9 +87,11 @@ export class RateLimiter {
     this.#stop = shared ? (options.schedule ?? defaultSchedule)(() => void this.sync(), syncMs) : () => {};
   }
 
-  /** Counts one request of `bucket` (a credential id) under `limit` when it is allowed; never waits for the store. */
-  check(bucket: string, limit: RateLimit): RateDecision {
-    const now = this.#now();
+  /**
+   * Counts one request of `bucket` (a credential id) under `limit` when it is allowed; never waits for the store.
+   * `now`: the clock's reading when the caller has one for this request already (a clock read is ~30 ns).
+   */
+  check(bucket: string, limit: RateLimit, now = this.#now()): RateDecision {
     const windowMs = limit.perSeconds * 1000;
     const state = this.#roll(bucket, windowMs, now);
     state.touched = true;
