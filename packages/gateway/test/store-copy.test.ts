@@ -52,6 +52,10 @@ async function withStore<T>(name: keyof typeof open, work: (store: KeyStore) => 
 }
 
 /** Everything a store holds, read through the KeyStore interface, in a fixed order. */
+/** Lists are oldest first; rows made in the same millisecond come in an order each store picks, so compare by id too. */
+const byAge = <T extends { createdAt: number }>(rows: T[], id: (row: T) => string): T[] =>
+  [...rows].sort((a, b) => a.createdAt - b.createdAt || id(a).localeCompare(id(b)));
+
 async function snapshot(store: KeyStore) {
   const accounts = await store.listAccounts!();
   return {
@@ -59,12 +63,12 @@ async function snapshot(store: KeyStore) {
     perAccount: await Promise.all(
       accounts.map(async ({ id }) => ({
         credits: await store.getCredits!(id),
-        keys: await store.listKeys(id),
-        serviceAccounts: await store.listServiceAccounts!(id),
+        keys: byAge(await store.listKeys(id), (key) => key.id),
+        serviceAccounts: byAge(await store.listServiceAccounts!(id), (sa) => sa.clientId),
         usage: await store.listUsage!(id, '0000-01-01', '9999-12-31'),
       })),
     ),
-    signingKeys: await store.listSigningKeys!(),
+    signingKeys: byAge(await store.listSigningKeys!(), (key) => key.kid),
   };
 }
 
