@@ -19,25 +19,16 @@
 //
 // Internal roles (forked by this script): --role=api, --role=trivial-auth, --role=finora [--gateway-dist=DIR].
 
-import { execFileSync, fork, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { distUrl, emit, hasDist, log, machine, median, parseArgs, rootDir, round, sized } from './lib.mjs';
+import { pathToFileURL } from 'node:url';
+import { distUrl, emit, forkRole, hasDist, log, machine, median, parseArgs, rootDir, round, serveIpc, sized } from './lib.mjs';
 
 const args = parseArgs();
 const option = (name) => args.rest.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const role = option('role');
-
-/** Replies to the parent: ready (port, key), and CPU time on request. */
-function serveIpc(info) {
-  process.send({ type: 'ready', ...info });
-  process.on('message', (message) => {
-    if (message.type === 'cpu') process.send({ type: 'cpu', usage: process.cpuUsage() });
-    if (message.type === 'stop') process.exit(0);
-  });
-}
 
 function listen(server) {
   server.keepAliveTimeout = 60_000;
@@ -79,33 +70,7 @@ if (role === 'api') {
 }
 
 function start(extra) {
-  const child = fork(fileURLToPath(import.meta.url), extra, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const queue = [];
-  const waiters = [];
-  child.on('message', (message) => (waiters.length ? waiters.shift()(message) : queue.push(message)));
-  const next = () =>
-    new Promise((resolve, reject) => {
-      if (queue.length) return resolve(queue.shift());
-      const timer = setTimeout(() => reject(new Error(`${extra.join(' ')} did not answer`)), 30_000);
-      waiters.push((message) => {
-        clearTimeout(timer);
-        resolve(message);
-      });
-    });
-  return next().then((ready) => ({
-    ...ready,
-    async cpu() {
-      child.send({ type: 'cpu' });
-      const { usage } = await next();
-      return usage.user + usage.system;
-    },
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', resolve);
-        child.send({ type: 'stop' });
-      }),
-  }));
+  return forkRole(import.meta.url, extra);
 }
 
 /** A free loopback port (closed again at once; nginx binds it a moment later). */

@@ -22,25 +22,15 @@
 // Internal roles (forked by this script): --role=upstream, --role=gateway --upstream=URL, --role=bare-proxy
 // --upstream=URL, --role=bare-undici-proxy --upstream=URL.
 
-import { fork } from 'node:child_process';
 import { Agent, createServer, request } from 'node:http';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { distUrl, emit, hasDist, log, machine, median, parseArgs, round, sized } from './lib.mjs';
+import { distUrl, emit, forkRole, hasDist, log, machine, median, parseArgs, round, serveIpc, sized } from './lib.mjs';
 
 const args = parseArgs();
 const option = (name) => args.rest.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const role = option('role');
-
-/** Replies to the parent: ready (port, key), and CPU time on request. */
-function serveIpc(info) {
-  process.send({ type: 'ready', ...info });
-  process.on('message', (message) => {
-    if (message.type === 'cpu') process.send({ type: 'cpu', usage: process.cpuUsage(), elu: performance.eventLoopUtilization() });
-    if (message.type === 'stop') process.exit(0);
-  });
-}
 
 if (role === 'upstream') {
   const body = JSON.stringify({ ok: true });
@@ -118,34 +108,7 @@ if (role === 'upstream') {
 }
 
 function start(extra) {
-  const child = fork(fileURLToPath(import.meta.url), extra, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const queue = [];
-  const waiters = [];
-  child.on('message', (message) => (waiters.length ? waiters.shift()(message) : queue.push(message)));
-  const next = () =>
-    new Promise((resolve, reject) => {
-      if (queue.length) return resolve(queue.shift());
-      const timer = setTimeout(() => reject(new Error(`${extra.join(' ')} did not answer`)), 30_000);
-      waiters.push((message) => {
-        clearTimeout(timer);
-        resolve(message);
-      });
-    });
-  return next().then((ready) => ({
-    ...ready,
-    child,
-    async cpu() {
-      child.send({ type: 'cpu' });
-      const { usage } = await next();
-      return usage.user + usage.system;
-    },
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', resolve);
-        child.send({ type: 'stop' });
-      }),
-  }));
+  return forkRole(import.meta.url, extra);
 }
 
 async function main() {

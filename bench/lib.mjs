@@ -1,8 +1,9 @@
 // Shared benchmark helpers: argument parsing, statistics, machine facts, fixtures and the JSON-line protocol.
 
 import { randomBytes } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -234,3 +235,62 @@ export function runJsonScript(script, args = [], { nodeArgs = [], timeoutMs = 60
     });
   });
 }
+
+// ---------------------------------------------------------------- child processes and services
+
+/** Replies to the parent: ready (port, key), and CPU time on request. */
+export function serveIpc(info) {
+  process.send({ type: 'ready', ...info });
+  process.on('message', (message) => {
+    if (message.type === 'cpu') process.send({ type: 'cpu', usage: process.cpuUsage(), elu: performance.eventLoopUtilization() });
+    if (message.type === 'stop') process.exit(0);
+  });
+}
+
+/**
+ * Starts `scriptUrl` again in a child process with `extra` arguments (a `--role=` the script serves) and waits for its
+ * `serveIpc` ready message; the result can ask the child's CPU time and stop it.
+ */
+export function forkRole(scriptUrl, extra) {
+  const child = fork(fileURLToPath(scriptUrl), extra, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const queue = [];
+  const waiters = [];
+  child.on('message', (message) => (waiters.length ? waiters.shift()(message) : queue.push(message)));
+  const next = () =>
+    new Promise((resolve, reject) => {
+      if (queue.length) return resolve(queue.shift());
+      const timer = setTimeout(() => reject(new Error(`${extra.join(' ')} did not answer`)), 30_000);
+      waiters.push((message) => {
+        clearTimeout(timer);
+        resolve(message);
+      });
+    });
+  return next().then((ready) => ({
+    ...ready,
+    child,
+    async cpu() {
+      child.send({ type: 'cpu' });
+      const { usage } = await next();
+      return usage.user + usage.system;
+    },
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', resolve);
+        child.send({ type: 'stop' });
+      }),
+  }));
+}
+
+/** True when something accepts connections on 127.0.0.1:port (within 1 s). */
+export const listening = (port) =>
+  new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });

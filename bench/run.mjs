@@ -16,9 +16,8 @@
 // Sections run one at a time, never in parallel: on 2 cores two benchmarks would measure each other.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
-import { benchDir, machine, parseArgs, rootDir, runJsonScript } from './lib.mjs';
+import { benchDir, listening, machine, parseArgs, rootDir, runJsonScript } from './lib.mjs';
 import { renderMarkdown, renderSvgs, summarizeText } from './report.mjs';
 import { smokeFailures } from './smoke-checks.mjs';
 
@@ -72,17 +71,6 @@ if (unknown.length) {
 }
 // A smoke run off CI leaves out a store section whose service is not up, and says so; under CI=true it must run.
 const SERVICES = { 'stores-redis': 6379, 'stores-postgres': 5432 };
-const listening = (port) =>
-  new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    const done = (ok) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 const leftOut = [];
 if (args.smoke && process.env.CI !== 'true') {
   for (const [id, port] of Object.entries(SERVICES)) {

@@ -16,7 +16,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -26,7 +26,7 @@ import { createAuthenticator, createKeyManager } from '../packages/core/dist/ind
 import { PostgresKeyStore } from '../packages/postgres/dist/index.js';
 import { RedisKeyStore } from '../packages/redis/dist/index.js';
 import { SqliteKeyStore } from '../packages/sqlite/dist/index.js';
-import { emit, log, parseArgs, percentile, round, sized } from './lib.mjs';
+import { emit, listening, log, parseArgs, percentile, round, sized } from './lib.mjs';
 
 const args = parseArgs();
 const SIZES = {
@@ -286,18 +286,6 @@ async function runStore(open, sizes) {
   return { store: harness.name, bytesLabel: harness.bytesLabel, sizes, rows, growth, target: `flat: <= ${FLAT}x from ${first.keys} to ${last.keys} keys`, verdicts };
 }
 
-/** True when something accepts connections on 127.0.0.1:port. */
-const listening = (port) =>
-  new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    const done = (ok) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 
 const stores = [];
 const leftOut = [];
