@@ -39,6 +39,8 @@ describe('serve --admin-token-file', () => {
       expect((await client.post(`/admin/accounts/acme/keys/${keyId}/revoke`, { csrf, confirm: 'yes' })).status).toBe(303);
       const took = await eventually(async () => (await status(serve.url, key as string)) === 401, 1_000);
       expect(took).toBeLessThan(1_000);
+      // The access log is written in batches at most 20 ms apart: wait for the last request's line, not a guess.
+      await eventually(() => serve.accessLog().some((line) => line.path === `/admin/accounts/acme/keys/${keyId}/revoke`), 2_000);
       const paths = serve.accessLog().map((line) => line.path);
       expect(paths).toContain('/admin/accounts/acme/keys');
       expect(paths).toContain('/v1/invoices');
