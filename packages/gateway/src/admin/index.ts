@@ -6,7 +6,6 @@ import {
   KeyManagerError,
   type Account,
   type CreditsInfo,
-  type KeyInfo,
   type KeyManager,
   type KeyStore,
   type ServiceAccountInfo,
@@ -107,6 +106,17 @@ function refusal(error: unknown): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The key manager's answer, or the sentence a person reads for its refusal; a fault (the store down) is rethrown. */
+async function attempt<T>(work: Promise<T>): Promise<{ value: T } | { refused: string }> {
+  try {
+    return { value: await work };
+  } catch (error) {
+    const message = refusal(error);
+    if (message === undefined) throw error;
+    return { refused: message };
+  }
 }
 
 export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
@@ -399,20 +409,17 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
     if (input.environment !== 'live' && input.environment !== 'test') return again('Choose live or test.');
     if (input.surface !== 'retail' && input.surface !== 'enterprise') return again('Choose retail or enterprise.');
     const scopes = parseScopes(input.scopes);
-    let issued: { apiKey: string; key: KeyInfo };
-    try {
-      issued = await manager.issue({
+    const outcome = await attempt(
+      manager.issue({
         accountId: account.id,
         environment: input.environment,
         surface: input.surface,
         name: input.name,
         ...(scopes ? { scopes } : {}),
-      });
-    } catch (error) {
-      const message = refusal(error);
-      if (message === undefined) throw error;
-      return again(message);
-    }
+      }),
+    );
+    if ('refused' in outcome) return again(outcome.refused);
+    const issued = outcome.value;
     const { key } = issued;
     send(
       ctx.res,
@@ -454,15 +461,12 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
   }
 
   async function rotateKey(ctx: Ctx, account: Account, keyId: string, hint: string): Promise<FormOutcome | undefined> {
-    let issued: { apiKey: string; key: KeyInfo };
-    try {
-      issued = await manager.rotate(keyId);
-    } catch (error) {
-      const message = refusal(error);
-      if (message === undefined) throw error;
-      await renderAccount(ctx, account, { error: message }, 409);
+    const outcome = await attempt(manager.rotate(keyId));
+    if ('refused' in outcome) {
+      await renderAccount(ctx, account, { error: outcome.refused }, 409);
       return undefined;
     }
+    const issued = outcome.value;
     const old = (await manager.list(account.id)).find((info) => info.id === keyId);
     send(
       ctx.res,
@@ -490,19 +494,16 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
     if (!input.name) return again('Give the service account a name: the integration that will use it.');
     if (input.environment !== 'live' && input.environment !== 'test') return again('Choose live or test.');
     const scopes = parseScopes(input.scopes);
-    let made: { clientId: string; clientSecret: string; serviceAccount: ServiceAccountInfo };
-    try {
-      made = await manager.createServiceAccount({
+    const outcome = await attempt(
+      manager.createServiceAccount({
         accountId: account.id,
         environment: input.environment,
         name: input.name,
         ...(scopes ? { scopes } : {}),
-      });
-    } catch (error) {
-      const message = refusal(error);
-      if (message === undefined) throw error;
-      return again(message);
-    }
+      }),
+    );
+    if ('refused' in outcome) return again(outcome.refused);
+    const made = outcome.value;
     send(
       ctx.res,
       200,
@@ -542,15 +543,12 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
   }
 
   async function rotateSecret(ctx: Ctx, account: Account, clientId: string): Promise<FormOutcome | undefined> {
-    let made: { clientSecret: string; serviceAccount: ServiceAccountInfo };
-    try {
-      made = await manager.rotateServiceAccountSecret(clientId);
-    } catch (error) {
-      const message = refusal(error);
-      if (message === undefined) throw error;
-      await renderAccount(ctx, account, { error: message }, 409);
+    const outcome = await attempt(manager.rotateServiceAccountSecret(clientId));
+    if ('refused' in outcome) {
+      await renderAccount(ctx, account, { error: outcome.refused }, 409);
       return undefined;
     }
+    const made = outcome.value;
     send(
       ctx.res,
       200,
@@ -576,15 +574,12 @@ export function createAdminConsole(options: AdminConsoleOptions): AdminConsole {
       await renderAccount(ctx, account, { error: 'Credits to grant: a whole number above 0.', credits: { text: '', amount } }, 400);
       return undefined;
     }
-    let balance: number;
-    try {
-      ({ balance } = await manager.grantCredits(account.id, Number(amount)));
-    } catch (error) {
-      const message = refusal(error);
-      if (message === undefined) throw error;
-      await renderAccount(ctx, account, { error: message, credits: { text: '', amount } }, 400);
+    const outcome = await attempt(manager.grantCredits(account.id, Number(amount)));
+    if ('refused' in outcome) {
+      await renderAccount(ctx, account, { error: outcome.refused, credits: { text: '', amount } }, 400);
       return undefined;
     }
+    const { balance } = outcome.value;
     done(ctx, account.id, `Granted ${amount} credits: the balance is ${balance}.`);
     return {
       accountId: account.id,
