@@ -52,6 +52,8 @@ describe('serve with an operator secret', () => {
       expect(((await api.json()) as { auth: { credential?: string } }).auth.credential).toBe('oauth_token');
       const forged = await fetch(`${serve.url}/v1/payments`, { headers: { authorization: `Bearer ${accessToken.slice(0, -4)}AAAA` } });
       expect(forged.status).toBe(401);
+      // Lines are written in batches at most 20 ms apart: a secret is looked for once the forged request's line is in.
+      await eventually(() => serve.accessLog().some((line) => line.path === '/v1/payments' && line.status === 401), 2_000);
       expect(JSON.stringify(serve.accessLog())).not.toContain(accessToken);
     } finally {
       await serve.stop();
@@ -147,6 +149,9 @@ describe('two serve on one store, the second trusting the first as issuer', () =
       body: new URLSearchParams({ grant_type: 'client_credentials', client_id: fleetClient.clientId, client_secret: fleetClient.clientSecret }),
     });
     expect(refusedToken.status).toBe(401);
+    // Each log is read once the line of its last request is in (lines come in batches at most 20 ms apart).
+    await eventually(() => first.accessLog().some((line) => line.path === '/oauth/token' && line.status === 401), 2_000);
+    await eventually(() => second.accessLog().some((line) => line.path === '/v1/payments' && line.status === 401), 2_000);
     for (const serve of [first, second]) {
       const log = JSON.stringify(serve.accessLog()) + serve.stderr();
       for (const secret of [byBasic, byPost, fleetClient.clientSecret]) expect(log).not.toContain(secret);
