@@ -35,8 +35,32 @@ export function assertModule(name: unknown, option = 'module'): asserts name is 
 
 const VERSION_SEGMENT = /^v\d+$/;
 const MAX_DECODE_ROUNDS = 3;
-/** Lower-case letters, digits, `-`, `_` and single `/`s only: no encoding, case, dot segment or separator to read twice. */
-const PLAIN_PATH = /^[a-z0-9_/-]*$/;
+/**
+ * The module of a plain path, read in one pass over it: `null` when the path is not plain. Plain is lower-case
+ * letters, digits, `-`, `_` and `/` only: no encoding, case, dot segment or separator to read twice, so every
+ * reading of it is the plain split. This is the spelling nearly every request has, read on every request: no regex,
+ * no array, only the first two segments cut out.
+ */
+function plainPathModule(path: string): Module | undefined | null {
+  let first: string | undefined;
+  let second: string | undefined;
+  let start = -1;
+  for (let i = 0; i <= path.length; i++) {
+    const c = i === path.length ? 0x2f : path.charCodeAt(i);
+    if (c === 0x2f) {
+      if (start !== -1) {
+        if (first === undefined) first = path.slice(start, i);
+        else second ??= path.slice(start, i);
+        start = -1;
+      }
+    } else if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f) {
+      if (start === -1) start = i;
+    } else {
+      return null;
+    }
+  }
+  return moduleOfSegments(first, second);
+}
 
 function decodeFully(text: string): string {
   let current = text;
@@ -51,11 +75,13 @@ function decodeFully(text: string): string {
 }
 
 /** The module a list of path segments names: the first after an optional `v<digits>`. */
-function moduleOfSegments(segments: readonly string[]): Module | undefined {
-  let first = segments[0];
-  if (first !== undefined && VERSION_SEGMENT.test(first)) first = segments[1];
-  return isModule(first) ? first : undefined;
+/** The first segment, or the second after a `/v<digits>` one, when it is in the catalog. */
+function moduleOfSegments(first: string | undefined, second: string | undefined): Module | undefined {
+  const name = first !== undefined && VERSION_SEGMENT.test(first) ? second : first;
+  return isModule(name) ? name : undefined;
 }
+
+const moduleOf = (segments: readonly string[]): Module | undefined => moduleOfSegments(segments[0], segments[1]);
 
 const SINGLE_DOT = /^(?:\.|%2e)$/i;
 const DOUBLE_DOT = /^(?:\.|%2e){2}$/i;
@@ -90,7 +116,7 @@ function readings(path: string): [Module | undefined, Module | undefined, Module
   const rawResolved = resolveDots(cleanSegments(pathname), (s) => SINGLE_DOT.test(s), (s) => DOUBLE_DOT.test(s)).flatMap((segment) =>
     cleanSegments(decodeFully(segment)),
   );
-  return [moduleOfSegments(literal), moduleOfSegments(resolved), moduleOfSegments(rawResolved)];
+  return [moduleOf(literal), moduleOf(resolved), moduleOf(rawResolved)];
 }
 
 /**
@@ -104,7 +130,10 @@ function readings(path: string): [Module | undefined, Module | undefined, Module
  */
 export function moduleFromPath(path: string, mount = ''): Module | undefined {
   // The common spelling: nothing to decode, fold or resolve, so both readings are the plain split.
-  if (mount === '' && PLAIN_PATH.test(path)) return moduleOfSegments(path.split('/').filter((s) => s !== ''));
+  if (mount === '') {
+    const plain = plainPathModule(path);
+    if (plain !== null) return plain;
+  }
   const mountSegments = mount === '' ? [] : mount.split('/').filter((s) => s !== '');
   let found: Module | undefined;
   for (let i = mountSegments.length; i >= 0; i--) {

@@ -52,10 +52,19 @@ export function requestModule<Request>(
  * `headers` keeps only the first). Scans without allocating, unlike `headersDistinct`.
  */
 export function authorizationFromRawHeaders(rawHeaders: readonly string[]): string | null {
+  return fieldFromRawHeaders(rawHeaders, 'authorization');
+}
+
+/**
+ * A field from Node's `rawHeaders` by its lower-case `name`, every copy joined with ", ": what reading
+ * `req.headers[name]` would give for a field Node joins (such as `Origin`), without making Node parse every
+ * header into `req.headers` when nothing else on the request reads it.
+ */
+export function fieldFromRawHeaders(rawHeaders: readonly string[], name: string): string | null {
   let value: string | null = null;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    if (name.length === 13 && name.toLowerCase() === 'authorization') {
+    const field = rawHeaders[i]!;
+    if (field.length === name.length && field.toLowerCase() === name) {
       value = value === null ? rawHeaders[i + 1]! : `${value}, ${rawHeaders[i + 1]!}`;
     }
   }
