@@ -97,6 +97,14 @@ export function targets(results) {
     section: 'gateway',
   });
   rows.push(forwardAuthTarget(ok(results, 'forward-auth')));
+  const size = ok(results, 'size');
+  rows.push({
+    n: 9,
+    what: size?.target.what ?? "core + Hono adapter as a Worker bundle: finora-auth's own code under 12 KB gzipped, no Node polyfills",
+    value: size ? size.rows.filter((row) => row.budgetGzipBytes !== undefined).map((row) => `${row.id} ${num(row.gzipBytes / 1024, 2)} KB`).join(', ') : undefined,
+    met: size?.target.met,
+    section: 'size',
+  });
   return rows;
 }
 

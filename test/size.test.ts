@@ -1,6 +1,7 @@
 // scripts/size.mjs, the Worker bundle check: it measures the built packages, refuses Node imports, and names an overrun.
 
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +21,7 @@ beforeAll(() => {
 describe('scripts/size.mjs', () => {
   it('bundles core + Hono (and the verifier, the HTTP store, a whole Worker) with no Node polyfill', async () => {
     const { rows } = await measure();
-    expect(rows.map((row: { id: string }) => row.id)).toEqual(['core+hono', 'core+hono+verifier', 'core+hono+http', 'worker']);
+    expect(rows.map((row: { id: string }) => row.id)).toEqual(['core+hono', 'core+hono+lru-cache', 'core+hono+verifier', 'core+hono+http', 'worker']);
     for (const row of rows) {
       expect(row.nodePolyfills, row.id).toEqual([]);
       expect(row.gzipBytes, row.id).toBeGreaterThan(1_000);
@@ -33,6 +34,12 @@ describe('scripts/size.mjs', () => {
     await expect(measureBundle({ id: 'probe', source: "export { createHash } from 'node:crypto';", external: [] })).rejects.toThrow(
       /probe: a Node import in a Worker bundle.*\n.*node:crypto/,
     );
+  });
+
+  it('runs in the root build, so a build past a budget fails', () => {
+    const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    expect(scripts.build).toMatch(/&& node scripts\/size\.mjs$/);
+    expect(scripts.test).toMatch(/^pnpm run build && /);
   });
 
   it('reports a bundle over its budget with its size and the budget', async () => {
