@@ -41,7 +41,7 @@ export {
 export { Heartbeat } from './heartbeat';
 export type { HeartbeatOptions } from './heartbeat';
 export { MemoryKeyStore } from './memory-store';
-export { authorizationFromRawHeaders, fieldFromRawHeaders, requestModule, resolveMiddlewareOptions } from './middleware';
+export { authorizationFromRawHeaders, fieldFromRawHeaders, requestModule, resolveMiddlewareOptions, targetPath } from './middleware';
 export type { MiddlewareOptions, ResolvedMiddlewareOptions } from './middleware';
 export { AUTH_ERROR_CODES, EXPIRES_AT_HEADER, renderFailure } from './responses';
 export type { AuthErrorCode, AuthFailure } from './responses';

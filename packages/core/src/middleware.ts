@@ -70,3 +70,17 @@ export function fieldFromRawHeaders(rawHeaders: readonly string[], name: string)
   }
   return value;
 }
+
+const ABSOLUTE_FORM = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i;
+const QUERY_OR_FRAGMENT = /[?#]/;
+
+/**
+ * The path of a request target as Node hands it to a framework (`req.url`): an origin form (`/v1/x?q`) as it is, an
+ * absolute form's scheme and authority (`http://host/v1/x`) cut off, then without its `?` query or `#` fragment.
+ * Not decoded nor resolved: `moduleFromPath` reads every spelling.
+ */
+export function targetPath(url: string): string {
+  const target = url.charCodeAt(0) === 0x2f ? url : url.replace(ABSOLUTE_FORM, '');
+  const end = target.search(QUERY_OR_FRAGMENT);
+  return end === -1 ? target : target.slice(0, end);
+}

@@ -2,10 +2,12 @@
 
 import {
   authorizationFromRawHeaders,
+  fieldFromRawHeaders,
   isEnterpriseModule,
   moduleFromPath,
   requestModule,
   resolveMiddlewareOptions,
+  targetPath,
   type AuthContext,
   type AuthRequest,
   type AuthResult,
@@ -29,8 +31,6 @@ declare module 'fastify' {
  */
 export type FinoraAuthOptions = MiddlewareOptions<FastifyRequest>;
 
-const ABSOLUTE_FORM = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i;
-
 /** A path with no empty segment: below an empty prefix it is itself. */
 const NO_EMPTY_SEGMENT = /^(?:(?:\/[^/]+)+|\/)$/;
 
@@ -48,7 +48,7 @@ function below(path: string, prefix: string): string {
  * is read below the plugin's scope.
  */
 function moduleOf(request: FastifyRequest, prefixes: ReadonlyMap<string, string>, scopePrefix: string): Module | undefined {
-  const raw = (request.raw.url ?? '/').replace(ABSOLUTE_FORM, '').replace(/[?#][^]*$/, '');
+  const raw = targetPath(request.raw.url ?? '/');
   const route = request.is404 ? undefined : request.routeOptions.url;
   if (route === undefined) return moduleFromPath(below(raw, scopePrefix), scopePrefix);
   const prefix = prefixes.get(route);
@@ -107,8 +107,9 @@ const plugin: FastifyPluginAsync<FinoraAuthOptions> = async function finoraAuthP
     try {
       const requested = requestModule(module, request, fromPath);
       const raw = request.raw.rawHeaders;
-      const authorization = Array.isArray(raw) ? authorizationFromRawHeaders(raw) : (request.headers.authorization ?? null);
-      const auth: AuthRequest = { authorization, method: request.method, origin: request.headers.origin ?? null };
+      const auth: AuthRequest = Array.isArray(raw)
+        ? { authorization: authorizationFromRawHeaders(raw), method: request.method, origin: fieldFromRawHeaders(raw, 'origin') }
+        : { authorization: request.headers.authorization ?? null, method: request.method, origin: request.headers.origin ?? null };
       if (requested !== undefined) auth.module = requested;
       answer = authenticator.authenticateNow?.(auth) ?? authenticator.authenticate(auth);
     } catch (error) {

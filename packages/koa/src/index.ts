@@ -2,9 +2,11 @@
 
 import {
   authorizationFromRawHeaders,
+  fieldFromRawHeaders,
   moduleFromPath,
   requestModule,
   resolveMiddlewareOptions,
+  targetPath,
   type AuthContext,
   type AuthRequest,
   type MiddlewareOptions,
@@ -24,7 +26,6 @@ export interface FinoraAuthState {
  */
 export type FinoraAuthOptions<StateT = DefaultState> = MiddlewareOptions<ParameterizedContext<StateT>>;
 
-const ABSOLUTE_FORM = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i;
 /** How @koa/router ends the path of a layer added by `router.use(middleware)`: what precedes it is the mount. */
 const USE_LAYER = '([^/]*)';
 
@@ -34,20 +35,21 @@ const USE_LAYER = '([^/]*)';
  * layer's path, which carries the prefixes of enclosing routers too; those are moved to the mount.
  */
 function moduleFromContext(ctx: ParameterizedContext): Module | undefined {
-  const original = ctx.originalUrl.replace(ABSOLUTE_FORM, '').replace(/[?#][^]*$/, '');
+  const original = targetPath(ctx.originalUrl);
   let rest = ctx.path;
   let mount = original.endsWith(rest) ? original.slice(0, original.length - rest.length) : rest === '/' ? original : '';
   const { router, routerPath } = ctx as { router?: { opts?: { prefix?: unknown } }; routerPath?: unknown };
   const layer = typeof routerPath === 'string' && routerPath.endsWith(USE_LAYER) ? routerPath.slice(0, -USE_LAYER.length) : '';
-  const prefix = [layer, router?.opts?.prefix].find(
-    (p): p is string => typeof p === 'string' && p !== '' && rest.toLowerCase().startsWith(p.toLowerCase()),
-  );
+  const prefix = startsWithPrefix(rest, layer) ? layer : startsWithPrefix(rest, router?.opts?.prefix) ? router.opts.prefix : undefined;
   if (prefix) {
     mount += rest.slice(0, prefix.length);
     rest = rest.slice(prefix.length);
   }
   return moduleFromPath(rest, mount);
 }
+
+const startsWithPrefix = (path: string, prefix: unknown): prefix is string =>
+  typeof prefix === 'string' && prefix !== '' && path.toLowerCase().startsWith(prefix.toLowerCase());
 
 /**
  * Refuses a request the core refuses, answering with its status, headers and JSON body; otherwise sets
@@ -58,9 +60,11 @@ export function finoraAuth<StateT = DefaultState>(options: FinoraAuthOptions<Sta
 
   return async function finoraAuthMiddleware(ctx, next) {
     const requested = requestModule(module, ctx, moduleFromContext);
+    // Node's rawHeaders when at hand: Authorization with every copy, and no `req.headers` built for it.
     const raw = ctx.req?.rawHeaders;
-    const authorization = Array.isArray(raw) ? authorizationFromRawHeaders(raw) : (ctx.headers.authorization ?? null);
-    const request: AuthRequest = { authorization, method: ctx.method, origin: ctx.headers.origin ?? null };
+    const request: AuthRequest = Array.isArray(raw)
+      ? { authorization: authorizationFromRawHeaders(raw), method: ctx.method, origin: fieldFromRawHeaders(raw, 'origin') }
+      : { authorization: ctx.headers.authorization ?? null, method: ctx.method, origin: ctx.headers.origin ?? null };
     if (requested !== undefined) request.module = requested;
     // A cached key is answered at once (authenticateNow): no promise to wait on before the next middleware.
     const answer = authenticator.authenticateNow?.(request) ?? authenticator.authenticate(request);
