@@ -2,6 +2,7 @@
 
 import type { Credential, Refusal } from './checks';
 import { CreditLeases } from './credit-leases';
+import { decimal } from './decimal';
 import { RateLimiter, rateLimitHeaders } from './rate-limiter';
 import { messages, renderFailure } from './responses';
 import type { KeyStore } from './store';
@@ -145,7 +146,7 @@ export class Metering<R> {
     now = this.#options.now(),
   ): Admission {
     this.#count(credential, module, cost, now);
-    const balance = String(remaining);
+    const balance = decimal(remaining);
     // A literal with a fixed key: a computed key in a spread is several times slower, and this runs per request.
     const withBalance: Record<string, string> = headers ? Object.assign({}, headers) : { 'Finora-Credits-Remaining': balance };
     if (headers) withBalance[CREDITS_REMAINING_HEADER] = balance;

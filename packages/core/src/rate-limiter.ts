@@ -1,5 +1,6 @@
 // Per-credential rate limits: a sliding-window counter decided locally, its counts shared through the store in the background.
 
+import { decimal } from './decimal';
 import type { KeyStore } from './store';
 import type { RateLimit } from './types';
 
@@ -235,5 +236,5 @@ const policies = new WeakMap<RateLimit, string>();
 export function rateLimitHeaders(limit: RateLimit, decision: RateDecision): Record<string, string> {
   let policy = policies.get(limit);
   if (policy === undefined) policies.set(limit, (policy = `"default";q=${limit.requests};w=${limit.perSeconds}`));
-  return { 'RateLimit-Policy': policy, RateLimit: `"default";r=${decision.remaining};t=${decision.resetSeconds}` };
+  return { 'RateLimit-Policy': policy, RateLimit: `"default";r=${decimal(decision.remaining)};t=${decision.resetSeconds}` };
 }
