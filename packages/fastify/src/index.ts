@@ -2,7 +2,6 @@
 
 import {
   authorizationFromRawHeaders,
-  fieldFromRawHeaders,
   isEnterpriseModule,
   moduleFromPath,
   requestModule,
@@ -107,9 +106,8 @@ const plugin: FastifyPluginAsync<FinoraAuthOptions> = async function finoraAuthP
     try {
       const requested = requestModule(module, request, fromPath);
       const raw = request.raw.rawHeaders;
-      const auth: AuthRequest = Array.isArray(raw)
-        ? { authorization: authorizationFromRawHeaders(raw), method: request.method, origin: fieldFromRawHeaders(raw, 'origin') }
-        : { authorization: request.headers.authorization ?? null, method: request.method, origin: request.headers.origin ?? null };
+      const authorization = Array.isArray(raw) ? authorizationFromRawHeaders(raw) : (request.headers.authorization ?? null);
+      const auth: AuthRequest = { authorization, method: request.method, origin: request.headers.origin ?? null };
       if (requested !== undefined) auth.module = requested;
       answer = authenticator.authenticateNow?.(auth) ?? authenticator.authenticate(auth);
     } catch (error) {

@@ -2,7 +2,6 @@
 
 import {
   authorizationFromRawHeaders,
-  fieldFromRawHeaders,
   moduleFromPath,
   requestModule,
   resolveMiddlewareOptions,
@@ -25,7 +24,7 @@ export type FinoraAuthEnv = { Variables: { auth: AuthContext } };
 export type FinoraAuthOptions = MiddlewareOptions<Context>;
 
 /** The Node request @hono/node-server puts in `c.env.incoming`, as far as this middleware reads it. */
-type NodeIncoming = { rawHeaders?: string[] };
+type NodeIncoming = { rawHeaders?: string[]; headers?: { origin?: string } };
 /** The Node response @hono/node-server puts in `c.env.outgoing`, as far as this middleware writes it. */
 type NodeOutgoing = { setHeader?: (name: string, value: string) => unknown; headersSent?: boolean };
 
@@ -94,11 +93,10 @@ export function finoraAuth(options: FinoraAuthOptions): MiddlewareHandler<Finora
 
   return async function finoraAuthMiddleware(c, next) {
     const requested = requestModule(module, c, moduleFromContext);
-    // On @hono/node-server the Node request is at hand: reading its raw headers spares building a Headers object
-    // (and Node's own `incoming.headers`, which nothing else on a node-server request reads).
-    const raw = (c.env as { incoming?: NodeIncoming } | undefined)?.incoming?.rawHeaders;
-    const request: AuthRequest = Array.isArray(raw)
-      ? { authorization: authorizationFromRawHeaders(raw), method: c.req.method, origin: fieldFromRawHeaders(raw, 'origin') }
+    // On @hono/node-server the Node request is at hand: reading its raw headers spares building a Headers object.
+    const incoming = (c.env as { incoming?: NodeIncoming } | undefined)?.incoming;
+    const request: AuthRequest = Array.isArray(incoming?.rawHeaders)
+      ? { authorization: authorizationFromRawHeaders(incoming.rawHeaders), method: c.req.method, origin: incoming.headers?.origin ?? null }
       : { authorization: c.req.header('authorization') ?? null, method: c.req.method, origin: c.req.header('origin') ?? null };
     if (requested !== undefined) request.module = requested;
     // A cached key is answered at once (authenticateNow): no promise to wait on before the handler.

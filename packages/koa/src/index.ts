@@ -60,7 +60,8 @@ export function finoraAuth<StateT = DefaultState>(options: FinoraAuthOptions<Sta
 
   return async function finoraAuthMiddleware(ctx, next) {
     const requested = requestModule(module, ctx, moduleFromContext);
-    // Node's rawHeaders when at hand: Authorization with every copy, and no `req.headers` built for it.
+    // Node's rawHeaders when at hand: Authorization with every copy, and Origin without making Node build
+    // `req.headers`, which a bare Koa request never reads.
     const raw = ctx.req?.rawHeaders;
     const request: AuthRequest = Array.isArray(raw)
       ? { authorization: authorizationFromRawHeaders(raw), method: ctx.method, origin: fieldFromRawHeaders(raw, 'origin') }
