@@ -9,8 +9,19 @@ export const DEFAULT_STORE_URL = 'sqlite:./.finora/keys.db';
 
 export type StoreSpec =
   | { kind: 'sqlite'; path: string; url: string }
-  /** `prefix` comes from a `?prefix=` query parameter, which is taken off the URL the driver sees. */
-  | { kind: 'redis'; url: string; driverUrl: string; prefix?: string }
+  /**
+   * `prefix` comes from a `?prefix=` query parameter, which is taken off the URL the driver sees. (v2) `cluster`,
+   * from a `?cluster` parameter: the URL's node and any `host:port`s listed in it are seeds of a Redis Cluster
+   * (the other nodes are discovered), with the URL's user, password and TLS in `clusterOptions`.
+   */
+  | {
+      kind: 'redis';
+      url: string;
+      driverUrl: string;
+      prefix?: string;
+      cluster?: string[];
+      clusterOptions?: { username?: string; password?: string; tls?: Record<string, never> };
+    }
   /** `schema` comes from a `?schema=` query parameter, which is taken off the URL the driver sees. */
   | { kind: 'postgres'; url: string; driverUrl: string; schema?: string };
 
@@ -41,7 +52,7 @@ export function redactStoreUrl(url: string): string {
 /** Reads a store URL. Relative sqlite paths resolve against `cwd`. Throws {@link StoreUrlError}. */
 export function parseStoreUrl(url: string, cwd: string = process.cwd()): StoreSpec {
   if (typeof url !== 'string' || url.trim() === '') {
-    throw new StoreUrlError('finora-auth: the store URL is empty; use sqlite:PATH, redis://HOST or postgres://HOST/DB');
+    throw new StoreUrlError('finora-auth: the store URL is empty; use sqlite:PATH, redis://HOST (redis://HOST:PORT?cluster for a Redis Cluster) or postgres://HOST/DB');
   }
   const text = url.trim();
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(text)?.[1]?.toLowerCase();
@@ -74,7 +85,8 @@ export function parseStoreUrl(url: string, cwd: string = process.cwd()): StoreSp
       // Untouched unless the parameter was there: the driver gets exactly what the user wrote.
       const driverUrl = value === null ? text : parsed.toString();
       if (scheme.startsWith('redis')) {
-        return value === null ? { kind: 'redis', url: text, driverUrl } : { kind: 'redis', url: text, driverUrl, prefix: value };
+        const spec: StoreSpec & { kind: 'redis' } = value === null ? { kind: 'redis', url: text, driverUrl } : { kind: 'redis', url: text, driverUrl, prefix: value };
+        return parsed.searchParams.has('cluster') ? clusterSpec(spec, parsed) : spec;
       }
       return value === null ? { kind: 'postgres', url: text, driverUrl } : { kind: 'postgres', url: text, driverUrl, schema: value };
     }
@@ -86,6 +98,33 @@ export function parseStoreUrl(url: string, cwd: string = process.cwd()): StoreSp
         `finora-auth: unsupported store URL ${redactStoreUrl(text)}; use sqlite:PATH, redis://HOST[:PORT], rediss://… or postgres://HOST/DB`,
       );
   }
+}
+
+const CLUSTER_SEED = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+):(\d{1,5})$/i;
+
+/**
+ * `redis://[user:password@]host:port?cluster[=host:port,…]`: a Redis Cluster whose seeds are the URL's node and
+ * the listed ones. A URL cannot hold several hosts, hence the list in a parameter; the credentials and TLS of the
+ * URL apply to every node, as they do for a cluster's nodes in ioredis.
+ */
+function clusterSpec(spec: StoreSpec & { kind: 'redis' }, parsed: URL): StoreSpec & { kind: 'redis' } {
+  const listed = (parsed.searchParams.get('cluster') ?? '').split(',').map((seed) => seed.trim()).filter((seed) => seed !== '');
+  for (const seed of listed) {
+    const match = CLUSTER_SEED.exec(seed);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65_535) {
+      throw new StoreUrlError(`finora-auth: store URL ${redactStoreUrl(spec.url)}: each ?cluster= seed must be host:port; got ${JSON.stringify(seed.slice(0, 80))}`);
+    }
+  }
+  if (parsed.pathname !== '' && parsed.pathname !== '/') {
+    throw new StoreUrlError(`finora-auth: store URL ${redactStoreUrl(spec.url)}: a Redis Cluster has only database 0; drop the ${parsed.pathname} path`);
+  }
+  const first = `${parsed.hostname}:${parsed.port || '6379'}`;
+  const cluster = [...new Set([first, ...listed])].map((seed) => `redis://${seed}`);
+  const clusterOptions: NonNullable<(StoreSpec & { kind: 'redis' })['clusterOptions']> = {};
+  if (parsed.username) clusterOptions.username = decodeURIComponent(parsed.username);
+  if (parsed.password) clusterOptions.password = decodeURIComponent(parsed.password);
+  if (parsed.protocol === 'rediss:') clusterOptions.tls = {};
+  return { ...spec, cluster, clusterOptions };
 }
 
 /**
@@ -112,11 +151,14 @@ function describeCause(error: unknown): string {
 const REDIS_NOT_CONNECTED =
   /max retries per request|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET|Connection is closed|Stream isn't writeable|no answer within/i;
 
-/** `host:port` of a Redis URL (no user, no password), 6379 when it names no port. */
+/** `host:port` of a Redis URL (no user, no password), 6379 when it names no port; a cluster's seeds. */
 function redisAddress(url: string): string {
   try {
     const parsed = new URL(url);
-    return `${parsed.hostname}:${parsed.port || '6379'}`;
+    const seeds = parsed.searchParams.get('cluster');
+    const first = `${parsed.hostname}:${parsed.port || '6379'}`;
+    if (seeds !== null) return `${[first, ...seeds.split(',').map((s) => s.trim()).filter((s) => s !== '')].join(', ')} (Redis Cluster seeds)`;
+    return first;
   } catch {
     return redactStoreUrl(url);
   }
@@ -202,7 +244,9 @@ export async function openStore(spec: StoreSpec, env: Record<string, string | un
       }
       case 'redis': {
         const { RedisKeyStore } = await import('@finora-auth/redis');
-        return new RedisKeyStore(spec.prefix === undefined ? { url: spec.driverUrl } : { url: spec.driverUrl, prefix: spec.prefix });
+        const prefix = spec.prefix === undefined ? {} : { prefix: spec.prefix };
+        if (spec.cluster) return new RedisKeyStore({ cluster: spec.cluster, redisOptions: spec.clusterOptions ?? {}, ...prefix });
+        return new RedisKeyStore({ url: spec.driverUrl, ...prefix });
       }
       case 'postgres': {
         const { PostgresKeyStore } = await import('@finora-auth/postgres');

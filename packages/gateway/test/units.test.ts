@@ -34,6 +34,26 @@ describe('store URLs', () => {
     expect(parseStoreUrl('postgres://db/keys')).toMatchObject({ kind: 'postgres', driverUrl: 'postgres://db/keys' });
   });
 
+  it('reads ?cluster as a Redis Cluster: the URL node and the listed ones are seeds, its credentials and TLS go to every node', () => {
+    expect(parseStoreUrl('redis://127.0.0.1:7000?cluster')).toMatchObject({ kind: 'redis', cluster: ['redis://127.0.0.1:7000'], clusterOptions: {} });
+    expect(parseStoreUrl('rediss://app:p%40ss@n1.internal:7000?cluster=n2.internal:7001,%20n1.internal:7000&prefix=acme:')).toMatchObject({
+      kind: 'redis',
+      prefix: 'acme:',
+      cluster: ['redis://n1.internal:7000', 'redis://n2.internal:7001'],
+      clusterOptions: { username: 'app', password: 'p@ss', tls: {} },
+    });
+    for (const url of ['redis://:pw@h:7000?cluster=h2', 'redis://:pw@h:7000?cluster=h2:99999', 'redis://:pw@h:7000/3?cluster', 'redis://:pw@h:7000?cluster=a:1/x']) {
+      let error: unknown;
+      try {
+        parseStoreUrl(url);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error, url).toBeInstanceOf(StoreUrlError);
+      expect((error as Error).message, url).not.toContain('pw@');
+    }
+  });
+
   it('refuses anything else with one line that never shows a password', () => {
     for (const url of ['', '   ', 'mysql://root:pw@db/x', 'keys.db', 'sqlite:', 'redis://', 'postgres://:pw@/x']) {
       let error: unknown;
