@@ -105,7 +105,76 @@ export function targets(results) {
     met: size?.target.met,
     section: 'size',
   });
+  rows.push(...creditsTargets(ok(results, 'credits')), ...creditsFleetTargets(ok(results, 'credits-fleet')), ...scaleTargets(ok(results, 'scale')));
   return rows;
+}
+
+// Issue 11: allowed requests of a metered and of a rate-limited key against an unmetered one's, as bench/credits.mjs took them.
+const CREDITS_RATIOS = [
+  ['inProcess', 'meteredRatio', 'in process: metered'],
+  ['inProcess', 'limitedRatio', 'in process: rate-limited'],
+  ['http', 'meteredRatio', 'over HTTP on Hono: metered'],
+  ['http', 'limitedRatio', 'over HTTP on Hono: rate-limited'],
+];
+
+function creditsTargets(c) {
+  return CREDITS_RATIOS.map(([where, key, label]) => {
+    const value = c?.[where]?.[key];
+    // Over HTTP the server's CPU per request is the steadier figure on a shared machine; shown beside the judged one.
+    const cpu = where === 'http' ? c?.http?.[key.replace('Ratio', 'CpuRatio')] : undefined;
+    return {
+      n: 10,
+      what: `credits, ${label} throughput >= ${pct(c?.target ?? 0.9, 0)} of an unmetered key's`,
+      value: Number.isFinite(value) ? `${pct(value)}${Number.isFinite(cpu) ? ` (at equal server CPU: ${pct(cpu)})` : ''}` : undefined,
+      met: Number.isFinite(value) ? value >= (c.target ?? 0.9) : undefined,
+      section: 'credits',
+    };
+  });
+}
+
+function creditsFleetTargets(f) {
+  const rows = [];
+  for (const s of f?.stores ?? [{ store: 'PostgreSQL and Redis' }]) {
+    const unmeasured = s.measured === false ? `not measured: ${s.reason}` : undefined;
+    const { exactness: e, crash: c, refill: r, rateLimit: l } = s;
+    rows.push({
+      n: 11,
+      what: `credits across ${f?.processes ?? 4} processes, ${s.store}: a grant spent with no overshoot, a crash loses at most one lease per process, a refill once per period`,
+      value: unmeasured ?? (e ? `overshoot ${int(e.overshoot)} of ${int(e.grant)}; crash lost ${int(c.lost)} (bound ${int(c.bound)}); refill ${int(r.sameDayAllowed)} / ${int(r.acrossMidnightAllowed)} of ${int(r.amount)}` : undefined),
+      met: e ? e.overshoot === 0 && c.withinBound && r.exact : undefined,
+      section: 'credits-fleet',
+    });
+    rows.push({
+      n: 11,
+      what: `rate limit across ${f?.processes ?? 4} processes, ${s.store}: worst full window over the limit (bound: what one sync interval is offered)`,
+      value: unmeasured ?? (l ? `${signed(l.maxOvershoot)} (${signedPct(l.maxOvershootShare)}) over ${int(l.limit.requests)} per ${l.limit.perSeconds} s; bound ~${int(l.boundEstimate)}` : undefined),
+      met: l ? 'reported' : undefined,
+      section: 'credits-fleet',
+    });
+  }
+  return rows;
+}
+
+const signed = (n) => (Number.isFinite(n) ? `${n > 0 ? '+' : ''}${int(n)}` : '–');
+const signedPct = (n) => (Number.isFinite(n) ? `${n > 0 ? '+' : ''}${pct(n)}` : '–');
+
+// Issue 15: each cost at the largest store size over the smallest, judged flat by bench/scale.mjs.
+const GROWTH = { issueP50: 'issue p50', lookupP50: 'uncached lookup p50', lookupP99: 'lookup p99', expiringP50: 'expiring(7) p50', listP50: 'list p50', bytesPerKey: 'bytes per key' };
+
+function scaleTargets(sc) {
+  const flat = sc?.flat ?? 1.5;
+  const gone = (sc?.leftOut ?? []).map((l) => ({ store: l.store, leftOut: l.reason }));
+  return [...(sc?.stores ?? [{ store: 'sqlite, postgres, redis' }]), ...gone].map((s) => ({
+    n: 12,
+    what: `per-write and lookup costs flat as the store grows, ${s.store}${s.sizes ? ` (${int(s.sizes[0])} → ${int(s.sizes.at(-1))} keys)` : ''}: <= ${num(flat, 1)}x`,
+    value: s.leftOut
+      ? `not measured: ${s.leftOut}`
+      : s.growth
+        ? Object.entries(GROWTH).map(([key, label]) => `${label} ${num(s.growth[key])}x${s.verdicts[key] ? '' : ' (grows)'}`).join(', ')
+        : undefined,
+    met: s.verdicts ? Object.values(s.verdicts).every(Boolean) : undefined,
+    section: 'scale',
+  }));
 }
 
 function gatewayHeadline(g) {
@@ -512,6 +581,119 @@ function fleetSection(results) {
   return lines;
 }
 
+const kb = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(2)} KB` : '–');
+
+function sizeSection(results) {
+  const { lines, result: r } = sectionHeader(results, 'size', '9. Worker bundle size');
+  if (!r) return lines;
+  lines.push(
+    `From \`bench/size.mjs\`, which runs the budget check itself (\`scripts/size.mjs\`, part of the root build): ${r.how}.`,
+    'Sizes do not depend on the machine or the run size.',
+    '',
+    '| bundle | minified | gzipped | budget (gzipped) | Node polyfills | largest inputs (minified) |',
+    '|---|---:|---:|---|---|---|',
+  );
+  for (const row of r.rows) {
+    const budget = row.budgetGzipBytes === undefined ? '–' : `${kb(row.budgetGzipBytes)}: ${verdict(row.gzipBytes <= row.budgetGzipBytes)}`;
+    const inputs = (row.largestInputs ?? []).map((i) => `\`${i.input}\` ${kb(i.minifiedBytes)}`).join(', ');
+    lines.push(`| ${row.id}: ${row.what} | ${kb(row.minifiedBytes)} | **${kb(row.gzipBytes)}** | ${budget} | ${row.nodePolyfills?.length ? row.nodePolyfills.join(', ') : 'none'} | ${inputs} |`);
+  }
+  lines.push('', `Target, ${r.target.what}: ${verdict(r.target.met)}${r.target.failures?.length ? ` (${r.target.failures.join('; ')})` : ''}.`, '');
+  return lines;
+}
+
+function creditsSection(results) {
+  const { lines, result: r } = sectionHeader(results, 'credits', '10. Credits and rate limits against an unmetered key');
+  if (!r) return lines;
+  const kinds = Object.keys(r.inProcess.cpuNsPerCall).filter((k) => !k.startsWith('base:'));
+  const ratio = (where, kind) => (kind === 'unmetered' ? '1.000' : num(r[where][`${kind}Ratio`], 3));
+  lines.push(
+    'From `bench/credits.mjs` (its header comment says exactly what runs): allowed requests of a metered key (credits), a',
+    'rate-limited key and a key about to expire (one header more), against the same requests of an unmetered key, on a',
+    'MemoryKeyStore (so what is measured is the local bookkeeping: leases, usage batches, the limiter, not a store round',
+    'trip). In process: interleaved rounds in one process, CPU time per awaited `authenticate()`, ratio per round, median.',
+    'Over HTTP: one Hono server in its own process holds all the keys, autocannon drives it in interleaved runs; the ratio',
+    'is of requests/s, with the server\'s CPU per request beside it (steadier when the load generator shares the cores).',
+    '',
+    '| key | in process: CPU ns/call | in process: / unmetered | HTTP req/s (median) | HTTP: / unmetered | server CPU µs/req | at equal server CPU |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const kind of kinds) {
+    lines.push(
+      `| ${kind} | ${int(r.inProcess.cpuNsPerCall[kind])} | ${ratio('inProcess', kind)} | ${int(r.http.rps[kind])} | ${ratio('http', kind)} | ${num(r.http.serverCpuMicrosPerRequest[kind], 1)} | ${kind === 'unmetered' ? '1.000' : num(r.http[`${kind}CpuRatio`], 3)} |`,
+    );
+  }
+  lines.push('', `Targets (metered and rate-limited keys keep >= ${pct(r.target, 0)} of the unmetered key's requests; the expiring key is for reference):`, '');
+  for (const t of creditsTargets(r)) lines.push(`- ${t.what.replace(/^credits, /, '')}: ${t.value} — ${verdict(t.met)}`);
+  lines.push('');
+  return lines;
+}
+
+function creditsFleetSection(results) {
+  const { lines, result: r } = sectionHeader(results, 'credits-fleet', '11. Credits and rate limits across a fleet');
+  if (!r) return lines;
+  const stores = r.stores.filter((s) => s.measured);
+  lines.push(
+    `From \`bench/credits-fleet.mjs\` (its header comment says exactly what runs): ${r.processes} processes (\`bench/credits-worker.mjs\`) on one store over`,
+    'loopback. The bounds are the ones docs/credits.md states: the balance never goes below zero, a crashed process loses',
+    'at most its lease, a refill happens once per period whatever the clocks say; a rate limit across processes can overshoot',
+    'by about what the fleet is offered in one sync interval (no target: reported).',
+    '',
+  );
+  for (const s of r.stores.filter((x) => !x.measured)) lines.push(`${s.store}: not measured (${s.reason}).`, '');
+  if (stores.length === 0) return lines;
+  const row = (label, cell) => `| ${label} | ${stores.map(cell).join(' | ')} |`;
+  lines.push(
+    `| | ${stores.map((s) => s.store).join(' | ')} |`,
+    `|---|${stores.map(() => '---').join('|')}|`,
+    row('grant spent to the last credit: allowed, overshoot, 503s', (s) => `${int(s.exactness.allowed)} of ${int(s.exactness.grant)}: overshoot **${int(s.exactness.overshoot)}**, ${int(s.exactness.unavailable503)} × 503`),
+    row('balance before / after the graceful close', (s) => `${int(s.exactness.balanceBeforeClose)} / ${int(s.exactness.balanceAfterClose)}`),
+    row('allowed requests per second, whole fleet, metered', (s) => int(s.exactness.allowedPerSecond)),
+    row('processes SIGKILL-ed mid-load: credits lost', (s) => `${int(s.crash.lost)} (bound ${s.processes} × ${int(s.crash.boundPerProcess)} = ${int(s.crash.bound)}): ${verdict(s.crash.withinBound)}`),
+    row(`daily refill, clocks ${num(stores[0].refill.clockSkewMs / 60_000, 0)} min apart: allowed in the day / across midnight`, (s) => `${int(s.refill.sameDayAllowed)} / ${int(s.refill.acrossMidnightAllowed)} of ${int(s.refill.amount)}: ${s.refill.exact ? 'exact' : '**not exact**'}`),
+    row('rate limit: requests/s offered', (s) => int(s.rateLimit.offeredPerSecond)),
+    row('rate limit: allowed per fixed window (first and last partial)', (s) => `${s.rateLimit.windowCounts.map(int).join(', ')} (limit ${int(s.rateLimit.limit.requests)} per ${s.rateLimit.limit.perSeconds} s)`),
+    row('rate limit: worst full window over the limit', (s) => `${signed(s.rateLimit.maxOvershoot)} (${signedPct(s.rateLimit.maxOvershootShare)}); bound ~${int(s.rateLimit.boundEstimate)} (${s.rateLimit.syncMs} ms of offered load)`),
+    '',
+  );
+  return lines;
+}
+
+function scaleSection(results) {
+  const { lines, result: r } = sectionHeader(results, 'scale', '12. Costs as a store grows');
+  if (!r) return lines;
+  lines.push(
+    'From `bench/scale.mjs` (its header comment says exactly what runs): each store filled in bulk to each size with keys',
+    `shaped like issued ones, then, through the public API only, ${int(r.issuesPerSize)} \`issue()\` calls (the per-write cost),`,
+    `${int(r.lookupsPerSize)} uncached \`authenticate()\` lookups, \`expiring(7)\` and \`list()\` of one 100-key account. Times in ms, p50 / p99.`,
+    '',
+  );
+  for (const l of r.leftOut ?? []) lines.push(`${l.store}: not measured (${l.reason}).`, '');
+  lines.push(
+    '| store | keys | issue() | uncached lookup | expiring(7) | list() | bytes per key | fill |',
+    '|---|---:|---|---|---|---|---:|---:|',
+  );
+  const pair = (x) => `${num(x.p50, 3)} / ${num(x.p99, 3)}`;
+  for (const s of r.stores) {
+    for (const row of s.rows) {
+      lines.push(`| ${s.store} | ${int(row.keys)} | ${pair(row.issueMs)} | ${pair(row.lookupMs)} | ${pair(row.expiringMs)} (${row.expiringKeys} keys) | ${pair(row.listMs)} (${row.listKeys} keys) | ${num(row.bytesPerKey, 0)} (${s.bytesLabel}) | ${num(row.fillSeconds, 1)} s |`);
+    }
+  }
+  lines.push(
+    '',
+    `Growth, each figure at the largest size over the smallest (target: flat, <= ${num(r.flat, 1)}x; a scan per call grows with the store):`,
+    '',
+    `| store | sizes | ${Object.values(GROWTH).join(' | ')} |`,
+    `|---|---|${Object.keys(GROWTH).map(() => '---:').join('|')}|`,
+  );
+  for (const s of r.stores) {
+    const cells = Object.keys(GROWTH).map((key) => `${num(s.growth[key])}x${s.verdicts[key] ? '' : ' **grows**'}`);
+    lines.push(`| ${s.store} | ${int(s.sizes[0])} → ${int(s.sizes.at(-1))} | ${cells.join(' | ')} |`);
+  }
+  lines.push('', `Every figure flat on every store: ${verdict(r.met)}.`, '');
+  return lines;
+}
+
 function measuredSpan(results) {
   const times = Object.values(results.sections)
     .map((s) => s.measuredAt)
@@ -560,6 +742,10 @@ export function renderMarkdown(results) {
     ...fleetSection(results),
     ...gatewaySection(results, sectionHeader),
     ...forwardAuthSection(results, sectionHeader),
+    ...sizeSection(results),
+    ...creditsSection(results),
+    ...creditsFleetSection(results),
+    ...scaleSection(results),
   );
   return `${lines.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
 }
