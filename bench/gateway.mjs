@@ -1,11 +1,15 @@
 // Section: requests/s through the finora-auth gateway (proxying, cached key) against the same upstream called directly.
 //
-//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--no-access-log] [--gateway-dist=DIR] [--compare-dist=DIR] [--demo]
+//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--rounds=N] [--no-access-log] [--gateway-dist=DIR] [--compare-dist=DIR] [--demo] [--fresh]
 //
 // --gateway-dist=DIR runs another build of the gateway (a directory holding its index.js) instead of
 // packages/gateway/dist; --compare-dist=DIR adds a second gateway from DIR, run in the same rounds
 // (comparedGateway, and gateway/comparedGateway per round): before/after figures from one command. --demo adds the
 // gateway without an upstream, answering its own demo route (`serve` with no --upstream; and the compared build's).
+// --fresh (implied by --compare-dist) starts the gateway processes afresh every round, in an order that alternates
+// from round to round, each warmed up again before the round: a process keeps whatever it got at its start (the
+// one started first was charged ~12% more CPU than an identical build started after it), so two builds compared
+// in long-lived processes compare their processes as much as their code.
 //
 // Processes on loopback: the upstream (a bare node:http server answering {"ok":true}); the gateway built from
 // packages/gateway/dist (createGateway on a MemoryKeyStore, default options: access log on, written to /dev/null)
@@ -119,7 +123,8 @@ async function main() {
   // Warm-up is long: on a small VM the first seconds of a proxy run are several times slower than the rest.
   const WARMUP_S = sized(args, 5, 2, 0.2);
   const RUN_S = sized(args, 4, 1, 0.3);
-  const ROUNDS = sized(args, 7, 3, 1);
+  const ROUNDS = Number(option('rounds') ?? sized(args, 7, 3, 1));
+  const FRESH_WARMUP_S = sized(args, 2, 1, 0.2);
   // 20, as issue 9 measures it.
   const CONNECTIONS = Number(option('connections') ?? 20);
   const accessLog = !args.rest.includes('--no-access-log');
@@ -127,22 +132,24 @@ async function main() {
   const upstream = await start(['--role=upstream']);
   const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
   const gatewayDist = option('gateway-dist');
-  const gateway = await start([
-    '--role=gateway',
-    `--upstream=${upstreamUrl}`,
-    ...(accessLog ? [] : ['--no-access-log']),
-    ...(gatewayDist ? [`--gateway-dist=${gatewayDist}`] : []),
-  ]);
+  const compareDist = option('compare-dist');
+  const withDemo = args.rest.includes('--demo');
+  const fresh = compareDist !== undefined || args.rest.includes('--fresh');
+  /** How each gateway process is started (again, every round, with --fresh). */
+  const gatewayOf = (dist, proxied) =>
+    start(['--role=gateway', ...(proxied ? [`--upstream=${upstreamUrl}`] : []), ...(accessLog ? [] : ['--no-access-log']), ...(dist ? [`--gateway-dist=${dist}`] : [])]);
+  const spawners = {
+    gateway: () => gatewayOf(gatewayDist, true),
+    ...(compareDist ? { comparedGateway: () => gatewayOf(compareDist, true) } : {}),
+    ...(withDemo ? { demo: () => gatewayOf(gatewayDist, false) } : {}),
+    ...(withDemo && compareDist ? { comparedDemo: () => gatewayOf(compareDist, false) } : {}),
+  };
+  const gateway = await spawners.gateway();
   const bare = await start(['--role=bare-proxy', `--upstream=${upstreamUrl}`]);
   const bareUndici = await start(['--role=bare-undici-proxy', `--upstream=${upstreamUrl}`]);
-  const compareDist = option('compare-dist');
-  const compared = compareDist
-    ? await start(['--role=gateway', `--upstream=${upstreamUrl}`, ...(accessLog ? [] : ['--no-access-log']), `--gateway-dist=${compareDist}`])
-    : undefined;
-  const withDemo = args.rest.includes('--demo');
-  const demoOf = (dist) => start(['--role=gateway', ...(accessLog ? [] : ['--no-access-log']), ...(dist ? [`--gateway-dist=${dist}`] : [])]);
-  const demo = withDemo ? await demoOf(gatewayDist) : undefined;
-  const comparedDemo = withDemo && compareDist ? await demoOf(compareDist) : undefined;
+  const compared = compareDist ? await spawners.comparedGateway() : undefined;
+  const demo = withDemo ? await spawners.demo() : undefined;
+  const comparedDemo = withDemo && compareDist ? await spawners.comparedDemo() : undefined;
   // Every target gets the same Authorization header; only the gateway reads it.
   const headers = { authorization: `Bearer ${gateway.apiKey}` };
   const targets = {
@@ -161,6 +168,12 @@ async function main() {
     targets.comparedDemo = { url: `http://127.0.0.1:${comparedDemo.port}/v1/invoices`, headers: { authorization: `Bearer ${comparedDemo.apiKey}` }, proxy: comparedDemo };
   }
   const NAMES = Object.keys(targets);
+  /** Points target `name` at a (new) gateway process: its port, and its own key (each has its own MemoryKeyStore). */
+  const point = (name, proc) => {
+    targets[name].url = `http://127.0.0.1:${proc.port}/v1/invoices`;
+    targets[name].headers = { authorization: `Bearer ${proc.apiKey}` };
+    targets[name].proxy = proc;
+  };
 
   try {
     // The gateway must really authenticate: the key passes, no key is refused, and nothing is refused by accident.
@@ -196,10 +209,21 @@ async function main() {
       };
     }
 
-    log(`gateway: warm-up ${WARMUP_S}s each, then ${ROUNDS} rounds x ${NAMES.length} x ${RUN_S}s, ${CONNECTIONS} connections, access log ${accessLog ? 'on' : 'off'}`);
+    log(
+      `gateway: warm-up ${WARMUP_S}s each, then ${ROUNDS} rounds x ${NAMES.length} x ${RUN_S}s, ${CONNECTIONS} connections, access log ${accessLog ? 'on' : 'off'}` +
+        (fresh ? `, gateway processes started afresh every round (warm-up ${FRESH_WARMUP_S}s)` : ''),
+    );
     for (const name of NAMES) await load(name, WARMUP_S);
     const runs = Object.fromEntries(NAMES.map((name) => [name, []]));
     for (let r = 0; r < ROUNDS; r++) {
+      if (fresh && r > 0) {
+        // New gateway processes, the first started alternating, each warmed up as the first ones were (shorter).
+        const names = Object.keys(spawners);
+        const order = r % 2 === 0 ? names : [...names].reverse();
+        await Promise.all(names.map((name) => targets[name].proxy.stop()));
+        for (const name of order) point(name, await spawners[name]());
+        for (const name of order) await load(name, FRESH_WARMUP_S);
+      }
       // The order rotates every round, so no path always runs right after the same neighbour.
       for (const name of NAMES.map((_, i) => NAMES[(i + r) % NAMES.length])) {
         const run = await load(name, RUN_S);
@@ -243,6 +267,7 @@ async function main() {
       warmupSeconds: WARMUP_S,
       connections: CONNECTIONS,
       accessLog,
+      freshGatewayEveryRound: fresh,
       ...(gatewayDist ? { gatewayDist } : {}),
       direct,
       bareProxy,
@@ -282,6 +307,6 @@ async function main() {
       rawRuns: runs,
     });
   } finally {
-    await Promise.all([gateway.stop(), bare.stop(), bareUndici.stop(), compared?.stop(), demo?.stop(), comparedDemo?.stop(), upstream.stop()]);
+    await Promise.all([...Object.keys(spawners).map((name) => targets[name]?.proxy.stop()), bare.stop(), bareUndici.stop(), upstream.stop()]);
   }
 }
