@@ -252,11 +252,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (req.socket.remoteAddress) record.remote = req.socket.remoteAddress;
     // A digest is not a key, but it is what the store is looked up by: kept out of the log like one.
     if (internal && record.path.startsWith('/internal/keys/')) record.path = '/internal/keys/…';
-    const state: ProxiedRequest = { record, awaitsContinue };
+    const state: ProxiedRequest = { record, awaitsContinue, onClientGone: undefined };
     inFlight += 1;
     responses.add(res);
-    const done = connections.begin(req.socket);
-    res.once('close', () => {
+    const socket = req.socket;
+    connections.begin(socket);
+    // `on`, not `once`: a response closes once, and `once` would wrap the listener in two more objects.
+    res.on('close', () => {
       inFlight -= 1;
       responses.delete(res);
       if (!res.writableFinished) {
@@ -269,7 +271,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       record.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       metrics.recordResponse(res.statusCode);
       log.write(record);
-      done();
+      connections.end(socket);
     });
     // Once shutting down, every answer closes its connection, so keep-alive clients move to another instance.
     if (shuttingDown) res.shouldKeepAlive = false;

@@ -25,7 +25,7 @@ export interface ProxiedRequest {
   /** The client sent `Expect: 100-continue` and holds its body back until it hears `100 Continue`. */
   awaitsContinue: boolean;
   /** Set once proxying starts: stops the upstream exchange when the client leaves first. */
-  onClientGone?: () => void;
+  onClientGone: (() => void) | undefined;
 }
 
 const REFUSAL_HEADERS = { ...JSON_HEADERS, Connection: 'close' } as const;

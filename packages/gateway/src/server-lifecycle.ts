@@ -25,14 +25,17 @@ export class Connections {
     });
   }
 
-  /** A request started on `socket`; returns what to call when its response closes. */
-  begin(socket: Socket): () => void {
+  /** A request started on `socket`; `end(socket)` when its response closes. (No closure per request.) */
+  begin(socket: Socket): void {
     const connection = socket as Connection;
     connection[BUSY] = (connection[BUSY] ?? 0) + 1;
-    return () => {
-      connection[BUSY] = (connection[BUSY] ?? 1) - 1;
-      this.endIfIdle(connection);
-    };
+  }
+
+  /** The response of a request `begin` counted on `socket` closed. */
+  end(socket: Socket): void {
+    const connection = socket as Connection;
+    connection[BUSY] = (connection[BUSY] ?? 1) - 1;
+    this.endIfIdle(connection);
   }
 
   /** Once shutting down, a connection with nothing in flight has nothing left to do. */

@@ -20,11 +20,19 @@ export function timedKeyStore(store: KeyStore, histogram: Histogram): KeyStore {
       histogram.observe((performance.now() - started) / 1000, { result });
     }
   }
+  // The core reads some members on every request (the usage batcher checks `store.addUsage`): each method is
+  // bound once, not on every read, so a read allocates nothing. A method the store replaces is bound anew.
+  const bound = new Map<PropertyKey, { method: (...args: never[]) => unknown; bound: unknown }>();
   return new Proxy(store, {
     get(target, property) {
       if (property === 'findByHash') return findByHash;
       const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
+      if (typeof value !== 'function') return value;
+      const known = bound.get(property);
+      if (known?.method === value) return known.bound;
+      const fresh = (value as (...args: never[]) => unknown).bind(target);
+      bound.set(property, { method: value as (...args: never[]) => unknown, bound: fresh });
+      return fresh;
     },
   });
 }
