@@ -42,16 +42,25 @@ export function launch(command: string, args: string[], cwd: string, port?: numb
   let output = '';
   let settled = false;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${command} did not start in 20 s:\n${output}`)), 20_000);
+    const fail = (error: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(error);
+    };
+    // A start that times out would otherwise leave the child running after the test gave up on it.
+    const timer = setTimeout(() => {
+      fail(new Error(`${command} did not start in 20 s:\n${output}`));
+      child.kill('SIGKILL');
+    }, 20_000);
     const done = (value: number) => {
+      if (settled) return;
       settled = true;
       clearTimeout(timer);
       resolve({ child, port: value });
     };
-    child.on('exit', (code) => {
-      settled = true;
-      reject(new Error(`${command} exited with ${code}:\n${output}`));
-    });
+    child.on('exit', (code) => fail(new Error(`${command} exited with ${code}:\n${output}`)));
+    child.on('error', (error) => fail(new Error(`${command} could not be started: ${error.message}`)));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk));
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk;
