@@ -27,7 +27,11 @@ export function parseArgs(argv = process.argv.slice(2)) {
     else if (flag === '--only') args.only = value().split(',').map((s) => s.trim()).filter(Boolean);
     else if (flag === '--json') args.json = value();
     else if (flag === '--no-write') args.write = false;
-    else if (flag === '--write') args.write = true;
+    else if (flag === '--write') {
+      // `--write=false` must never write: only `--write` and `--write=true` do.
+      if (inline !== undefined && inline !== 'true' && inline !== 'false') throw new Error(`--write takes true or false; got ${inline}`);
+      args.write = inline !== 'false';
+    }
     else if (flag === '--cpu-prof') args.cpuProf = true;
     else args.rest.push(arg);
   }

@@ -95,7 +95,7 @@ export function smokeFailures(results, leftOut = []) {
   if (gateway && gateway.status === 'ok') check(typeof gateway.result === 'object', 'gateway: a JSON object');
 
   const markdown = renderMarkdown(results);
-  for (const heading of ['## Targets', '## 1. Core', '## 2. HTTP', '## 3. Cold path', '## 4. Flood', '## 5. Memory', '## 6. Fleet revocation', '## 7. Gateway']) {
+  for (const heading of ['## Targets', '## 1. Core', '## 2. HTTP', '## 3. Cold path', '## 4. Flood', '## 5. Memory', '## 6. Fleet revocation', '## 7. Gateway', '## 8. Forward-auth', '## 9. Worker bundle size', '## 10. Credits', '## 11. Credits and rate limits across a fleet', '## 12. Costs as a store grows']) {
     check(markdown.includes(heading), `BENCHMARKS.md: no "${heading}"`);
   }
   check(!/undefined|NaN/.test(markdown), 'BENCHMARKS.md: renders undefined or NaN');
