@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '@finora-auth/core';
 import { loggablePath, type AccessRecord } from './access-log';
 import { recordDecision } from './decision-record';
-import { forwardAuth } from './forward-auth';
+import { judgeForwardAuth } from './forward-auth';
 import { settleUnreadBody } from './unread-body';
 
 /** The log line names the described request (method, target, module), the one that was judged. */
@@ -14,7 +14,7 @@ export async function answerForwardAuth(
   res: ServerResponse,
   record: AccessRecord,
 ): Promise<void> {
-  const answer = await forwardAuth(authenticator, req);
+  const answer = await judgeForwardAuth(authenticator, req);
   record.method = answer.method;
   record.path = loggablePath(answer.target);
   if (answer.result) recordDecision(record, answer.result.decision);
@@ -25,6 +25,13 @@ export async function answerForwardAuth(
   if (!req.complete) {
     await settleUnreadBody(req, res, false);
     if (res.destroyed) return;
+  }
+  if ('headerList' in answer) {
+    // Allowed: no body, so the length is a constant.
+    answer.headerList.push('Content-Length', '0');
+    res.writeHead(answer.status, answer.headerList);
+    res.end();
+    return;
   }
   // The answer's headers are its own object: the length is added to it, not to a copy.
   answer.headers['Content-Length'] = String(Buffer.byteLength(answer.body));

@@ -90,12 +90,14 @@ function invalidRequest(message: string, method: string, target: string): Forwar
   };
 }
 
+/** A judged forward-auth request as the gateway writes it: an allowed answer's headers as a `[name, value, …]` list. */
+export type JudgedForwardAuth = (Omit<ForwardAuthAnswer, 'headers'> & { headers: Record<string, string> }) | (Omit<ForwardAuthAnswer, 'headers'> & { headerList: string[] });
+
 /**
- * Judges one forward-auth request. Allowed: 200, no body, the identity headers and the core's headers
- * (`Finora-Key-Expires-At`, credits, rate-limit fields). Refused: the core's status, headers and body, or 400
- * `INVALID_REQUEST` for a described target that upstreams route differently (see target.ts).
+ * `forwardAuth`, with an allowed answer's headers left as the list they are built as (the core's, then the
+ * identity headers): the gateway writes the list as it is, with no object made and read back per request.
  */
-export async function forwardAuth(authenticator: Authenticator, req: IncomingMessage): Promise<ForwardAuthAnswer> {
+export async function judgeForwardAuth(authenticator: Authenticator, req: IncomingMessage): Promise<JudgedForwardAuth> {
   const described = describedRequest(req);
   if (!described.ok) return invalidRequest(described.message, req.method ?? 'GET', req.url ?? '/');
   const { method, target } = described;
@@ -115,16 +117,38 @@ export async function forwardAuth(authenticator: Authenticator, req: IncomingMes
     return { status: error.status, headers: { ...error.headers }, body: JSON.stringify(error.body), result, method, target, ...judged };
   }
   const { context } = result;
-  const headers: Record<string, string> = {
-    ...result.headers,
-    'cache-control': 'no-store',
-    [IDENTITY_HEADERS.accountId]: context.accountId,
-    [IDENTITY_HEADERS.keyId]: context.keyId,
-    [IDENTITY_HEADERS.environment]: context.environment,
+  const headerList: string[] = [];
+  const own = result.headers;
+  for (const name in own) headerList.push(name, own[name] as string);
+  headerList.push(
+    'cache-control',
+    'no-store',
+    IDENTITY_HEADERS.accountId,
+    context.accountId,
+    IDENTITY_HEADERS.keyId,
+    context.keyId,
+    IDENTITY_HEADERS.environment,
+    context.environment,
     // Always sent, empty for no module: Caddy 2.6's copy_headers passes a header the answer lacks on as the
     // literal text of its placeholder; nginx and Caddy send no header for an empty value.
-    [IDENTITY_HEADERS.module]: module ?? '',
-    [SCOPES_HEADER]: context.scopes.join(' '),
-  };
-  return { status: 200, headers, body: '', result, method, target, ...judged };
+    IDENTITY_HEADERS.module,
+    module ?? '',
+    SCOPES_HEADER,
+    context.scopes.join(' '),
+  );
+  return { status: 200, headerList, body: '', result, method, target, ...judged };
+}
+
+/**
+ * Judges one forward-auth request. Allowed: 200, no body, the identity headers and the core's headers
+ * (`Finora-Key-Expires-At`, credits, rate-limit fields). Refused: the core's status, headers and body, or 400
+ * `INVALID_REQUEST` for a described target that upstreams route differently (see target.ts).
+ */
+export async function forwardAuth(authenticator: Authenticator, req: IncomingMessage): Promise<ForwardAuthAnswer> {
+  const judged = await judgeForwardAuth(authenticator, req);
+  if ('headers' in judged) return judged;
+  const { headerList, ...answer } = judged;
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < headerList.length; i += 2) headers[headerList[i] as string] = headerList[i + 1] as string;
+  return { ...answer, headers };
 }
