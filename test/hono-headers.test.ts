@@ -5,9 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { createAuthenticator, createKeyManager, MemoryKeyStore, type Authenticator } from '@finora-auth/core';
 import { finoraAuth, type FinoraAuthEnv } from '@finora-auth/hono';
 import { serve, type ServerType } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from './support/adapters';
+
+const SHARED: Record<string, string> = { 'X-Handler': 'shared' };
 
 type Get = (path: string, apiKey: string) => Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }>;
 
@@ -58,6 +61,15 @@ describe.each([
       return c.json({ credits: c.get('auth').creditsRemaining });
     });
     app.get('/v1/own', (c) => new Response(`credits ${c.get('auth').creditsRemaining}`, { headers: { 'X-Handler': 'own' } }));
+    // One headers object for every answer, as a handler may keep: the adapter must never write into it.
+    app.get('/v1/shared', (c) => new Response(`credits ${c.get('auth').creditsRemaining}`, { headers: SHARED }));
+    // A handler that answers on the Node response itself (node-server's RESPONSE_ALREADY_SENT): Node's implicit head.
+    app.get('/v1/raw', (c) => {
+      const outgoing = (c.env as { outgoing?: import('node:http').ServerResponse } | undefined)?.outgoing;
+      if (!outgoing) return c.text(`credits ${c.get('auth').creditsRemaining}`);
+      outgoing.end(`credits ${c.get('auth').creditsRemaining}`);
+      return RESPONSE_ALREADY_SENT;
+    });
     // A redirect's headers are immutable (as a fetch() answer passed on is): the adapter must copy it, not throw.
     app.get('/v1/redirect', () => Response.redirect('http://127.0.0.1/elsewhere', 302));
     // A handler that sets one of the names itself keeps its value, as under the Express and Koa adapters.
@@ -107,6 +119,24 @@ describe.each([
     expect(reply.headers['ratelimit-policy']).toBe('"handler";q=1;w=1');
     expect(reply.headers['ratelimit']).toMatch(/^"default";r=\d+;t=\d+$/);
     expect(reply.headers['finora-credits-remaining']).toMatch(/^\d+$/);
+  });
+
+  it('a headers object the handler reuses is never written into: each answer carries its own balance', async () => {
+    const first = await get('/v1/shared');
+    const second = await get('/v1/shared');
+    // (node-server itself adds Content-Length to it; nothing of finora-auth's may be there.)
+    expect(Object.keys(SHARED).filter((name) => /ratelimit|finora/i.test(name))).toEqual([]);
+    for (const reply of [first, second]) {
+      expect(reply.headers['x-handler']).toBe('shared');
+      expectCoreHeaders(reply.headers, Number(/^credits (\d+)$/.exec(reply.text)?.[1]));
+    }
+    expect(Number(second.headers['finora-credits-remaining'])).toBe(Number(first.headers['finora-credits-remaining']) - 1);
+  });
+
+  it('a handler that writes the Node response itself gets them too', async () => {
+    const reply = await get('/v1/raw');
+    expect(reply.status).toBe(200);
+    expectCoreHeaders(reply.headers, Number(/^credits (\d+)$/.exec(reply.text)?.[1]));
   });
 
   it('each answer shows the balance after its own request', async () => {

@@ -26,7 +26,12 @@ export type FinoraAuthOptions = MiddlewareOptions<Context>;
 /** The Node request @hono/node-server puts in `c.env.incoming`, as far as this middleware reads it. */
 type NodeIncoming = { rawHeaders?: string[]; headers?: { origin?: string } };
 /** The Node response @hono/node-server puts in `c.env.outgoing`, as far as this middleware writes it. */
-type NodeOutgoing = { setHeader?: (name: string, value: string) => unknown; headersSent?: boolean };
+type NodeOutgoing = {
+  setHeader?: (name: string, value: string) => unknown;
+  hasHeader?: (name: string) => boolean;
+  writeHead?: (status: number, ...rest: unknown[]) => unknown;
+  headersSent?: boolean;
+};
 
 /** Cloudflare Workers (as the core detects them): no timer outlives a request, so counts leave through `waitUntil`. */
 const ON_WORKERS = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent === 'Cloudflare-Workers';
@@ -104,28 +109,70 @@ export function finoraAuth(options: FinoraAuthOptions): MiddlewareHandler<Finora
     const result = 'then' in answer ? await answer : answer;
     if (!result.ok) return c.body(JSON.stringify(result.error.body), result.error.status, result.error.headers);
     c.set('auth', result.context);
+    // On node-server the headers ride on the Node response's head, whoever writes it; elsewhere they go on c.res.
+    const onNode = addNodeHeaders(c, result.headers);
     await next();
-    addHeaders(c, result.headers);
+    if (!onNode) addResponseHeaders(c, result.headers);
     // Workers: this request's usage and rate-limit counts go to the store after the response (docs/stores-http.md).
     if (ON_WORKERS && authenticator.flush) flushAfterResponse(c, () => authenticator.flush!());
   };
 }
 
 /**
- * The core's headers on the handler's answer, however it was built (`c.json()` or its own `new Response()`).
- * On @hono/node-server they go on the Node response, which `writeHead` merges with the Response's own headers:
- * `c.header()` after the handler rebuilds the Response, which pushes node-server off its cheap cached path (~40 µs
- * a request), and even set in place on `c.res.headers` they cost a `Headers` object (~6 µs; and node-server's light
- * Response loses such an edit once its body is read). Elsewhere (Workers, Deno, Bun, `app.request()`) they go
- * through `c.header()`. Either way a value the handler set itself is kept, as under the Express and Koa adapters
- * (which set them before the handler); on node-server a middleware outside this one does not see them in `c.res`.
+ * The core's headers on the handler's answer, however it was built (`c.json()`, its own `new Response()`, or
+ * written to the Node response directly). On @hono/node-server they join the plain record node-server hands to the
+ * Node response's `writeHead` (see {@link withHeaders}), set up before the handler runs: set with `setHeader`
+ * instead, they would push `writeHead` off its fast path (it then sets and checks every header of the Response one
+ * by one again: ~3-7 µs a rate-limited request); `c.header()` after the handler rebuilds the Response, which pushes
+ * node-server off its cheap cached path (~40 µs a request), and even set in place on `c.res.headers` they cost a
+ * `Headers` object (~6 µs; and node-server's light Response loses such an edit once its body is read). Returns
+ * false when there is no Node response: then {@link addResponseHeaders} puts them on `c.res` after the handler
+ * (Workers, Deno, Bun, `app.request()`). Either way a value the handler set itself is kept, as under the Express and
+ * Koa adapters; on node-server a middleware outside this one does not see them in `c.res`.
  */
-function addHeaders(c: Context, headers: Record<string, string>): void {
+function addNodeHeaders(c: Context, headers: Record<string, string>): boolean {
   const outgoing = (c.env as { outgoing?: NodeOutgoing } | undefined)?.outgoing;
-  if (outgoing && typeof outgoing.setHeader === 'function' && !outgoing.headersSent) {
-    for (const name in headers) outgoing.setHeader(name, headers[name]!);
-    return;
-  }
+  if (!outgoing || typeof outgoing.writeHead !== 'function' || typeof outgoing.setHeader !== 'function' || outgoing.headersSent) return false;
+  if (!isEmpty(headers)) outgoing.writeHead = withHeaders(outgoing, outgoing.writeHead, headers);
+  return true;
+}
+
+function addResponseHeaders(c: Context, headers: Record<string, string>): void {
   const own = c.res.headers;
   for (const name in headers) if (!own.has(name)) c.header(name, headers[name]);
+}
+
+const isEmpty = (headers: Record<string, string>): boolean => {
+  for (const _name in headers) return false;
+  return true;
+};
+
+/**
+ * `writeHead` adding `headers` to the head it writes. node-server calls it with a plain record of the Response's
+ * headers (`writeHead(status, record)`): names the record already has, in any case, are left to it, and the others
+ * go on a copy, never on the record itself, which may be an object the handler reuses for every response (`new
+ * Response(body, { headers: SHARED })`): one request's balance must never reach another's answer. Called any other
+ * way (a status text, an array, or with nothing, as Node's implicit head after a handler's own `write()`), the
+ * names the response does not have yet are set on it first.
+ */
+function withHeaders(outgoing: NodeOutgoing, writeHead: NonNullable<NodeOutgoing['writeHead']>, headers: Record<string, string>) {
+  return function writeHeadWithAuthHeaders(this: unknown, status: number, ...rest: unknown[]): unknown {
+    const record = rest[rest.length - 1];
+    if (record !== null && typeof record === 'object' && !Array.isArray(record)) {
+      let merged: Record<string, unknown> | undefined;
+      for (const name in headers) if (!hasName(record as Record<string, unknown>, name)) (merged ??= { ...record })[name] = headers[name];
+      if (merged) rest[rest.length - 1] = merged;
+    } else {
+      for (const name in headers) if (!outgoing.hasHeader!(name)) outgoing.setHeader!(name, headers[name]!);
+    }
+    return writeHead.call(this, status, ...rest);
+  };
+}
+
+/** Whether `record` has a header `name`, whatever the case of its keys. */
+function hasName(record: Record<string, unknown>, name: string): boolean {
+  if (name in record) return true;
+  const lower = name.toLowerCase();
+  for (const key in record) if (key.length === lower.length && key.toLowerCase() === lower) return true;
+  return false;
 }
