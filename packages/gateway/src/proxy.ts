@@ -98,91 +98,6 @@ export function createProxy(options: ProxyOptions): Proxy {
     res.end(body);
   }
 
-  /**
-   * One proxied request's exchange with the upstream, and undici's handler for it: its methods are on the
-   * prototype, so a request costs this one object instead of a closure per callback.
-   */
-  class Exchange implements Dispatcher.DispatchHandler {
-    attempts = 0;
-    /** The upstream exchange now running, to stop it when the client goes away. */
-    current: Dispatcher.DispatchController | undefined = undefined;
-    clientGone = false;
-    answered = false;
-    started = 0;
-
-    constructor(
-      readonly res: ServerResponse,
-      readonly dispatch: Dispatcher.DispatchOptions,
-      readonly hasBody: boolean,
-      readonly extraHeaders: Readonly<Record<string, string>>,
-      readonly record: AccessRecord,
-    ) {}
-
-    attempt(): void {
-      this.attempts += 1;
-      this.started = performance.now();
-      this.answered = false;
-      pool.dispatch(this.dispatch, this);
-    }
-
-    onRequestStart(controller: Dispatcher.DispatchController): void {
-      this.current = controller;
-      if (this.clientGone) controller.abort(new Error('client went away'));
-    }
-
-    onResponseStart(_controller: Dispatcher.DispatchController, status: number, upstreamHeaders: Record<string, string | string[] | undefined>): void {
-      // 1xx answers (other than the 101 of an upgrade, never asked for) are the upstream's business.
-      if (status < 200) return;
-      this.answered = true;
-      metrics.upstream.observe((performance.now() - this.started) / 1000);
-      this.record.upstreamStatus = status;
-      const out = clientResponseHeaderList(upstreamHeaders);
-      const extra = this.extraHeaders;
-      for (const name in extra) out.push(name, extra[name] as string);
-      this.res.writeHead(status, out);
-    }
-
-    onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-      // Backpressure: a slow client pauses the upstream instead of filling memory.
-      if (!this.res.write(chunk)) {
-        controller.pause();
-        this.res.once('drain', () => controller.resume());
-      }
-    }
-
-    onResponseEnd(): void {
-      this.res.end();
-    }
-
-    onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-      const { res } = this;
-      if (this.clientGone || res.destroyed) return; // the client left first; nothing to answer
-      if (this.answered) {
-        res.destroy();
-        return;
-      }
-      const code = (error as NodeJS.ErrnoException).code ?? '';
-      // A kept-alive connection the upstream closed just as it was reused: safe to try once more when no body was sent.
-      if (this.attempts === 1 && RESET_CODES.has(code) && !this.hasBody && RETRYABLE.has(this.dispatch.method)) {
-        this.attempt();
-        return;
-      }
-      metrics.upstream.observe((performance.now() - this.started) / 1000);
-      fail(res, this.record, TIMEOUT_CODES.has(code) ? 'timeout' : 'unavailable');
-    }
-
-    /** The client went away: stop talking to the upstream on its behalf. */
-    readonly clientLeft = (): void => {
-      this.clientGone = true;
-      const { record } = this;
-      if (record.upstreamStatus === undefined && record.upstreamError === undefined) {
-        record.upstreamError = 'aborted';
-        errorsByKind.aborted.inc();
-      }
-      this.current?.abort(new Error('client went away'));
-    };
-  }
-
   function forward(
     req: IncomingMessage,
     res: ServerResponse,
@@ -196,20 +111,80 @@ export function createProxy(options: ProxyOptions): Proxy {
       clientProto: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
       clientAddress: req.socket.remoteAddress,
     });
+    const method = req.method ?? 'GET';
     const contentLength = req.headers['content-length'];
     const hasBody = chunked || (contentLength !== undefined && contentLength !== '0');
     const dispatch: Dispatcher.DispatchOptions = {
       origin: upstream.origin,
       path: basePath + (req.url ?? '/'),
-      method: req.method ?? 'GET',
+      method,
       headers,
       // The client's body, streamed as it arrives (chunked when it came without a length).
       body: hasBody ? req : null,
     };
+    let attempts = 0;
+    /** The upstream exchange now running, to stop it when the client goes away. */
+    let current: Dispatcher.DispatchController | undefined;
+    let clientGone = false;
+
     if (hasBody) req.once('error', () => res.destroy());
-    const exchange = new Exchange(res, dispatch, hasBody, extraHeaders, record);
-    exchange.attempt();
-    return exchange.clientLeft;
+
+    const attempt = (): void => {
+      attempts += 1;
+      const started = performance.now();
+      let answered = false;
+      pool.dispatch(dispatch, {
+        onRequestStart(controller) {
+          current = controller;
+          if (clientGone) controller.abort(new Error('client went away'));
+        },
+        onResponseStart(controller, status, upstreamHeaders) {
+          // 1xx answers (other than the 101 of an upgrade, never asked for) are the upstream's business.
+          if (status < 200) return;
+          answered = true;
+          metrics.upstream.observe((performance.now() - started) / 1000);
+          record.upstreamStatus = status;
+          const out = clientResponseHeaderList(upstreamHeaders);
+          for (const name in extraHeaders) out.push(name, extraHeaders[name] as string);
+          res.writeHead(status, out);
+        },
+        onResponseData(controller, chunk) {
+          // Backpressure: a slow client pauses the upstream instead of filling memory.
+          if (!res.write(chunk)) {
+            controller.pause();
+            res.once('drain', () => controller.resume());
+          }
+        },
+        onResponseEnd() {
+          res.end();
+        },
+        onResponseError(_controller, error) {
+          if (clientGone || res.destroyed) return; // the client left first; nothing to answer
+          if (answered) {
+            res.destroy();
+            return;
+          }
+          const code = (error as NodeJS.ErrnoException).code ?? '';
+          // A kept-alive connection the upstream closed just as it was reused: safe to try once more when no body was sent.
+          if (attempts === 1 && RESET_CODES.has(code) && !hasBody && RETRYABLE.has(method)) {
+            attempt();
+            return;
+          }
+          metrics.upstream.observe((performance.now() - started) / 1000);
+          fail(res, record, TIMEOUT_CODES.has(code) ? 'timeout' : 'unavailable');
+        },
+      });
+    };
+    attempt();
+    // The client went away: stop talking to the upstream on its behalf.
+    return () => {
+      clientGone = true;
+      if (record.upstreamStatus === undefined && record.upstreamError === undefined) {
+        record.upstreamError = 'aborted';
+        errorsByKind.aborted.inc();
+      }
+      current?.abort(new Error('client went away'));
+    };
   }
 
   return {
