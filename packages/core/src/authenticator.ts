@@ -273,6 +273,18 @@ function tokenScopes(scopes: readonly unknown[]): readonly string[] | null {
   }
 }
 
+
+/**
+ * The expiry warning's text for a credential, made once per cached credential: `toISOString()` on every request of a
+ * key in its last days cost ~0.8 µs each. Keyed by the credential object the cache holds (a service account's is
+ * copied per request, so it is made each time); the expiry of a credential object never changes.
+ */
+const expiryTexts = new WeakMap<Credential, string>();
+function expiryText(credential: Credential): string {
+  let text = expiryTexts.get(credential);
+  if (text === undefined) expiryTexts.set(credential, (text = new Date(credential.expiresAt).toISOString()));
+  return text;
+}
 /** A refusal that ends a token's path early; thrown inside the token path only, caught in `authenticate`. */
 class TokenRefusal {
   constructor(readonly refusal: Refusal) {}
@@ -673,7 +685,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Required<Aut
     if (admission.creditsRemaining !== undefined) context.creditsRemaining = admission.creditsRemaining;
     // The warning is about the long-lived secret: the key, or the service account's client secret (a token lives minutes).
     let headers =
-      credential.expiresAt - at <= EXPIRY_WARNING_MS ? { [EXPIRES_AT_HEADER]: new Date(credential.expiresAt).toISOString() } : noHeaders;
+      credential.expiresAt - at <= EXPIRY_WARNING_MS ? { [EXPIRES_AT_HEADER]: expiryText(credential) } : noHeaders;
     if (admission.headers) headers = headers === noHeaders ? admission.headers : { ...headers, ...admission.headers };
     return { ok: true, context, headers, decision: decide(started, undefined, 'ok', cache, kind, request, method, credential, verified) };
   }
