@@ -10,6 +10,20 @@ import { parseUpstream } from '../src/proxy';
 import { parseStoreUrl, redactStoreUrl, StoreUrlError } from '../src/store-url';
 import { Tracked } from '../src/tracked';
 
+
+/** `url` is refused with a StoreUrlError of one line that never shows the password `pw`. */
+function expectRefused(url: string): void {
+  let error: unknown;
+  try {
+    parseStoreUrl(url);
+  } catch (caught) {
+    error = caught;
+  }
+  expect(error, url).toBeInstanceOf(StoreUrlError);
+  expect((error as Error).message, url).not.toContain('\n');
+  expect((error as Error).message, url).not.toContain('pw@');
+}
+
 describe('store URLs', () => {
   it('reads sqlite paths, relative to the working directory', () => {
     expect(parseStoreUrl('sqlite:./.finora/keys.db', '/srv/app')).toEqual({ kind: 'sqlite', path: '/srv/app/.finora/keys.db', url: 'sqlite:./.finora/keys.db' });
@@ -43,29 +57,12 @@ describe('store URLs', () => {
       clusterOptions: { username: 'app', password: 'p@ss', tls: {} },
     });
     for (const url of ['redis://:pw@h:7000?cluster=h2', 'redis://:pw@h:7000?cluster=h2:99999', 'redis://:pw@h:7000/3?cluster', 'redis://:pw@h:7000?cluster=a:1/x']) {
-      let error: unknown;
-      try {
-        parseStoreUrl(url);
-      } catch (caught) {
-        error = caught;
-      }
-      expect(error, url).toBeInstanceOf(StoreUrlError);
-      expect((error as Error).message, url).not.toContain('pw@');
+      expectRefused(url);
     }
   });
 
   it('refuses anything else with one line that never shows a password', () => {
-    for (const url of ['', '   ', 'mysql://root:pw@db/x', 'keys.db', 'sqlite:', 'redis://', 'postgres://:pw@/x']) {
-      let error: unknown;
-      try {
-        parseStoreUrl(url);
-      } catch (caught) {
-        error = caught;
-      }
-      expect(error, url).toBeInstanceOf(StoreUrlError);
-      expect((error as Error).message).not.toContain('\n');
-      expect((error as Error).message).not.toContain('pw@');
-    }
+    for (const url of ['', '   ', 'mysql://root:pw@db/x', 'keys.db', 'sqlite:', 'redis://', 'postgres://:pw@/x']) expectRefused(url);
   });
 
   it('redacts passwords and secret-looking parameters', () => {
