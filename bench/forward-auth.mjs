@@ -22,9 +22,8 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { distUrl, emit, forkRole, hasDist, log, machine, median, parseArgs, rootDir, round, serveIpc, sized } from './lib.mjs';
+import { join } from 'node:path';
+import { benchGateway, emit, forkRole, hasDist, log, machine, median, parseArgs, rootDir, round, serveIpc, sized } from './lib.mjs';
 
 const args = parseArgs();
 const option = (name) => args.rest.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -54,13 +53,8 @@ if (role === 'api') {
     }),
   );
 } else if (role === 'finora') {
-  const core = await import(distUrl('core'));
-  const gatewayDist = option('gateway-dist');
-  const { createGateway } = await import(gatewayDist ? pathToFileURL(join(resolve(gatewayDist), 'index.js')).href : distUrl('gateway'));
-  const store = new core.MemoryKeyStore();
-  const manager = core.createKeyManager({ store });
-  await manager.putAccount({ id: 'acct_bench', tier: 'premium' });
-  const { apiKey } = await manager.issue({ accountId: 'acct_bench', environment: 'live' });
+  // --gateway-dist=DIR runs another build of the gateway, to compare two builds.
+  const { createGateway, store, apiKey } = await benchGateway(option('gateway-dist'));
   // stdout is /dev/null here: the access log is written, as in production, and costs what it costs.
   const gateway = createGateway({ store, forwardAuth: true, accessLog: process.stdout, metrics: true });
   const { port } = await gateway.listen(0, '127.0.0.1');

@@ -28,9 +28,8 @@
 
 import { Agent, createServer, request } from 'node:http';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { distUrl, emit, forkRole, hasDist, log, machine, median, parseArgs, round, serveIpc, sized } from './lib.mjs';
+import { fileURLToPath } from 'node:url';
+import { benchGateway, emit, forkRole, hasDist, log, machine, median, parseArgs, round, serveIpc, sized } from './lib.mjs';
 
 const args = parseArgs();
 const option = (name) => args.rest.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -94,14 +93,8 @@ if (role === 'upstream') {
   });
   server.listen(0, '127.0.0.1', () => serveIpc({ port: server.address().port }));
 } else if (role === 'gateway') {
-  const core = await import(distUrl('core'));
-  // --gateway-dist=DIR runs another build of the gateway (a directory holding its index.js), to compare two builds.
-  const gatewayDist = option('gateway-dist');
-  const { createGateway } = await import(gatewayDist ? pathToFileURL(join(resolve(gatewayDist), 'index.js')).href : distUrl('gateway'));
-  const store = new core.MemoryKeyStore();
-  const manager = core.createKeyManager({ store });
-  await manager.putAccount({ id: 'acct_bench', tier: 'premium' });
-  const { apiKey } = await manager.issue({ accountId: 'acct_bench', environment: 'live' });
+  // --gateway-dist=DIR runs another build of the gateway, to compare two builds.
+  const { createGateway, store, apiKey } = await benchGateway(option('gateway-dist'));
   const accessLog = args.rest.includes('--no-access-log') ? false : process.stdout; // stdout is /dev/null here
   // Without --upstream: the demo API answers (the `serve` default).
   const gateway = createGateway({ store, upstream: option('upstream'), accessLog, metrics: true });

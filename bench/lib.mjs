@@ -5,7 +5,7 @@ import { execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -108,6 +108,20 @@ export async function loadCore() {
 }
 
 /** A well-formed key that no store holds. */
+/**
+ * What a gateway role of a bench starts from: `createGateway` from the built gateway (or from `gatewayDist`, another
+ * build's directory holding its index.js, to compare two builds), a memory store, and one live key issued in it.
+ */
+export async function benchGateway(gatewayDist) {
+  const core = await import(distUrl('core'));
+  const { createGateway } = await import(gatewayDist ? pathToFileURL(join(resolve(gatewayDist), 'index.js')).href : distUrl('gateway'));
+  const store = new core.MemoryKeyStore();
+  const manager = core.createKeyManager({ store });
+  await manager.putAccount({ id: 'acct_bench', tier: 'premium' });
+  const { apiKey } = await manager.issue({ accountId: 'acct_bench', environment: 'live' });
+  return { createGateway, store, apiKey };
+}
+
 export function randomKey(environment = 'live') {
   return `${environment}_sk_${randomBytes(24).toString('hex')}`;
 }
