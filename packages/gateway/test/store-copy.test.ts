@@ -4,14 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator, createKeyManager, type KeyStore } from '@finora-auth/core';
 import { PostgresKeyStore } from '@finora-auth/postgres';
 import { RedisKeyStore } from '@finora-auth/redis';
 import { SqliteKeyStore } from '@finora-auth/sqlite';
-import { ensureBuilt, KEY_PATTERN, reachable, runCli, tempDir } from './support';
+import { dropPostgresSchema, dropRedisPrefix, ensureBuilt, KEY_PATTERN, reachable, runCli, tempDir } from './support';
 
 const POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -81,20 +79,8 @@ let revokedKeyId = '';
 afterAll(async () => {
   temp.remove();
   if (!servicesUp) return;
-  const redis = new Redis(REDIS_URL);
-  try {
-    const keys = await redis.keys(`${redisPrefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-  } finally {
-    redis.disconnect();
-  }
-  const client = new Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${postgresSchema}" CASCADE`);
-  } finally {
-    await client.end();
-  }
+  await dropRedisPrefix(REDIS_URL, redisPrefix);
+  await dropPostgresSchema(POSTGRES_URL, postgresSchema);
 });
 
 describe.runIf(servicesUp)('finora-auth store copy', () => {

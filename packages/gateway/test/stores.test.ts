@@ -2,10 +2,8 @@
 // Under CI=true a missing service fails this file; elsewhere its tests are left out with the reason printed.
 
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { Client } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliJson, ensureBuilt, KEY_PATTERN, runCli, startServe } from './support';
+import { cliJson, dropPostgresSchema, dropRedisPrefix, ensureBuilt, KEY_PATTERN, runCli, startServe } from './support';
 import { reachable } from './support';
 import { eventually } from '@finora-auth/core/testing';
 // The Redis package's private 3-master cluster (its own processes on free loopback ports): the CLI's ?cluster URL
@@ -38,24 +36,8 @@ const postgresSchema = `finora_gw_${run}`;
 
 afterAll(async () => {
   await cluster?.dispose();
-  if (redisUp) {
-    const redis = new Redis(REDIS_URL);
-    try {
-      const keys = await redis.keys(`${redisPrefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-    } finally {
-      redis.disconnect();
-    }
-  }
-  if (postgresUp) {
-    const client = new Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    try {
-      await client.query(`DROP SCHEMA IF EXISTS "${postgresSchema}" CASCADE`);
-    } finally {
-      await client.end();
-    }
-  }
+  if (redisUp) await dropRedisPrefix(REDIS_URL, redisPrefix);
+  if (postgresUp) await dropPostgresSchema(POSTGRES_URL, postgresSchema);
 });
 
 const cases = [

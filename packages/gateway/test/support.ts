@@ -6,6 +6,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { Client } from 'pg';
 
 export const root = join(import.meta.dirname, '..', '..', '..');
 export const cliPath = join(root, 'packages', 'gateway', 'dist', 'cli.js');
@@ -197,3 +199,25 @@ export function reachable(host: string, port: number, timeoutMs = 1_000): Promis
 export { eventually } from '@finora-auth/core/testing';
 
 export const KEY_PATTERN = /(live|test)_sk_[0-9a-f]{48}/g;
+
+/** Deletes every Redis key under `prefix`: what a test's run left behind on the shared server. */
+export async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Drops a test run's PostgreSQL schema and all it holds. */
+export async function dropPostgresSchema(connectionString: string, schema: string): Promise<void> {
+  const client = new Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
