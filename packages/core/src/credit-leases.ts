@@ -31,6 +31,11 @@ interface Lease {
   /** Spent since `since`, to size the next lease. */
   spent: number;
   since: number;
+  /**
+   * Once `held` falls below this, the next take starts in the background, so requests keep paying from the lease
+   * in hand instead of waiting at its end. 0: none is due (one is in flight, or the last take brought nothing).
+   */
+  ahead: number;
 }
 
 const MIN_LEASE = 1;
@@ -67,7 +72,7 @@ export class CreditLeases {
     if (this.#closed) return { ok: false, reason: 'unavailable' };
     let lease = this.#leases.get(accountId);
     if (!lease) {
-      lease = { held: 0, balance: 0, spent: 0, since: this.#now() };
+      lease = { held: 0, balance: 0, spent: 0, since: this.#now(), ahead: 0 };
       this.#leases.set(accountId, lease);
     }
     return this.#refill(accountId, lease, cost);
@@ -82,6 +87,7 @@ export class CreditLeases {
     if (!lease || lease.held < cost) return undefined;
     lease.held -= cost;
     lease.spent += cost;
+    if (lease.held < lease.ahead) this.#takeAhead(accountId, lease);
     return lease.balance + lease.held;
   }
 
@@ -108,14 +114,7 @@ export class CreditLeases {
 
   async #refill(accountId: string, lease: Lease, cost: number): Promise<SpendResult> {
     for (;;) {
-      if (!lease.pending) {
-        const pending = this.#take(accountId, lease, cost);
-        lease.pending = pending;
-        void pending.finally(() => {
-          if (lease.pending === pending) delete lease.pending;
-        });
-      }
-      const outcome = await this.#within(lease.pending);
+      const outcome = await this.#within(lease.pending ?? this.#start(accountId, lease, cost));
       if (outcome === 'unmetered') return { ok: true };
       // Another waiter may have taken what this take brought; each successful take brings at least one credit.
       if (lease.held >= cost) return this.#pay(lease, cost);
@@ -123,7 +122,31 @@ export class CreditLeases {
     }
   }
 
-  /** One take; what it grants joins the lease even when its waiters gave up on it. */
+  /** Starts the take every request short of credits waits on: `cost` is what the first of them needs. */
+  #start(accountId: string, lease: Lease, cost: number): Promise<TakeOutcome> {
+    const pending = this.#take(accountId, lease, cost);
+    lease.pending = pending;
+    void pending.finally(() => {
+      if (lease.pending === pending) delete lease.pending;
+    });
+    return pending;
+  }
+
+  /**
+   * The lease in hand runs low: its successor is taken now, while requests still pay from what is left. No request
+   * waits on it (so no timer), and it is at most one per take: one that fails or brings nothing leaves the next take
+   * to the request the lease no longer covers, as without it.
+   */
+  #takeAhead(accountId: string, lease: Lease): void {
+    lease.ahead = 0;
+    if (!lease.pending) void this.#start(accountId, lease, 0);
+  }
+
+  /**
+   * One take, topping the lease up to about `leaseMs` of the observed spending (at most `maxLease`, so a process
+   * never holds more than one lease), and at least what `cost` still lacks. What it grants joins the lease even
+   * when its waiters gave up on it.
+   */
   async #take(accountId: string, lease: Lease, cost: number): Promise<TakeOutcome> {
     const take = this.#store.takeCredits?.bind(this.#store);
     if (!take) return 'unavailable';
@@ -132,12 +155,14 @@ export class CreditLeases {
     const size = Math.min(this.#maxLease, Math.max(MIN_LEASE, Math.ceil((lease.spent / elapsed) * this.#leaseMs)));
     lease.spent = 0;
     lease.since = now;
-    const min = cost - lease.held;
+    lease.ahead = 0;
+    const min = Math.max(1, cost - lease.held);
     try {
-      const answer = await take(accountId, Math.max(size, min), min, now);
+      const answer = await take(accountId, Math.max(size - lease.held, min), min, now);
       if (!answer.metered) return 'unmetered';
       lease.held += answer.granted;
       lease.balance = answer.balance;
+      if (answer.granted > 0) lease.ahead = Math.ceil(size / 4);
       // A lease given up while this take was in flight gives its grant straight back.
       if (this.#closed || this.#leases.get(accountId) !== lease) await this.#giveBack(accountId, lease);
       return answer.granted > 0 ? 'ok' : 'exhausted';

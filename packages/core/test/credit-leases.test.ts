@@ -14,13 +14,14 @@ async function metered(balance: number) {
 
 /** A store whose takes are counted and can be held, failed or hung. */
 function controlled(store: MemoryKeyStore) {
-  const state = { takes: 0, mode: 'normal' as 'normal' | 'fail' | 'hang', held: [] as Array<() => void>, hold: false };
+  const state = { takes: 0, wants: [] as number[], mode: 'normal' as 'normal' | 'fail' | 'hang', held: [] as Array<() => void>, hold: false };
   return {
     state,
     release: () => state.held.splice(0).forEach((go) => go()),
     store: {
       takeCredits: async (...args: Parameters<MemoryKeyStore['takeCredits']>) => {
         state.takes++;
+        state.wants.push(args[1]);
         if (state.hold) await new Promise<void>((go) => state.held.push(go));
         if (state.mode === 'fail') throw new Error('connection refused');
         if (state.mode === 'hang') return new Promise<never>(() => {});
@@ -53,24 +54,95 @@ describe('CreditLeases', () => {
     expect(last).toEqual({ ok: true, remaining: 1_000 - 101 });
   });
 
-  it('sizes leases to the observed rate, up to maxLease', async () => {
+  it('sizes leases to the observed rate, up to maxLease, and never holds more than one', async () => {
     const store = await metered(100_000);
+    const fake = controlled(store);
     const time = clock();
-    const leases = new CreditLeases({ store, now: time.now, maxLease: 300 });
+    const leases = new CreditLeases({ store: fake.store, now: time.now, maxLease: 300 });
     await leases.spend('acct_1', 1);
-    const sizes: number[] = [];
+    let most = 0;
     for (let i = 0; i < 2_000; i++) {
       time.advance(1); // 1,000 requests a second
-      const before = leases.held('acct_1');
-      const result = leases.spend('acct_1', 1);
-      if (result instanceof Promise) {
-        expect(await result).toMatchObject({ ok: true });
-        sizes.push(leases.held('acct_1') + 1 - before);
-      }
+      expect(await leases.spend('acct_1', 1)).toMatchObject({ ok: true });
+      most = Math.max(most, leases.held('acct_1'));
     }
-    expect(sizes.length).toBeGreaterThan(3);
-    expect(Math.max(...sizes)).toBe(300);
-    expect(sizes.length).toBeLessThan(30);
+    // The leases grow with the rate (1 credit/ms for leaseMs = 1,000 ms) up to the cap, and stay there.
+    expect(fake.state.wants[0]).toBe(1);
+    expect(Math.max(...fake.state.wants)).toBeLessThanOrEqual(300);
+    expect(fake.state.wants.slice(-3).every((want) => want > 200)).toBe(true);
+    expect(fake.state.takes).toBeLessThan(40);
+    expect(most).toBeLessThanOrEqual(300);
+    expect(leases.held('acct_1') + (await store.getCredits('acct_1'))!.balance!).toBe(100_000 - 2_001);
+  });
+
+  it('takes the next lease ahead, so steady traffic never waits at the end of one', async () => {
+    const store = await metered(100_000);
+    const fake = controlled(store);
+    const time = clock();
+    const leases = new CreditLeases({ store: fake.store, now: time.now, maxLease: 100 });
+    for (let i = 0; i < 300; i++) {
+      time.advance(1);
+      await leases.spend('acct_1', 1);
+    }
+    const takes = fake.state.takes;
+    let waited = 0;
+    for (let i = 0; i < 2_000; i++) {
+      time.advance(1);
+      const result = leases.spend('acct_1', 1);
+      if (result instanceof Promise) waited++;
+      expect(await result).toMatchObject({ ok: true });
+    }
+    expect(waited).toBe(0);
+    expect(fake.state.takes - takes).toBeGreaterThanOrEqual(20); // 2,000 credits in leases of at most 100
+    expect(leases.held('acct_1')).toBeLessThanOrEqual(100);
+    expect(leases.held('acct_1') + (await store.getCredits('acct_1'))!.balance!).toBe(100_000 - 2_300);
+  });
+
+  it('a take ahead that fails refuses nothing the lease covers and is not retried per request', async () => {
+    const store = await metered(100_000);
+    const fake = controlled(store);
+    const time = clock();
+    const leases = new CreditLeases({ store: fake.store, now: time.now, maxLease: 100 });
+    for (let i = 0; i < 300; i++) {
+      time.advance(1);
+      await leases.spend('acct_1', 1);
+    }
+    fake.state.mode = 'fail';
+    const takes = fake.state.takes;
+    const held = leases.held('acct_1');
+    const results = [];
+    for (let i = 0; i < held; i++) {
+      time.advance(1);
+      results.push(await leases.spend('acct_1', 1));
+    }
+    expect(results.every((result) => result.ok)).toBe(true);
+    expect(fake.state.takes - takes).toBeLessThanOrEqual(1);
+    // The lease is spent and the store is still down: 503, not free.
+    expect(await leases.spend('acct_1', 1)).toEqual({ ok: false, reason: 'unavailable' });
+  });
+
+  it('a release while a take ahead is in flight gives its grant back', async () => {
+    const store = await metered(10_000);
+    const fake = controlled(store);
+    const time = clock();
+    const leases = new CreditLeases({ store: fake.store, now: time.now, maxLease: 100 });
+    for (let i = 0; i < 300; i++) {
+      time.advance(1);
+      await leases.spend('acct_1', 1);
+    }
+    fake.state.hold = true;
+    while (fake.state.held.length === 0) {
+      time.advance(1);
+      expect(leases.spend('acct_1', 1)).toMatchObject({ ok: true }); // paid from the lease: the take ahead is held
+    }
+    const spent = 10_000 - leases.held('acct_1') - (await store.getCredits('acct_1'))!.balance!;
+    const releasing = leases.release('acct_1');
+    fake.state.hold = false;
+    fake.release();
+    await releasing;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(leases.held('acct_1')).toBe(0);
+    expect((await store.getCredits('acct_1'))?.balance).toBe(10_000 - spent);
   });
 
   it('coalesces: many requests short of credits wait on one take', async () => {
