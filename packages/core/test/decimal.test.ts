@@ -8,6 +8,13 @@ describe('decimal', () => {
     for (const n of samples) expect(decimal(n)).toBe(String(n));
   });
 
+  it('writes the right text for counts that go down, up and jump, as a balance does', () => {
+    const counts: number[] = [];
+    for (let n = 1_000_000_999; n > 999_997_990; n--) counts.push(n);
+    counts.push(5, 1_000_000_000, 999, 1000, 1_000_001, 1_000_001_000, 1_000_000_000_000, 999_999_999_999);
+    for (const n of counts) expect(decimal(n)).toBe(String(n));
+  });
+
   it('falls back to String() for anything but a safe whole number >= 0', () => {
     for (const n of [-1, -1000, 0.5, 1234.5, Number.MAX_SAFE_INTEGER + 2, Infinity, NaN, -0]) expect(decimal(n)).toBe(String(n));
   });
