@@ -611,7 +611,8 @@ function creditsSection(results) {
     'From `bench/credits.mjs` (its header comment says exactly what runs): allowed requests of a metered key (credits), a',
     'rate-limited key and a key about to expire (one header more), against the same requests of an unmetered key, on a',
     'MemoryKeyStore (so what is measured is the local bookkeeping: leases, usage batches, the limiter, not a store round',
-    'trip). In process: interleaved rounds in one process, CPU time per awaited `authenticate()`, ratio per round, median.',
+    'trip). In process: interleaved rounds in each of a few processes, CPU time per awaited `authenticate()`, ratio per',
+    'round, the median over processes of each one\'s median (one process\'s figures carry its own luck).',
     'Over HTTP: one Hono server in its own process holds all the keys, autocannon drives it in interleaved runs; the ratio',
     'is of requests/s, with the server\'s CPU per request beside it (steadier when the load generator shares the cores).',
     '',
@@ -622,6 +623,10 @@ function creditsSection(results) {
     lines.push(
       `| ${kind} | ${int(r.inProcess.cpuNsPerCall[kind])} | ${ratio('inProcess', kind)} | ${int(r.http.rps[kind])} | ${ratio('http', kind)} | ${num(r.http.serverCpuMicrosPerRequest[kind], 1)} | ${kind === 'unmetered' ? '1.000' : num(r.http[`${kind}CpuRatio`], 3)} |`,
     );
+  }
+  if (r.inProcess.perProcess) {
+    const spread = Object.entries(r.inProcess.perProcess).map(([kind, ratios]) => `${kind} ${ratios.map((x) => num(x, 3)).join(' / ')}`);
+    lines.push('', `In process, each process's median ratio (${r.inProcess.processesPerBuild} processes): ${spread.join('; ')}.`);
   }
   lines.push('', `Targets (metered and rate-limited keys keep >= ${pct(r.target, 0)} of the unmetered key's requests; the expiring key is for reference):`, '');
   for (const t of creditsTargets(r)) lines.push(`- ${t.what.replace(/^credits, /, '')}: ${t.value} — ${verdict(t.met)}`);

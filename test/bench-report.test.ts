@@ -29,7 +29,7 @@ const size = {
 const credits = {
   machine,
   target: 0.9,
-  inProcess: { cpuNsPerCall: { unmetered: 1242, metered: 1356, limited: 1405, expiring: 2055 }, meteredRatio: 0.919, limitedRatio: 0.886, expiringRatio: 0.604 },
+  inProcess: { cpuNsPerCall: { unmetered: 1242, metered: 1356, limited: 1405, expiring: 2055 }, meteredRatio: 0.919, limitedRatio: 0.886, expiringRatio: 0.604, processesPerBuild: 3, perProcess: { metered: [0.919, 0.93, 0.9], limited: [0.886, 0.87, 0.91] } },
   http: {
     rps: { unmetered: 13413, metered: 13704, limited: 13350, expiring: 7828 },
     serverCpuMicrosPerRequest: { unmetered: 45.4, metered: 47.6, limited: 49.3, expiring: 56.9 },
@@ -137,6 +137,7 @@ describe('bench/report.mjs', () => {
     expect(markdown).toContain('Measured 2026-12-02 at commit `abc1234`');
 
     expect(markdown).toContain('| 10 | credits, in process: rate-limited throughput >= 90% of an unmetered key\'s | 88.6% | **MISSED** |');
+    expect(markdown).toContain("In process, each process's median ratio (3 processes): metered 0.919 / 0.930 / 0.900; limited 0.886 / 0.870 / 0.910.");
     expect(markdown).toMatch(/\| 11 \| rate limit across 4 processes, PostgreSQL: .* \| reported \(no target\) \|/);
     expect(markdown).toMatch(/\| 12 \| per-write and lookup costs flat as the store grows, redis .* \| \*\*MISSED\*\* \|/);
 
