@@ -95,13 +95,26 @@ export function loggablePath(url: string): string {
 
 let lastTimeMs = Number.NaN;
 let lastTime = '';
+/** The second `lastSecondText` writes, as epoch ms, and its text up to the milliseconds (`2026-12-02T07:40:12.`). */
+let lastSecondMs = Number.NaN;
+let lastSecondText = '';
 
-/** `new Date(ms).toISOString()`, reused while the millisecond is the same (under load, many lines share one). */
+/**
+ * `new Date(ms).toISOString()` for a whole epoch ms: reused while the millisecond is the same (under load, many
+ * lines share one), and within a second only its last digits are new (a Date and its text cost ~2 µs a request
+ * in a profile of the proxy under load, where each millisecond had a few requests).
+ */
 export function isoTime(ms: number): string {
-  if (ms !== lastTimeMs) {
-    lastTimeMs = ms;
-    lastTime = new Date(ms).toISOString();
+  if (ms === lastTimeMs) return lastTime;
+  lastTimeMs = ms;
+  if (!Number.isSafeInteger(ms)) return (lastTime = new Date(ms).toISOString());
+  const withinSecond = ((ms % 1000) + 1000) % 1000;
+  const second = ms - withinSecond;
+  if (second !== lastSecondMs) {
+    lastSecondMs = second;
+    lastSecondText = new Date(second).toISOString().slice(0, -4);
   }
+  lastTime = `${lastSecondText}${String(withinSecond).padStart(3, '0')}Z`;
   return lastTime;
 }
 
