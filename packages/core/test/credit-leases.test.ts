@@ -32,6 +32,14 @@ function controlled(store: MemoryKeyStore) {
   };
 }
 
+/** `count` requests of 1 credit, one a millisecond, each awaited: steady traffic that sizes the leases. */
+async function spendSteadily(leases: CreditLeases, time: ReturnType<typeof clock>, count: number) {
+  for (let i = 0; i < count; i++) {
+    time.advance(1);
+    await leases.spend('acct_1', 1);
+  }
+}
+
 describe('CreditLeases', () => {
   it('takes one lease from the store and spends from it synchronously, reporting the balance it sees', async () => {
     const store = await metered(1_000);
@@ -80,10 +88,7 @@ describe('CreditLeases', () => {
     const fake = controlled(store);
     const time = clock();
     const leases = new CreditLeases({ store: fake.store, now: time.now, maxLease: 100 });
-    for (let i = 0; i < 300; i++) {
-      time.advance(1);
-      await leases.spend('acct_1', 1);
-    }
+    await spendSteadily(leases, time, 300);
     const takes = fake.state.takes;
     let waited = 0;
     for (let i = 0; i < 2_000; i++) {
@@ -103,10 +108,7 @@ describe('CreditLeases', () => {
     const fake = controlled(store);
     const time = clock();
     const leases = new CreditLeases({ store: fake.store, now: time.now, maxLease: 100 });
-    for (let i = 0; i < 300; i++) {
-      time.advance(1);
-      await leases.spend('acct_1', 1);
-    }
+    await spendSteadily(leases, time, 300);
     fake.state.mode = 'fail';
     const takes = fake.state.takes;
     const held = leases.held('acct_1');
@@ -126,10 +128,7 @@ describe('CreditLeases', () => {
     const fake = controlled(store);
     const time = clock();
     const leases = new CreditLeases({ store: fake.store, now: time.now, maxLease: 100 });
-    for (let i = 0; i < 300; i++) {
-      time.advance(1);
-      await leases.spend('acct_1', 1);
-    }
+    await spendSteadily(leases, time, 300);
     fake.state.hold = true;
     while (fake.state.held.length === 0) {
       time.advance(1);
