@@ -72,6 +72,19 @@ describe('RateLimiter in one process', () => {
     const decision = l.check('key_a', limit);
     expect(rateLimitHeaders(limit, decision)).toEqual({ 'RateLimit-Policy': '"default";q=100;w=60', RateLimit: '"default";r=99;t=60' });
   });
+
+  it('gives each limit its own policy when credentials of different limits alternate', () => {
+    const { limiter: l } = limiter();
+    const small = { requests: 5, perSeconds: 1 };
+    const large = { requests: 1_500_000, perSeconds: 3600 };
+    for (let i = 0; i < 3; i++) {
+      expect(rateLimitHeaders(small, l.check('key_small', small))['RateLimit-Policy']).toBe('"default";q=5;w=1');
+      expect(rateLimitHeaders(large, l.check('key_large', large))).toEqual({
+        'RateLimit-Policy': '"default";q=1500000;w=3600',
+        RateLimit: `"default";r=${1_500_000 - i - 1};t=3600`,
+      });
+    }
+  });
 });
 
 describe('RateLimiter across processes', () => {
