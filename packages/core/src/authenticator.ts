@@ -442,7 +442,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Required<Aut
    */
   function cachedLookup(cacheKey: string): Lookup | undefined {
     if (!trusted || !positive || !negative) return undefined;
-    if (negative.get(cacheKey)) return { entry: null, cache: 'negative-hit' };
+    // Most of the time nobody has tried an unknown key lately: no lookup (and its options object) in an empty cache.
+    if (negative.size > 0 && negative.get(cacheKey)) return { entry: null, cache: 'negative-hit' };
     const entry = positive.get(cacheKey);
     return entry ? { entry, cache: 'hit' } : undefined;
   }
