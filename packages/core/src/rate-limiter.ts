@@ -231,19 +231,10 @@ export class RateLimiter {
 
 /** The `RateLimit-Policy` of a limit, made once per limit object (a cached credential keeps its own). */
 const policies = new WeakMap<RateLimit, string>();
-/** The last limit asked for and its policy: a hot credential's requests skip the WeakMap (~30 ns of ~170). */
-let lastLimit: RateLimit | undefined;
-let lastPolicy = '';
-
-function policyOf(limit: RateLimit): string {
-  if (limit === lastLimit) return lastPolicy;
-  let policy = policies.get(limit);
-  if (policy === undefined) policies.set(limit, (policy = `"default";q=${limit.requests};w=${limit.perSeconds}`));
-  lastLimit = limit;
-  return (lastPolicy = policy);
-}
 
 /** `RateLimit-Policy` and `RateLimit` as draft-ietf-httpapi-ratelimit-headers-09 writes them (structured fields). */
 export function rateLimitHeaders(limit: RateLimit, decision: RateDecision): Record<string, string> {
-  return { 'RateLimit-Policy': policyOf(limit), RateLimit: `"default";r=${decimal(decision.remaining)};t=${decimal(decision.resetSeconds)}` };
+  let policy = policies.get(limit);
+  if (policy === undefined) policies.set(limit, (policy = `"default";q=${limit.requests};w=${limit.perSeconds}`));
+  return { 'RateLimit-Policy': policy, RateLimit: `"default";r=${decimal(decision.remaining)};t=${decision.resetSeconds}` };
 }
