@@ -4,28 +4,42 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '@finora-auth/core';
 import { loggablePath, type AccessRecord } from './access-log';
 import { recordDecision } from './decision-record';
-import { judgeForwardAuth } from './forward-auth';
+import { judgeForwardAuth, type JudgedForwardAuth } from './forward-auth';
 import { settleUnreadBody } from './unread-body';
 
-/** The log line names the described request (method, target, module), the one that was judged. */
-export async function answerForwardAuth(
+/**
+ * The log line names the described request (method, target, module), the one that was judged. A cached key is
+ * answered in the request's own tick: nothing returned to wait for.
+ */
+export function answerForwardAuth(
   authenticator: Authenticator,
   req: IncomingMessage,
   res: ServerResponse,
   record: AccessRecord,
-): Promise<void> {
-  const answer = await judgeForwardAuth(authenticator, req);
+): Promise<void> | undefined {
+  const judged = judgeForwardAuth(authenticator, req);
+  return judged instanceof Promise ? judged.then((answer) => reply(answer, req, res, record)) : reply(judged, req, res, record);
+}
+
+function reply(answer: JudgedForwardAuth, req: IncomingMessage, res: ServerResponse, record: AccessRecord): Promise<void> | undefined {
   record.method = answer.method;
   record.path = loggablePath(answer.target);
   if (answer.result) recordDecision(record, answer.result.decision);
   if (answer.module !== undefined) record.module = answer.module;
-  if (res.destroyed) return;
+  if (res.destroyed) return undefined;
   // A body is never read here: the proxy should not send one, and a large one must not be drained. (Nearly every
-  // question has none, and is complete already: nothing to wait for.)
-  if (!req.complete) {
-    await settleUnreadBody(req, res, false);
-    if (res.destroyed) return;
+  // question has none: nothing to wait for.)
+  const settling = settleUnreadBody(req, res, false);
+  if (settling) {
+    return settling.then(() => {
+      if (!res.destroyed) write(answer, res);
+    });
   }
+  write(answer, res);
+  return undefined;
+}
+
+function write(answer: JudgedForwardAuth, res: ServerResponse): void {
   if ('headerList' in answer) {
     // Allowed: no body, so the length is a constant.
     answer.headerList.push('Content-Length', '0');

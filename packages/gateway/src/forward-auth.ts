@@ -95,22 +95,29 @@ export type JudgedForwardAuth = (Omit<ForwardAuthAnswer, 'headers'> & { headers:
 
 /**
  * `forwardAuth`, with an allowed answer's headers left as the list they are built as (the core's, then the
- * identity headers): the gateway writes the list as it is, with no object made and read back per request.
+ * identity headers): the gateway writes the list as it is, with no object made and read back per request. Returned
+ * at once when the core answers at once (`authenticateNow`: a cached key), so a cached key costs no promise.
  */
-export async function judgeForwardAuth(authenticator: Authenticator, req: IncomingMessage): Promise<JudgedForwardAuth> {
+export function judgeForwardAuth(authenticator: Authenticator, req: IncomingMessage): JudgedForwardAuth | Promise<JudgedForwardAuth> {
   const described = describedRequest(req);
   if (!described.ok) return invalidRequest(described.message, req.method ?? 'GET', req.url ?? '/');
   const { method, target } = described;
   const verdict = judgeTarget(target);
   if (!verdict.ok) return invalidRequest(verdict.message, method, target);
   const module = verdict.module;
-  const result = await authenticator.authenticate({
+  const request = {
     // Every Authorization line, joined: node:http keeps only the first, and two keys must not pass as one.
     authorization: authorizationFromRawHeaders(req.rawHeaders),
     ...(module !== undefined ? { module } : {}),
     method,
     origin: req.headers.origin ?? null,
-  });
+  };
+  const result = authenticator.authenticateNow?.(request) ?? authenticator.authenticate(request);
+  return result instanceof Promise ? result.then((settled) => answerFor(settled, method, target, module)) : answerFor(result, method, target, module);
+}
+
+/** The answer to a request the core judged. */
+function answerFor(result: AuthResult, method: string, target: string, module: string | undefined): JudgedForwardAuth {
   const judged = module !== undefined ? { module } : {};
   if (!result.ok) {
     const { error } = result;

@@ -1,7 +1,7 @@
 // The gateway: one node:http server whose requests go to health, metrics, the OAuth issuer, or the mode's handler.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createAuthenticator, type Authenticator, type AuthenticatorOptions, type KeyStore, type TokenVerifier } from '@finora-auth/core';
+import { createAuthenticator, type AuthResult, type Authenticator, type AuthenticatorOptions, type KeyStore, type TokenVerifier } from '@finora-auth/core';
 import { AccessLog, isoTime, loggablePath, type AccessRecord, type LogSink } from './access-log';
 import type { AdminConsole } from './admin/index';
 import { createDemoListener } from './demo-mode';
@@ -187,11 +187,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     store: timedKeyStore(config.store, metrics.storeLookups),
   });
   // Every mode counts from the decision the result carries: nothing is paired by order or passed through callbacks.
-  const authenticator: Authenticator = {
-    async authenticate(request) {
-      const result = await core.authenticate(request);
-      metrics.recordDecision(result.decision);
-      return result;
+  const counted = (result: AuthResult): AuthResult => {
+    metrics.recordDecision(result.decision);
+    return result;
+  };
+  const authenticator: Authenticator & Required<Pick<Authenticator, 'authenticateNow'>> = {
+    authenticate: (request) => core.authenticate(request).then(counted),
+    // A cached key is answered in the request's own tick, as the Express and Fastify adapters do: no promise to wait for.
+    authenticateNow(request) {
+      const result = core.authenticateNow?.(request) ?? core.authenticate(request);
+      return result instanceof Promise ? result.then(counted) : counted(result);
     },
     close: () => core.close(),
   };

@@ -43,14 +43,18 @@ function drainAtMost(req: IncomingMessage): Promise<boolean> {
  *   `DRAIN_WAIT_MS`; if it has not ended by then, `Connection: close`;
  * - a small declared body (or one a handler already started reading): node:http drains it after the answer,
  *   and the connection is kept.
+ * Settled at once (`undefined`) unless a chunked body is being drained: a bodiless request is not `complete` yet
+ * while its own request event runs, and an answer written in that event must not wait for a promise.
  */
-export async function settleUnreadBody(req: IncomingMessage, res: ServerResponse, awaitsContinue: boolean): Promise<void> {
-  if (req.complete) return;
+export function settleUnreadBody(req: IncomingMessage, res: ServerResponse, awaitsContinue: boolean): Promise<void> | undefined {
+  if (req.complete) return undefined;
   const length = Number(req.headers['content-length'] ?? 0);
   if (awaitsContinue || !(length <= DRAIN_LIMIT_BYTES)) {
     res.shouldKeepAlive = false;
-    return;
+    return undefined;
   }
-  if (req.headers['transfer-encoding'] === undefined || req.readableDidRead) return;
-  if (!(await drainAtMost(req))) res.shouldKeepAlive = false;
+  if (req.headers['transfer-encoding'] === undefined || req.readableDidRead) return undefined;
+  return drainAtMost(req).then((ended) => {
+    if (!ended) res.shouldKeepAlive = false;
+  });
 }
