@@ -2,7 +2,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { execFileSync, fork, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -193,6 +193,23 @@ export async function settledHeap() {
 }
 
 export const MiB = 2 ** 20;
+
+/**
+ * The host's CPU steal so far: `{ steal, total }` in jiffies, from the aggregate `cpu` line of /proc/stat (steal is its
+ * 8th value; total is the sum of the first eight, guest time being counted in user already). Undefined where there is
+ * no /proc/stat (macOS) or it cannot be read. Two readings' deltas give the steal share of the time between them.
+ */
+export function cpuSteal() {
+  let line;
+  try {
+    line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+  } catch {
+    return undefined;
+  }
+  const values = line?.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (!values || values.length < 8 || values.some((v) => !Number.isFinite(v))) return undefined;
+  return { steal: values[7], total: values.reduce((a, b) => a + b, 0) };
+}
 
 // ---------------------------------------------------------------- protocol
 
