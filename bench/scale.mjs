@@ -17,17 +17,19 @@
 //   - after each fill (for PostgreSQL after its VACUUM and CHECKPOINT) the bench waits until steal over a 5 s window is
 //     under 3% of that window, for at most 60 s (--quick: 2 s windows, 10 s; --smoke: 0.5 s windows, 1 s), and logs
 //     how long it waited and the steal of each window (`settle` on each row);
-//   - the uncached lookups are timed as rounds: one warm-up round, not counted, then 5 rounds of the same lookups
+//   - the uncached lookups (and, the same way, `expiring(7)` and `list()`) are timed as rounds: one warm-up round,
+//     not counted, then 5 rounds of the same calls
 //     (--quick 3, --smoke 2), each with the steal share of its own time (from /proc/stat before and after it); before
 //     each counted round the bench waits again for a quiet 1 s window (at most 10 s), since steal can come back
 //     within seconds of a quiet one;
 //   - rounds taken under host steal (>= 3% of the round, and more than one jiffy of it) are set aside, because their
 //     tail is the host's scheduling;
-//     `lookupMs` is the median p50 and the median p99 of the rounds under 3%. When no round was under 3%, it is the
-//     round with the least steal and the row says `lookupSettled: false`. Every round's p50, p99 and steal is kept in
-//     `lookupRounds` (with `counted`, and `jiffies`: the round's length on all CPUs in 1/100 s, the resolution of its
-//     steal share), so what was set aside stays visible in results.json.
-// The growth ratios and verdicts are computed from `lookupMs` as before. Where /proc/stat does not exist (macOS) none
+//     `lookupMs` (`expiringMs`, `listMs`) is the median p50 and the median p99 of the rounds under 3%. When no round
+//     was under 3%, it is the round with the least steal and the row says `lookupSettled: false` (`expiringSettled`,
+//     `listSettled`). Every round's p50, p99 and steal is kept in `lookupRounds` (`expiringRounds`, `listRounds`),
+//     with `counted`, and `jiffies`: the round's length on all CPUs in 1/100 s, the resolution of its steal share, so
+//     what was set aside stays visible in results.json.
+// The growth ratios and verdicts are computed from these figures as before. Where /proc/stat does not exist (macOS) none
 // of this applies: no wait, one round, `lookupSettled: null`, as the bench did before. A round's steal is counted in
 // jiffies (1/100 s per CPU): a SQLite round of 2,000 lookups lasts ~0.1 s, 14-42 jiffies over both CPUs, so its share
 // moves in steps of 2-7%; one jiffy of steal is that resolution, and does not set a round aside. The waits are no
@@ -306,26 +308,29 @@ async function measureAt(harness, manager, n, plaintexts) {
     const result = await authenticator.authenticate({ authorization: `Bearer ${plaintexts[(i * 7919) % plaintexts.length]}`, module: 'invoices', method: 'GET' });
     if (!result.ok) throw new Error(`a sample key was refused at ${n} keys: ${result.error.code}`);
   };
-  // Rounds of the same LOOKUPS lookups, each with its own steal share; the warm-up rounds are not kept (see the header).
-  const rounds = [];
-  for (let r = 0; r < WARMUP_ROUNDS + LOOKUP_ROUNDS; r++) {
-    if (r >= WARMUP_ROUNDS) await settleSteal(`${harness.name} @ ${n}, before round ${r}`, ROUND_SETTLE_WINDOW_MS, ROUND_SETTLE_LIMIT_MS, true);
-    const before = cpuSteal();
-    const times = await timeEach(LOOKUPS, lookupOne);
-    const after = cpuSteal();
-    // jiffies: the round's length summed over all CPUs, 1/100 s each: the resolution its steal share was read at.
-    if (r >= WARMUP_ROUNDS) {
-      rounds.push({ ...times, stealPct: stealPct(before, after), stealJiffies: after && after.steal - before.steal, jiffies: after && after.total - before.total });
+  /** Rounds of `count` calls of `fn`, each with its own steal share; the warm-up rounds are not kept (see the header). */
+  const timeRounds = async (what, count, fn) => {
+    const rounds = [];
+    for (let r = 0; r < WARMUP_ROUNDS + LOOKUP_ROUNDS; r++) {
+      if (r >= WARMUP_ROUNDS) await settleSteal(`${harness.name} @ ${n}, ${what} before round ${r}`, ROUND_SETTLE_WINDOW_MS, ROUND_SETTLE_LIMIT_MS, true);
+      const before = cpuSteal();
+      const times = await timeEach(count, fn);
+      const after = cpuSteal();
+      // jiffies: the round's length summed over all CPUs, 1/100 s each: the resolution its steal share was read at.
+      if (r >= WARMUP_ROUNDS) {
+        rounds.push({ ...times, stealPct: stealPct(before, after), stealJiffies: after && after.steal - before.steal, jiffies: after && after.total - before.total });
+      }
     }
-  }
-  const lookup = pickLookup(rounds);
+    return pickLookup(rounds);
+  };
+  const lookup = await timeRounds('lookup', LOOKUPS, lookupOne);
   await authenticator.close();
   let expiringCount = 0;
-  const expiring = await timeEach(LISTS, async () => {
+  const expiring = await timeRounds('expiring', LISTS, async () => {
     expiringCount = (await manager.expiring(7)).length;
   });
   let listCount = 0;
-  const list = await timeEach(LISTS, async (i) => {
+  const list = await timeRounds('list', LISTS, async (i) => {
     listCount = (await manager.list(`acct_${(i * 37) % Math.floor(n / KEYS_PER_ACCOUNT)}`)).length;
   });
   const bytes = await harness.bytes();
@@ -335,9 +340,13 @@ async function measureAt(harness, manager, n, plaintexts) {
     lookupMs: lookup.lookupMs,
     lookupSettled: lookup.settled,
     lookupRounds: lookup.rounds,
-    expiringMs: expiring,
+    expiringMs: expiring.lookupMs,
+    expiringSettled: expiring.settled,
+    expiringRounds: expiring.rounds,
     expiringKeys: expiringCount,
-    listMs: list,
+    listMs: list.lookupMs,
+    listSettled: list.settled,
+    listRounds: list.rounds,
     listKeys: listCount,
     bytesPerKey: round(bytes / n, 1),
   };
