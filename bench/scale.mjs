@@ -273,16 +273,17 @@ async function settleSteal(label, windowMs = SETTLE_WINDOW_MS, limitMs = SETTLE_
 }
 
 /**
- * The reported lookup figure from its rounds: the median p50 and p99 of the rounds under STEAL_MAX % steal, else the
- * round with the least steal (settled: false). Without steal figures (no /proc/stat), the one round as it is.
+ * The reported figure of a timing from its rounds (lookups, expiring, list): the median p50 and p99 of the rounds
+ * under STEAL_MAX % steal, else the round with the least steal (settled: false). Without steal figures (no
+ * /proc/stat), the one round as it is.
  */
-function pickLookup(rounds) {
-  if (!HAS_STEAL) return { lookupMs: { p50: rounds[0].p50, p99: rounds[0].p99 }, settled: null, rounds: rounds.map((r) => ({ p50: r.p50, p99: r.p99, stealPct: null, counted: true })) };
+function pickRounds(rounds) {
+  if (!HAS_STEAL) return { ms: { p50: rounds[0].p50, p99: rounds[0].p99 }, settled: null, rounds: rounds.map((r) => ({ p50: r.p50, p99: r.p99, stealPct: null, counted: true })) };
   // One jiffy of steal is a round's resolution, not a finding: a short (SQLite) round with one still counts.
   const quiet = rounds.filter((r) => r.stealPct < STEAL_MAX || r.stealJiffies <= 1);
   const counted = quiet.length ? quiet : [rounds.reduce((a, b) => (b.stealPct < a.stealPct ? b : a))];
   return {
-    lookupMs: { p50: round(median(counted.map((r) => r.p50)), 3), p99: round(median(counted.map((r) => r.p99)), 3) },
+    ms: { p50: round(median(counted.map((r) => r.p50)), 3), p99: round(median(counted.map((r) => r.p99)), 3) },
     settled: quiet.length > 0,
     rounds: rounds.map((r) => ({ ...r, counted: counted.includes(r) })),
   };
@@ -321,7 +322,7 @@ async function measureAt(harness, manager, n, plaintexts) {
         rounds.push({ ...times, stealPct: stealPct(before, after), stealJiffies: after && after.steal - before.steal, jiffies: after && after.total - before.total });
       }
     }
-    return pickLookup(rounds);
+    return pickRounds(rounds);
   };
   const lookup = await timeRounds('lookup', LOOKUPS, lookupOne);
   await authenticator.close();
@@ -337,14 +338,14 @@ async function measureAt(harness, manager, n, plaintexts) {
   return {
     keys: n,
     issueMs: issue,
-    lookupMs: lookup.lookupMs,
+    lookupMs: lookup.ms,
     lookupSettled: lookup.settled,
     lookupRounds: lookup.rounds,
-    expiringMs: expiring.lookupMs,
+    expiringMs: expiring.ms,
     expiringSettled: expiring.settled,
     expiringRounds: expiring.rounds,
     expiringKeys: expiringCount,
-    listMs: list.lookupMs,
+    listMs: list.ms,
     listSettled: list.settled,
     listRounds: list.rounds,
     listKeys: listCount,
