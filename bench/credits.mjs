@@ -4,7 +4,7 @@
 // In process, the candidates run in interleaved rounds (unmetered, metered, limited, …) in processes of their build
 // (bench/credits-inprocess.mjs: builds sharing a heap would slow each other's GC), and the ratio to unmetered is
 // taken per round in each process; the median over processes of each process's median ratio is reported (target:
-// >= 0.90). Several processes per build (3 in a full run), because one process's figures carry that process's
+// >= 0.90). Several processes per build (5 in a full run), because one process's figures carry that process's
 // luck: the same build measured in four processes side by side gave rate-limited ratios from 0.907 to 0.966. Over HTTP one Hono
 // server (bench/credits-server.mjs, its own process) holds all three keys and autocannon drives it from this one,
 // in interleaved runs. The store is a MemoryKeyStore: a lease is taken every few hundred requests, so what is
@@ -21,7 +21,7 @@ import { benchDir, emit, hasDist, log, machine, median, parseArgs, rootDir, roun
 const args = parseArgs();
 const ROUNDS = sized(args, 30, 6, 1);
 const ROUND_OPS = sized(args, 25_000, 10_000, 500);
-const PROCESSES = sized(args, 3, 1, 1);
+const PROCESSES = sized(args, 5, 1, 1);
 const HTTP_ROUNDS = sized(args, 5, 1, 1);
 const HTTP_S = sized(args, 3, 0.5, 0.2);
 const CONNECTIONS = 10;
