@@ -78,12 +78,12 @@ export class Metering<R> {
     let headers: Record<string, string> | undefined;
     if (limit) {
       this.#limiter ??= new RateLimiter({ store: this.#options.store, now: this.#options.now, ...(NO_TIMERS && { schedule: noTimer }) });
-      headers = this.#limiter.allow(credential.id, limit, now);
-      if (!headers) {
-        const decision = this.#limiter.check(credential.id, limit, now);
+      const decision = this.#limiter.check(credential.id, limit, now);
+      headers = rateLimitHeaders(limit, decision);
+      if (!decision.allowed) {
         const failure = renderFailure('RATE_LIMITED', messages.rateLimited(limit.requests, limit.perSeconds, decision.retryAfterSeconds), {
           retryAfterSeconds: decision.retryAfterSeconds,
-          headers: rateLimitHeaders(limit, decision),
+          headers,
         });
         return { refusal: { failure, reason: 'rate-limited' } };
       }

@@ -93,33 +93,18 @@ export class RateLimiter {
    * `now`: the clock's reading when the caller has one for this request already (a clock read is ~30 ns).
    */
   check(bucket: string, limit: RateLimit, now = this.#now()): RateDecision {
-    const state = this.#roll(bucket, limit.perSeconds * 1000, now);
-    const remaining = this.#count(state, limit.requests, now);
-    const resetSeconds = resetIn(state, now);
-    if (remaining < 0) return { allowed: false, remaining: 0, resetSeconds, retryAfterSeconds: this.#retryAfter(state, limit.requests, now) };
-    return { allowed: true, remaining, resetSeconds, retryAfterSeconds: 0 };
-  }
-
-  /**
-   * {@link check} for a request about to be answered, with no decision object in between (this runs per request):
-   * the `RateLimit-Policy` and `RateLimit` headers of an allowed request, counted; `undefined` when the limit
-   * refuses it, counting nothing, so that {@link check} at the same `now` gives the refusal.
-   */
-  allow(bucket: string, limit: RateLimit, now = this.#now()): Record<string, string> | undefined {
-    const state = this.#roll(bucket, limit.perSeconds * 1000, now);
-    const remaining = this.#count(state, limit.requests, now);
-    return remaining < 0 ? undefined : rateLimitFields(limit, remaining, resetIn(state, now));
-  }
-
-  /** Counts one request when `requests` allow it: how many are left after it, or -1 (refused, nothing counted). */
-  #count(state: Bucket, requests: number, now: number): number {
+    const windowMs = limit.perSeconds * 1000;
+    const state = this.#roll(bucket, windowMs, now);
     state.touched = true;
     const used = estimate(state, now);
+    const resetSeconds = Math.max(1, Math.ceil((state.current.start + windowMs - now) / 1000));
     // This process's share of what was left at the last sync; alone (peers 1) it is all of it: exact.
-    const share = (requests - (used - state.current.unsynced)) / state.peers;
-    if (used + 1 > requests || state.current.unsynced + 1 > Math.max(1, share)) return -1;
+    const share = (limit.requests - (used - state.current.unsynced)) / state.peers;
+    if (used + 1 > limit.requests || state.current.unsynced + 1 > Math.max(1, share)) {
+      return { allowed: false, remaining: 0, resetSeconds, retryAfterSeconds: this.#retryAfter(state, limit.requests, now) };
+    }
     state.current.unsynced += 1;
-    return Math.max(0, Math.floor(requests - used - 1));
+    return { allowed: true, remaining: Math.max(0, Math.floor(limit.requests - used - 1)), resetSeconds, retryAfterSeconds: 0 };
   }
 
   /** Pushes local counts and reads the fleet's back, one store call per bucket; a failed push is kept for the next. */
@@ -244,33 +229,12 @@ export class RateLimiter {
   }
 }
 
-/** Seconds until the bucket's current window ends, at least 1 (the `t` of the `RateLimit` field). */
-const resetIn = (bucket: Bucket, now: number) => Math.max(1, Math.ceil((bucket.current.start + bucket.windowMs - now) / 1000));
-
 /** The `RateLimit-Policy` of a limit, made once per limit object (a cached credential keeps its own). */
 const policies = new WeakMap<RateLimit, string>();
 
 /** `RateLimit-Policy` and `RateLimit` as draft-ietf-httpapi-ratelimit-headers-09 writes them (structured fields). */
 export function rateLimitHeaders(limit: RateLimit, decision: RateDecision): Record<string, string> {
-  return rateLimitFields(limit, decision.remaining, decision.resetSeconds);
-}
-
-function rateLimitFields(limit: RateLimit, remaining: number, resetSeconds: number): Record<string, string> {
   let policy = policies.get(limit);
   if (policy === undefined) policies.set(limit, (policy = `"default";q=${limit.requests};w=${limit.perSeconds}`));
-  return { 'RateLimit-Policy': policy, RateLimit: '"default";r=' + decimal(remaining) + resetText(resetSeconds) };
-}
-
-/**
- * The `;t=` part of the last `RateLimit` written: it changes once a second at most, and writing it anew (a number
- * made text, one more piece joined) was about a third of the field's cost.
- */
-let lastReset = -1;
-let lastResetText = '';
-function resetText(seconds: number): string {
-  if (seconds !== lastReset) {
-    lastReset = seconds;
-    lastResetText = `;t=${seconds}`;
-  }
-  return lastResetText;
+  return { 'RateLimit-Policy': policy, RateLimit: `"default";r=${decimal(decision.remaining)};t=${decision.resetSeconds}` };
 }

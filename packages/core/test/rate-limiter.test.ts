@@ -73,20 +73,6 @@ describe('RateLimiter in one process', () => {
     expect(rateLimitHeaders(limit, decision)).toEqual({ 'RateLimit-Policy': '"default";q=100;w=60', RateLimit: '"default";r=99;t=60' });
   });
 
-  it('allow() answers an allowed request with its fields and counts it; refused, it counts nothing and check() says when', () => {
-    const { limiter: l, time } = limiter();
-    const limit = { requests: 3, perSeconds: 60 };
-    expect(l.allow('key_a', limit)).toEqual({ 'RateLimit-Policy': '"default";q=3;w=60', RateLimit: '"default";r=2;t=60' });
-    time.advance(15_000);
-    expect(l.allow('key_a', limit)).toEqual({ 'RateLimit-Policy': '"default";q=3;w=60', RateLimit: '"default";r=1;t=45' });
-    time.advance(14_500);
-    expect(l.allow('key_a', limit)?.RateLimit).toBe('"default";r=0;t=31');
-    expect(l.allow('key_a', limit)).toBeUndefined();
-    expect(l.allow('key_a', limit)).toBeUndefined();
-    // The refusals counted nothing: the next window's estimate carries this window's 3, weighted down (room at +40 s).
-    expect(l.check('key_a', limit)).toEqual({ allowed: false, remaining: 0, resetSeconds: 31, retryAfterSeconds: 51 });
-  });
-
   it('gives each limit its own policy when credentials of different limits alternate', () => {
     const { limiter: l } = limiter();
     const small = { requests: 5, perSeconds: 1 };
