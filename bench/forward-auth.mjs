@@ -5,10 +5,12 @@
 // Processes on loopback: the API (a bare node:http server answering {"ok":true}); finora-auth's forward-auth
 // service (createGateway({ forwardAuth: true }) from packages/gateway/dist on a MemoryKeyStore, the handler
 // `finora-auth serve --forward-auth` runs, access log on, to /dev/null); a trivial auth service (a node:http
-// server answering 200 to any request with an Authorization header, 401 to others); and one nginx (one worker:
-// the machine has 2 cores) with three servers: docs/forward-auth/nginx.conf as shipped with only its ports
-// changed, once in front of finora-auth and once in front of the trivial service, and a bare proxy_pass to the
-// API (no auth_request) for reference. --compare-dist=DIR adds a second finora-auth build behind a fourth copy
+// server answering 200 to any request with an Authorization header, 401 to others); the same finora-auth service with
+// its access log off (`serve --access-log off`: what a platform team whose proxy logs every request can run); and one
+// nginx (one worker:
+// the machine has 2 cores) with four servers: docs/forward-auth/nginx.conf as shipped with only its ports
+// changed, in front of finora-auth, of finora-auth without its access log and of the trivial service, and a bare
+// proxy_pass to the API (no auth_request) for reference. --compare-dist=DIR adds a second finora-auth build behind a fourth copy
 // of the shipped configuration, in the same rounds: before/after from one command.
 //
 // autocannon in this process, 20 connections unless told; the paths rotate their order every round (direct,
@@ -17,7 +19,7 @@
 // from /proc. "Added p99" is the path's p99 latency minus nginx bare's in the same round. One JSON object on
 // stdout; progress on stderr.
 //
-// Internal roles (forked by this script): --role=api, --role=trivial-auth, --role=finora [--gateway-dist=DIR].
+// Internal roles (forked by this script): --role=api, --role=trivial-auth, --role=finora [--gateway-dist=DIR] [--no-access-log].
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -55,8 +57,10 @@ if (role === 'api') {
 } else if (role === 'finora') {
   // --gateway-dist=DIR runs another build of the gateway, to compare two builds.
   const { createGateway, store, apiKey } = await benchGateway(option('gateway-dist'));
-  // stdout is /dev/null here: the access log is written, as in production, and costs what it costs.
-  const gateway = createGateway({ store, forwardAuth: true, accessLog: process.stdout, metrics: true });
+  // stdout is /dev/null here: the access log is written, as in production, and costs what it costs (unless
+  // --no-access-log, as `serve --access-log off`).
+  const accessLog = args.rest.includes('--no-access-log') ? false : process.stdout;
+  const gateway = createGateway({ store, forwardAuth: true, accessLog, metrics: true });
   const { port } = await gateway.listen(0, '127.0.0.1');
   serveIpc({ port, apiKey });
 } else {
@@ -167,8 +171,9 @@ async function main() {
   const api = await start(['--role=api']);
   const trivial = await start(['--role=trivial-auth']);
   const finora = await start(['--role=finora']);
+  const finoraNoLog = await start(['--role=finora', '--no-access-log']);
   const compared = compareDist ? await start(['--role=finora', `--gateway-dist=${compareDist}`]) : undefined;
-  const ports = { bare: await freePort(), trivial: await freePort(), finora: await freePort(), compared: await freePort() };
+  const ports = { bare: await freePort(), trivial: await freePort(), finora: await freePort(), finoraNoLog: await freePort(), compared: await freePort() };
   const servers = [
     `  upstream bare_api { server 127.0.0.1:${api.port}; keepalive 16; }
   server {
@@ -177,6 +182,7 @@ async function main() {
   }`,
     shippedConf('trivial', { listen: ports.trivial, auth: trivial.port, api: api.port }),
     shippedConf('finora', { listen: ports.finora, auth: finora.port, api: api.port }),
+    shippedConf('nolog', { listen: ports.finoraNoLog, auth: finoraNoLog.port, api: api.port }),
     ...(compared ? [shippedConf('compared', { listen: ports.compared, auth: compared.port, api: api.port })] : []),
   ];
   let nginx;
@@ -188,6 +194,7 @@ async function main() {
     nginxBare: { url: url(ports.bare), headers: bearer(finora.apiKey), auth: undefined, viaNginx: true },
     nginxTrivialAuth: { url: url(ports.trivial), headers: bearer(finora.apiKey), auth: trivial, viaNginx: true },
     nginxFinoraAuth: { url: url(ports.finora), headers: bearer(finora.apiKey), auth: finora, viaNginx: true },
+    nginxFinoraAuthNoLog: { url: url(ports.finoraNoLog), headers: bearer(finoraNoLog.apiKey), auth: finoraNoLog, viaNginx: true },
   };
   if (compared) targets.nginxComparedFinoraAuth = { url: url(ports.compared), headers: bearer(compared.apiKey), auth: compared, viaNginx: true };
   const NAMES = Object.keys(targets);
@@ -234,7 +241,7 @@ async function main() {
         log(`  ${name} round ${r + 1}: ${Math.round(run.rps)} req/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms${cpu}`);
       }
       const share = (name) => `${Math.round((100 * runs[name][r].rps) / runs.nginxTrivialAuth[r].rps)}%`;
-      log(`  round ${r + 1}, of nginx + trivial auth: nginx + finora-auth ${share('nginxFinoraAuth')}` + (compared ? `, compared build ${share('nginxComparedFinoraAuth')}` : ''));
+      log(`  round ${r + 1}, of nginx + trivial auth: nginx + finora-auth ${share('nginxFinoraAuth')}, access log off ${share('nginxFinoraAuthNoLog')}` + (compared ? `, compared build ${share('nginxComparedFinoraAuth')}` : ''));
     }
 
     const med = (list, field) => {
@@ -276,7 +283,11 @@ async function main() {
       trivialAuthVsNginxBare: ratioOf('nginxTrivialAuth', 'nginxBare'),
       finoraVsNginxBare: ratioOf('nginxFinoraAuth', 'nginxBare'),
       finoraCpuVsTrivialCpu: ratioOf('nginxFinoraAuth', 'nginxTrivialAuth', 'authCpuMicrosPerRequest'),
-      addedP99Ms: { trivialAuth: addedP99('nginxTrivialAuth'), finoraAuth: addedP99('nginxFinoraAuth') },
+      // What switching the access log off buys: requests/s, and the auth service's CPU per request as a factor (< 1: cheaper).
+      finoraNoLogVsTrivialAuth: ratioOf('nginxFinoraAuthNoLog', 'nginxTrivialAuth'),
+      finoraNoLogVsFinora: ratioOf('nginxFinoraAuthNoLog', 'nginxFinoraAuth'),
+      finoraNoLogCpuVsFinoraCpu: ratioOf('nginxFinoraAuthNoLog', 'nginxFinoraAuth', 'authCpuMicrosPerRequest'),
+      addedP99Ms: { trivialAuth: addedP99('nginxTrivialAuth'), finoraAuth: addedP99('nginxFinoraAuth'), finoraAuthNoLog: addedP99('nginxFinoraAuthNoLog') },
       ...(compared
         ? {
             compareDist,
@@ -292,6 +303,6 @@ async function main() {
       rawRuns: runs,
     });
   } finally {
-    await Promise.all([nginx?.stop(), api.stop(), trivial.stop(), finora.stop(), compared?.stop()]);
+    await Promise.all([nginx?.stop(), api.stop(), trivial.stop(), finora.stop(), finoraNoLog.stop(), compared?.stop()]);
   }
 }

@@ -69,6 +69,7 @@ export function forwardAuthSection(results, header) {
     ['nginx, bare `proxy_pass` (no auth)', 'nginxBare'],
     ['nginx + trivial auth service (shipped nginx.conf)', 'nginxTrivialAuth'],
     ['nginx + finora-auth forward-auth (shipped nginx.conf)', 'nginxFinoraAuth'],
+    ['the same, access log off (`serve --access-log off`)', 'nginxFinoraAuthNoLog'],
     [`nginx + finora-auth built from \`${r.compareDist}\` (before)`, 'nginxComparedFinoraAuth'],
   ].filter(([, key]) => r[key]);
   lines.push(
