@@ -5,13 +5,13 @@
 // Processes on loopback: the API (a bare node:http server answering {"ok":true}); finora-auth's forward-auth
 // service (createGateway({ forwardAuth: true }) from packages/gateway/dist on a MemoryKeyStore, the handler
 // `finora-auth serve --forward-auth` runs, access log on, to /dev/null); a trivial auth service (a node:http
-// server answering 200 to any request with an Authorization header, 401 to others); the same finora-auth service with
-// its access log off (`serve --access-log off`: what a platform team whose proxy logs every request can run); and one
-// nginx (one worker:
-// the machine has 2 cores) with four servers: docs/forward-auth/nginx.conf as shipped with only its ports
-// changed, in front of finora-auth, of finora-auth without its access log and of the trivial service, and a bare
-// proxy_pass to the API (no auth_request) for reference. --compare-dist=DIR adds a second finora-auth build behind a fourth copy
-// of the shipped configuration, in the same rounds: before/after from one command.
+// server answering 200 to any request with an Authorization header, 401 to others); the same finora-auth service
+// with its access log off (`serve --access-log off`, what a platform team whose proxy logs every request can run);
+// and one nginx (one worker: the machine has 2 cores) with four servers: docs/forward-auth/nginx.conf as shipped
+// with only its ports changed, in front of finora-auth, of finora-auth without its access log and of the trivial
+// service, and a bare proxy_pass to the API (no auth_request) for reference. --compare-dist=DIR adds a second
+// finora-auth build behind a fourth copy of the shipped configuration, in the same rounds: before/after from one
+// command.
 //
 // autocannon in this process, 20 connections unless told; the paths rotate their order every round (direct,
 // nginx bare, nginx + trivial, nginx + finora-auth, ...), medians are reported, and ratios are taken per round.
