@@ -249,14 +249,20 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const responses = new Tracked<ServerResponse>();
 
+  /** The request's own path as logged. A digest is not a key, but it is what the store is looked up by: kept out of the log like one. */
+  const requestPath = (url: string): string => {
+    const path = loggablePath(url);
+    return internal && path.startsWith('/internal/keys/') ? '/internal/keys/…' : path;
+  };
+
   function onRequest(req: IncomingMessage, res: ServerResponse, awaitsContinue = false): void {
     const started = performance.now();
     const startedAt = Date.now();
     const url = req.url ?? '/';
-    const record: AccessRecord = { time: '', method: req.method ?? 'GET', path: loggablePath(url), status: 0, durationMs: 0 };
+    // The path is worked out when the line is written (below), unless the mode has set it: forward-auth logs the
+    // target it was asked about, not its own endpoint's path.
+    const record: AccessRecord = { time: '', method: req.method ?? 'GET', path: '', status: 0, durationMs: 0 };
     if (req.socket.remoteAddress) record.remote = req.socket.remoteAddress;
-    // A digest is not a key, but it is what the store is looked up by: kept out of the log like one.
-    if (internal && record.path.startsWith('/internal/keys/')) record.path = '/internal/keys/…';
     const state: ProxiedRequest = { record, awaitsContinue, onClientGone: undefined };
     inFlight += 1;
     responses.add(res);
@@ -272,7 +278,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         state.onClientGone?.();
       }
       record.status = res.statusCode;
-      if (log.enabled) record.time = isoTime(startedAt);
+      if (log.enabled) {
+        record.time = isoTime(startedAt);
+        if (record.path === '') record.path = requestPath(url);
+      }
       record.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       metrics.recordResponse(res.statusCode);
       log.write(record);
