@@ -142,9 +142,10 @@ const FLUSH_LINES = 32;
  * write to stdout is a system call (synchronous for files and, on Linux, pipes), which on a busy gateway cost more
  * than building the line; one write per batch of a few dozen lines makes it negligible. Records are turned into
  * text when the batch is written, one after another: behind nginx, where the gateway answers one request per
- * event-loop turn between other processes, that took ~1.5 µs less CPU per request than a `JSON.stringify` per
- * request, which ran each time with the CPU's caches cold (docs/gateway.md). So a record must not change once it
- * is written. `flush()` writes what is waiting now (the gateway calls it when it closes).
+ * event-loop turn between other processes, that took ~0.7-1.5 µs less CPU per request (two side-by-side runs)
+ * than a `JSON.stringify` per request, which ran each time with the CPU's caches cold (docs/gateway.md). So a
+ * record must not change once it is written. `flush()` writes what is waiting now (the gateway calls it when it
+ * closes).
  */
 export class AccessLog {
   #pending: object[] = [];
