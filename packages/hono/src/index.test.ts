@@ -1,6 +1,8 @@
 // finoraAuth for Hono: option validation, the built-once authenticator, and the types `c.get('auth')` has.
 
 import { createKeyManager, MemoryKeyStore, type AuthContext, type Authenticator, type KeyStore } from '@finora-auth/core';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { finoraAuth, type FinoraAuthEnv, type FinoraAuthOptions } from './index';
@@ -136,5 +138,70 @@ describe('types', () => {
       // @ts-expect-error authenticator options need a store
       finoraAuth({ cache: { max: 10 } });
     });
+  });
+});
+
+/** `app` served by real @hono/node-server, where the middleware puts the core's headers on the Node response. */
+async function served(app: Hono<FinoraAuthEnv>): Promise<{ origin: string; close: () => Promise<void> }> {
+  const server = await new Promise<ServerType>((resolve) => {
+    const started = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));
+  });
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe.each([
+  { name: '@hono/node-server', over: served },
+  { name: 'app.request()', over: async (app: Hono<FinoraAuthEnv>) => ({ origin: 'http://localhost', close: async () => {}, app }) },
+])('the middleware as Hono calls it, on $name', ({ over }) => {
+  async function answers(app: Hono<FinoraAuthEnv>, path: string, headers: Record<string, string> = {}) {
+    const at = (await over(app)) as { origin: string; close: () => Promise<void>; app?: Hono<FinoraAuthEnv> };
+    try {
+      const response = at.app ? await at.app.request(path, { headers }) : await fetch(`${at.origin}${path}`, { headers });
+      return { status: response.status, text: await response.text() };
+    } finally {
+      await at.close();
+    }
+  }
+
+  it("a failure at once reaches the app's onError, as a rejection from an async middleware would", async () => {
+    const app = new Hono<FinoraAuthEnv>();
+    app.onError((error, c) => c.text(`onError: ${error.message}`, 599 as never));
+    app.use(
+      finoraAuth({
+        authenticator,
+        module: () => {
+          throw new Error('module function failed');
+        },
+      }),
+    );
+    app.get('/v1/invoices', (c) => c.text('handler'));
+    expect(await answers(app, '/v1/invoices')).toEqual({ status: 599, text: 'onError: module function failed' });
+  });
+
+  it('an allowed request gets what its handler answers, even one that forgets to answer, as under an async no-op', async () => {
+    const store = new MemoryKeyStore();
+    const manager = createKeyManager({ store });
+    await manager.putAccount({ id: 'acme', tier: 'premium' });
+    const { apiKey } = await manager.issue({ accountId: 'acme', environment: 'live' });
+    const build = (withAuth: boolean) => {
+      const app = new Hono<FinoraAuthEnv>();
+      app.onError((error, c) => c.text(`onError: ${error.message}`, 500));
+      // Hono answers a handler that forgets to answer differently with no middleware at all, so the reference is the
+      // middleware finoraAuth used to be: an async function that awaits next().
+      app.use(withAuth ? finoraAuth({ store }) : async (_c, next) => void (await next()));
+      app.get('/v1/invoices', (c) => c.text(`account ${withAuth ? c.get('auth').accountId : 'none'}`));
+      // A handler that returns nothing: Hono's own error, which the middleware must neither hide nor change.
+      app.get('/v1/forgot', () => undefined as unknown as Response);
+      return app;
+    };
+    const headers = { Authorization: `Bearer ${apiKey}` };
+    // Twice: the first request asks the store, the second is answered from the cache at once.
+    for (let i = 0; i < 2; i++) {
+      expect(await answers(build(true), '/v1/invoices', headers)).toEqual({ status: 200, text: 'account acme' });
+      expect(await answers(build(true), '/v1/forgot', headers)).toEqual(await answers(build(false), '/v1/forgot', headers));
+    }
   });
 });

@@ -126,3 +126,53 @@ describe('types', () => {
     });
   });
 });
+
+describe('the middleware as Koa calls it', () => {
+  it('answers with a promise even when it fails at once: a throw is a rejection, never thrown at the caller', async () => {
+    const middleware = finoraAuth({
+      authenticator,
+      module: () => {
+        throw new Error('module function failed');
+      },
+    });
+    let answer: unknown;
+    expect(() => (answer = middleware({ req: { rawHeaders: [] }, method: 'GET' } as never, async () => {}))).not.toThrow();
+    await expect(answer).rejects.toThrow('module function failed');
+  });
+
+  it('an allowed request waits for the rest of the chain, on a store lookup and on a cached key alike', async () => {
+    const store = new MemoryKeyStore();
+    const manager = createKeyManager({ store });
+    await manager.putAccount({ id: 'acme', tier: 'premium' });
+    const { apiKey } = await manager.issue({ accountId: 'acme', environment: 'live' });
+    const app = new Koa<FinoraAuthState>();
+    const order: string[] = [];
+    app.use(async (ctx, next) => {
+      await next();
+      order.push('outer after');
+      ctx.set('X-Outer-Saw', String(ctx.body !== undefined));
+    });
+    app.use(finoraAuth({ store }));
+    app.use(async (ctx) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      order.push('handler');
+      ctx.body = { account: ctx.state.auth.accountId };
+    });
+    const server = createServer(app.callback());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      for (let i = 0; i < 2; i++) {
+        // The first request looks the key up in the store; the second is answered from the cache at once.
+        const response = await fetch(`${origin}/v1/invoices`, { headers: { Authorization: `Bearer ${apiKey}` } });
+        expect(response.status).toBe(200);
+        expect(response.headers.get('x-outer-saw')).toBe('true');
+        expect(await response.json()).toEqual({ account: 'acme' });
+      }
+      expect(order).toEqual(['handler', 'outer after', 'handler', 'outer after']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
