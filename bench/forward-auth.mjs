@@ -1,6 +1,6 @@
 // Section: forward-auth behind nginx, with the shipped docs/forward-auth/nginx.conf: finora-auth against a trivial auth service.
 //
-//   node bench/forward-auth.mjs [--quick] [--smoke] [--connections=N] [--compare-dist=DIR]
+//   node bench/forward-auth.mjs [--quick] [--smoke] [--connections=N] [--compare-dist=DIR] [--long-lived]
 //
 // Processes on loopback: the API (a bare node:http server answering {"ok":true}); finora-auth's forward-auth
 // service (createGateway({ forwardAuth: true }) from packages/gateway/dist on a MemoryKeyStore, the handler
@@ -15,6 +15,10 @@
 //
 // autocannon in this process, 20 connections unless told; the paths rotate their order every round (direct,
 // nginx bare, nginx + trivial, nginx + finora-auth, ...), medians are reported, and ratios are taken per round.
+// Every round starts the auth services and nginx afresh (the services one after another, in an order that rotates)
+// and warms each path up again: one process of a build can run 10-15% faster or slower than another process of the
+// same build for its whole life (bench/findings.md), a fixed bias on a long-lived process that no number of rounds
+// removes. --long-lived starts them once (faster, and carries that bias). The API is one process for every path.
 // Each auth service reports its process CPU time, so CPU per request is given for it; nginx's worker CPU is read
 // from /proc. "Added p99" is the path's p99 latency minus nginx bare's in the same round. One JSON object on
 // stdout; progress on stderr.
@@ -162,45 +166,60 @@ async function main() {
     return;
   }
   const { default: autocannon } = await import('autocannon');
-  const WARMUP_S = sized(args, 3, 1, 0.2);
-  const RUN_S = sized(args, 4, 1, 0.3);
+  const FRESH = !args.rest.includes('--long-lived');
+  // A fresh process is warmed up every round, so a full run's warm-up is shorter.
+  const WARMUP_S = sized(args, FRESH ? 1.5 : 3, 1, 0.2);
+  const RUN_S = sized(args, FRESH ? 3 : 4, 1, 0.3);
   const ROUNDS = sized(args, 7, 3, 1);
   const CONNECTIONS = Number(option('connections') ?? 20);
   const compareDist = option('compare-dist');
 
   const api = await start(['--role=api']);
-  const trivial = await start(['--role=trivial-auth']);
-  const finora = await start(['--role=finora']);
-  const finoraNoLog = await start(['--role=finora', '--no-access-log']);
-  const compared = compareDist ? await start(['--role=finora', `--gateway-dist=${compareDist}`]) : undefined;
   const ports = { bare: await freePort(), trivial: await freePort(), finora: await freePort(), finoraNoLog: await freePort(), compared: await freePort() };
-  const servers = [
-    `  upstream bare_api { server 127.0.0.1:${api.port}; keepalive 16; }
+  const url = (port) => `http://127.0.0.1:${port}/v1/invoices`;
+  const bearer = (key) => ({ authorization: `Bearer ${key}` });
+  const ROLES = {
+    trivial: ['--role=trivial-auth'],
+    finora: ['--role=finora'],
+    finoraNoLog: ['--role=finora', '--no-access-log'],
+    ...(compareDist ? { compared: ['--role=finora', `--gateway-dist=${compareDist}`] } : {}),
+  };
+  const NAMES = ['direct', 'nginxBare', 'nginxTrivialAuth', 'nginxFinoraAuth', 'nginxFinoraAuthNoLog', ...(compareDist ? ['nginxComparedFinoraAuth'] : [])];
+
+  /** Round r's auth services (started one after another, the order rotating with r) and the nginx in front of them. */
+  async function startRound(r) {
+    const roles = Object.keys(ROLES);
+    const auth = {};
+    let nginx;
+    try {
+      for (let i = 0; i < roles.length; i++) {
+        const role = roles[(i + r) % roles.length];
+        auth[role] = await start(ROLES[role]);
+      }
+      nginx = await startNginx(join(rootDir, '.tmp', 'bench-forward-auth-nginx'), [
+        `  upstream bare_api { server 127.0.0.1:${api.port}; keepalive 16; }
   server {
     listen 127.0.0.1:${ports.bare};
     location / { proxy_pass http://bare_api; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }`,
-    shippedConf('trivial', { listen: ports.trivial, auth: trivial.port, api: api.port }),
-    shippedConf('finora', { listen: ports.finora, auth: finora.port, api: api.port }),
-    shippedConf('nolog', { listen: ports.finoraNoLog, auth: finoraNoLog.port, api: api.port }),
-    ...(compared ? [shippedConf('compared', { listen: ports.compared, auth: compared.port, api: api.port })] : []),
-  ];
-  let nginx;
-
-  const url = (port) => `http://127.0.0.1:${port}/v1/invoices`;
-  const bearer = (key) => ({ authorization: `Bearer ${key}` });
-  const targets = {
-    direct: { url: url(api.port), headers: bearer(finora.apiKey), auth: undefined, viaNginx: false },
-    nginxBare: { url: url(ports.bare), headers: bearer(finora.apiKey), auth: undefined, viaNginx: true },
-    nginxTrivialAuth: { url: url(ports.trivial), headers: bearer(finora.apiKey), auth: trivial, viaNginx: true },
-    nginxFinoraAuth: { url: url(ports.finora), headers: bearer(finora.apiKey), auth: finora, viaNginx: true },
-    nginxFinoraAuthNoLog: { url: url(ports.finoraNoLog), headers: bearer(finoraNoLog.apiKey), auth: finoraNoLog, viaNginx: true },
-  };
-  if (compared) targets.nginxComparedFinoraAuth = { url: url(ports.compared), headers: bearer(compared.apiKey), auth: compared, viaNginx: true };
-  const NAMES = Object.keys(targets);
-
-  try {
-    nginx = await startNginx(join(rootDir, '.tmp', 'bench-forward-auth-nginx'), servers);
+        shippedConf('trivial', { listen: ports.trivial, auth: auth.trivial.port, api: api.port }),
+        shippedConf('finora', { listen: ports.finora, auth: auth.finora.port, api: api.port }),
+        shippedConf('nolog', { listen: ports.finoraNoLog, auth: auth.finoraNoLog.port, api: api.port }),
+        ...(auth.compared ? [shippedConf('compared', { listen: ports.compared, auth: auth.compared.port, api: api.port })] : []),
+      ]);
+    } catch (error) {
+      await Promise.all([nginx?.stop(), ...Object.values(auth).map((a) => a.stop())]);
+      throw error;
+    }
+    const targets = {
+      direct: { url: url(api.port), headers: bearer(auth.finora.apiKey), auth: undefined, viaNginx: false },
+      nginxBare: { url: url(ports.bare), headers: bearer(auth.finora.apiKey), auth: undefined, viaNginx: true },
+      nginxTrivialAuth: { url: url(ports.trivial), headers: bearer(auth.finora.apiKey), auth: auth.trivial, viaNginx: true },
+      nginxFinoraAuth: { url: url(ports.finora), headers: bearer(auth.finora.apiKey), auth: auth.finora, viaNginx: true },
+      nginxFinoraAuthNoLog: { url: url(ports.finoraNoLog), headers: bearer(auth.finoraNoLog.apiKey), auth: auth.finoraNoLog, viaNginx: true },
+    };
+    if (auth.compared) targets.nginxComparedFinoraAuth = { url: url(ports.compared), headers: bearer(auth.compared.apiKey), auth: auth.compared, viaNginx: true };
+    const started = { nginx, targets, stop: () => Promise.all([nginx.stop(), ...Object.values(auth).map((a) => a.stop())]) };
     // finora-auth must really decide: the key passes, no key is refused with the contract's JSON, nothing by accident.
     for (const name of NAMES.filter((n) => n.includes('Finora'))) {
       const ok = await fetch(targets[name].url, { headers: targets[name].headers });
@@ -208,40 +227,55 @@ async function main() {
       const body = await refused.text();
       await ok.arrayBuffer();
       if (ok.status !== 200 || refused.status !== 401 || !body.includes('"error"')) {
+        await started.stop();
         throw new Error(`${name} check failed: key -> ${ok.status}, no key -> ${refused.status} ${body.slice(0, 80)}`);
       }
     }
+    for (const name of NAMES) await load(started, name, WARMUP_S);
+    return started;
+  }
 
-    async function load(name, seconds) {
-      const { auth, viaNginx } = targets[name];
-      const [authBefore, nginxBefore] = await Promise.all([auth?.cpu() ?? 0, viaNginx ? nginx.cpu() : 0]);
-      const result = await autocannon({ url: targets[name].url, headers: targets[name].headers, connections: CONNECTIONS, duration: seconds });
-      const [authAfter, nginxAfter] = await Promise.all([auth?.cpu() ?? 0, viaNginx ? nginx.cpu() : 0]);
-      const completed = result.requests.total;
-      return {
-        rps: completed / result.duration,
-        latencyP50Ms: result.latency.p50,
-        latencyP99Ms: result.latency.p99,
-        authCpuMicrosPerRequest: auth ? (authAfter - authBefore) / completed : undefined,
-        nginxCpuMicrosPerRequest: viaNginx ? (nginxAfter - nginxBefore) / completed : undefined,
-        errors: result.errors + result.timeouts,
-        non2xx: result.non2xx,
-      };
-    }
+  async function load({ nginx, targets }, name, seconds) {
+    const { auth, viaNginx } = targets[name];
+    const [authBefore, nginxBefore] = await Promise.all([auth?.cpu() ?? 0, viaNginx ? nginx.cpu() : 0]);
+    const result = await autocannon({ url: targets[name].url, headers: targets[name].headers, connections: CONNECTIONS, duration: seconds });
+    const [authAfter, nginxAfter] = await Promise.all([auth?.cpu() ?? 0, viaNginx ? nginx.cpu() : 0]);
+    const completed = result.requests.total;
+    return {
+      rps: completed / result.duration,
+      latencyP50Ms: result.latency.p50,
+      latencyP99Ms: result.latency.p99,
+      authCpuMicrosPerRequest: auth ? (authAfter - authBefore) / completed : undefined,
+      nginxCpuMicrosPerRequest: viaNginx ? (nginxAfter - nginxBefore) / completed : undefined,
+      errors: result.errors + result.timeouts,
+      non2xx: result.non2xx,
+    };
+  }
 
-    log(`forward-auth: warm-up ${WARMUP_S}s each, then ${ROUNDS} rounds x ${NAMES.length} x ${RUN_S}s, ${CONNECTIONS} connections, order rotating`);
-    for (const name of NAMES) await load(name, WARMUP_S);
+  let current;
+  try {
+    log(
+      `forward-auth: ${ROUNDS} rounds x ${NAMES.length} x ${RUN_S}s after a ${WARMUP_S}s warm-up each, ${CONNECTIONS} connections, order rotating` +
+        (FRESH ? ', auth services and nginx started afresh every round' : ''),
+    );
+    current = await startRound(0);
     const runs = Object.fromEntries(NAMES.map((name) => [name, []]));
     for (let r = 0; r < ROUNDS; r++) {
+      if (FRESH && r > 0) {
+        const old = current;
+        current = undefined;
+        await old.stop();
+        current = await startRound(r);
+      }
       const order = NAMES.map((_, i) => NAMES[(i + r) % NAMES.length]);
       for (const name of order) {
-        const run = await load(name, RUN_S);
+        const run = await load(current, name, RUN_S);
         runs[name][r] = run;
         const cpu = run.authCpuMicrosPerRequest === undefined ? '' : `, auth service ${round(run.authCpuMicrosPerRequest, 1)} us CPU/req`;
         log(`  ${name} round ${r + 1}: ${Math.round(run.rps)} req/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms${cpu}`);
       }
       const share = (name) => `${Math.round((100 * runs[name][r].rps) / runs.nginxTrivialAuth[r].rps)}%`;
-      log(`  round ${r + 1}, of nginx + trivial auth: nginx + finora-auth ${share('nginxFinoraAuth')}, access log off ${share('nginxFinoraAuthNoLog')}` + (compared ? `, compared build ${share('nginxComparedFinoraAuth')}` : ''));
+      log(`  round ${r + 1}, of nginx + trivial auth: nginx + finora-auth ${share('nginxFinoraAuth')}, access log off ${share('nginxFinoraAuthNoLog')}` + (compareDist ? `, compared build ${share('nginxComparedFinoraAuth')}` : ''));
     }
 
     const med = (list, field) => {
@@ -273,6 +307,7 @@ async function main() {
       section: 'forward-auth',
       quick: args.quick,
       rounds: ROUNDS,
+      freshServicesEveryRound: FRESH,
       runSeconds: RUN_S,
       warmupSeconds: WARMUP_S,
       connections: CONNECTIONS,
@@ -288,7 +323,7 @@ async function main() {
       finoraNoLogVsFinora: ratioOf('nginxFinoraAuthNoLog', 'nginxFinoraAuth'),
       finoraNoLogCpuVsFinoraCpu: ratioOf('nginxFinoraAuthNoLog', 'nginxFinoraAuth', 'authCpuMicrosPerRequest'),
       addedP99Ms: { trivialAuth: addedP99('nginxTrivialAuth'), finoraAuth: addedP99('nginxFinoraAuth'), finoraAuthNoLog: addedP99('nginxFinoraAuthNoLog') },
-      ...(compared
+      ...(compareDist
         ? {
             compareDist,
             comparedVsTrivialAuth: ratioOf('nginxComparedFinoraAuth', 'nginxTrivialAuth'),
@@ -303,6 +338,6 @@ async function main() {
       rawRuns: runs,
     });
   } finally {
-    await Promise.all([nginx?.stop(), api.stop(), trivial.stop(), finora.stop(), finoraNoLog.stop(), compared?.stop()]);
+    await Promise.all([current?.stop(), api.stop()]);
   }
 }

@@ -1,15 +1,17 @@
 // Section: requests/s through the finora-auth gateway (proxying, cached key) against the same upstream called directly.
 //
-//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--rounds=N] [--no-access-log] [--gateway-dist=DIR] [--compare-dist=DIR] [--demo] [--fresh]
+//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--rounds=N] [--no-access-log] [--gateway-dist=DIR] [--compare-dist=DIR] [--demo] [--long-lived]
 //
 // --gateway-dist=DIR runs another build of the gateway (a directory holding its index.js) instead of
 // packages/gateway/dist; --compare-dist=DIR adds a second gateway from DIR, run in the same rounds
 // (comparedGateway, and gateway/comparedGateway per round): before/after figures from one command. --demo adds the
 // gateway without an upstream, answering its own demo route (`serve` with no --upstream; and the compared build's).
-// --fresh (implied by --compare-dist) starts the gateway processes afresh every round, in an order that alternates
-// from round to round, each warmed up again before the round: a process keeps whatever it got at its start (the
-// one started first was charged ~12% more CPU than an identical build started after it), so two builds compared
-// in long-lived processes compare their processes as much as their code.
+// Every round starts the gateway processes and the bare proxies afresh, in an order that alternates from round to
+// round, each warmed up again before the round: a process keeps whatever it got at its start (the one started first
+// was charged ~12% more CPU than an identical build started after it; an A/A run of the HTTP section put two
+// processes of one build 10-15% apart: bench/findings.md), so processes kept for the whole run would compare their
+// processes as much as their code. --long-lived starts them once (faster; carries that bias; not with
+// --compare-dist). The upstream is one process for every path.
 //
 // Processes on loopback: the upstream (a bare node:http server answering {"ok":true}); the gateway built from
 // packages/gateway/dist (createGateway on a MemoryKeyStore, default options: access log on, written to /dev/null)
@@ -127,19 +129,21 @@ async function main() {
   const gatewayDist = option('gateway-dist');
   const compareDist = option('compare-dist');
   const withDemo = args.rest.includes('--demo');
-  const fresh = compareDist !== undefined || args.rest.includes('--fresh');
+  const fresh = compareDist !== undefined || !args.rest.includes('--long-lived');
   /** How each gateway process is started (again, every round, with --fresh). */
   const gatewayOf = (dist, proxied) =>
     start(['--role=gateway', ...(proxied ? [`--upstream=${upstreamUrl}`] : []), ...(accessLog ? [] : ['--no-access-log']), ...(dist ? [`--gateway-dist=${dist}`] : [])]);
   const spawners = {
     gateway: () => gatewayOf(gatewayDist, true),
+    bareProxy: () => start(['--role=bare-proxy', `--upstream=${upstreamUrl}`]),
+    bareUndiciProxy: () => start(['--role=bare-undici-proxy', `--upstream=${upstreamUrl}`]),
     ...(compareDist ? { comparedGateway: () => gatewayOf(compareDist, true) } : {}),
     ...(withDemo ? { demo: () => gatewayOf(gatewayDist, false) } : {}),
     ...(withDemo && compareDist ? { comparedDemo: () => gatewayOf(compareDist, false) } : {}),
   };
   const gateway = await spawners.gateway();
-  const bare = await start(['--role=bare-proxy', `--upstream=${upstreamUrl}`]);
-  const bareUndici = await start(['--role=bare-undici-proxy', `--upstream=${upstreamUrl}`]);
+  const bare = await spawners.bareProxy();
+  const bareUndici = await spawners.bareUndiciProxy();
   const compared = compareDist ? await spawners.comparedGateway() : undefined;
   const demo = withDemo ? await spawners.demo() : undefined;
   const comparedDemo = withDemo && compareDist ? await spawners.comparedDemo() : undefined;
@@ -161,10 +165,10 @@ async function main() {
     targets.comparedDemo = { url: `http://127.0.0.1:${comparedDemo.port}/v1/invoices`, headers: { authorization: `Bearer ${comparedDemo.apiKey}` }, proxy: comparedDemo };
   }
   const NAMES = Object.keys(targets);
-  /** Points target `name` at a (new) gateway process: its port, and its own key (each has its own MemoryKeyStore). */
+  /** Points target `name` at a (new) process: its port, and a gateway's own key (each has its own MemoryKeyStore). */
   const point = (name, proc) => {
     targets[name].url = `http://127.0.0.1:${proc.port}/v1/invoices`;
-    targets[name].headers = { authorization: `Bearer ${proc.apiKey}` };
+    if (proc.apiKey) targets[name].headers = { authorization: `Bearer ${proc.apiKey}` };
     targets[name].proxy = proc;
   };
 
@@ -204,13 +208,13 @@ async function main() {
 
     log(
       `gateway: warm-up ${WARMUP_S}s each, then ${ROUNDS} rounds x ${NAMES.length} x ${RUN_S}s, ${CONNECTIONS} connections, access log ${accessLog ? 'on' : 'off'}` +
-        (fresh ? `, gateway processes started afresh every round (warm-up ${FRESH_WARMUP_S}s)` : ''),
+        (fresh ? `, gateway and bare proxy processes started afresh every round (warm-up ${FRESH_WARMUP_S}s)` : ''),
     );
     for (const name of NAMES) await load(name, WARMUP_S);
     const runs = Object.fromEntries(NAMES.map((name) => [name, []]));
     for (let r = 0; r < ROUNDS; r++) {
       if (fresh && r > 0) {
-        // New gateway processes, the first started alternating, each warmed up as the first ones were (shorter).
+        // New gateway and bare proxy processes, the order alternating, each warmed up as the first ones were (shorter).
         const names = Object.keys(spawners);
         const order = r % 2 === 0 ? names : [...names].reverse();
         await Promise.all(names.map((name) => targets[name].proxy.stop()));
@@ -300,6 +304,6 @@ async function main() {
       rawRuns: runs,
     });
   } finally {
-    await Promise.all([...Object.keys(spawners).map((name) => targets[name]?.proxy.stop()), bare.stop(), bareUndici.stop(), upstream.stop()]);
+    await Promise.all([...Object.keys(spawners).map((name) => targets[name]?.proxy.stop()), upstream.stop()]);
   }
 }

@@ -3,16 +3,22 @@
 //
 // Each server variant runs in its own child process (bench/http-server.mjs); autocannon drives it from this one.
 // On 2 cores that gives the server one core and the load generator the other: a server sharing its event loop
-// with the load generator would be measured together with it. The variants of one framework are started together
-// and measured in interleaved runs (floor, async, finora, peer, then async, finora, peer, floor, …: the order rotates
-// each round, so no variant always runs first or right after the same neighbour); medians are reported, and the
-// finora/floor ratio is taken per round, between runs seconds apart, so drifting machine load cancels out.
+// with the load generator would be measured together with it. The variants of one framework are measured
+// in interleaved runs (floor, async, finora, peer, then async, finora, peer, floor, …: the order rotates each round,
+// so no variant always runs first or right after the same neighbour); medians are reported, and the finora/floor
+// ratio is taken per round, between runs seconds apart, so drifting machine load cancels out.
+// Every round starts its servers afresh (one after another, in the round's order) and warms each up again: on this VM
+// one process of a build can run 10-15% faster or slower than another process of the same build for its whole life
+// (an A/A run, --same=finora: bench/findings.md), so long-lived processes would give each variant a fixed bias that
+// no number of rounds removes; fresh ones turn it into round-to-round noise, which the medians absorb.
 // Server CPU time per request (process.cpuUsage in the server) is reported too: it does not depend on whether
 // the server or the load generator was the bottleneck.
 // --frameworks=hono,koa (default: hono, express, koa, fastify), --rounds=N, --seconds=S, --warmup=S override the mode's choices (for investigations).
 // --baseline=DIR: also runs finoraAuth from another checkout's built packages (DIR/bench/http-server.mjs, which resolves
 // DIR's packages) as a fifth variant, `baseline`, in the same interleaved rounds: before/after ratios side by side.
-// --cpu-prof: each server records a V8 CPU profile of the measured runs (not start-up or warm-up) into
+// --long-lived: start each variant's server once and keep it for every round (faster; carries the per-process bias).
+// --same=VARIANT: run VARIANT in every slot (an A/A run: how far identical servers read apart under this method).
+// --cpu-prof (implies --long-lived): each server records a V8 CPU profile of the measured runs (not start-up or warm-up) into
 // .tmp/profiles/<framework>-<variant>.cpuprofile; read them with bench/profile-summary.mjs.
 
 import { fork } from 'node:child_process';
@@ -23,14 +29,18 @@ const args = parseArgs();
 const FRAMEWORKS = (args.rest.find((a) => a.startsWith('--frameworks='))?.slice(13).split(',')) ?? ['hono', 'express', 'koa', 'fastify'];
 const BASELINE_DIR = args.rest.find((a) => a.startsWith('--baseline='))?.slice(11);
 const VARIANTS = ['floor', 'async', 'finora', 'peer', ...(BASELINE_DIR ? ['baseline'] : [])];
+const SAME = args.rest.find((a) => a.startsWith('--same='))?.slice(7);
+if (SAME !== undefined && !['floor', 'async', 'finora', 'peer'].includes(SAME)) throw new Error(`--same takes floor, async, finora or peer; got ${SAME}`);
+const FRESH = !args.rest.includes('--long-lived') && !args.cpuProf;
 const restNumber = (name) => {
   const found = args.rest.find((a) => a.startsWith(`--${name}=`));
   return found === undefined ? undefined : Number(found.slice(name.length + 3));
 };
 // Quick and smoke runs skip the warm-up: each autocannon run costs about half a second more than its duration.
-const WARMUP_S = restNumber('warmup') ?? sized(args, 2, 0, 0);
-const RUN_S = restNumber('seconds') ?? sized(args, 3, 0.4, 0.2);
-const ROUNDS = restNumber('rounds') ?? sized(args, 6, 1, 1);
+// A fresh process is warmed up every round, so a full run's rounds are shorter and more of them.
+const WARMUP_S = restNumber('warmup') ?? sized(args, FRESH ? 1 : 2, 0, 0);
+const RUN_S = restNumber('seconds') ?? sized(args, FRESH ? 2 : 3, 0.4, 0.2);
+const ROUNDS = restNumber('rounds') ?? sized(args, FRESH ? 8 : 6, 1, 1);
 const CONNECTIONS = 10;
 const PEERS = {
   hono: 'hono/bearer-auth (static token)',
@@ -43,7 +53,7 @@ const profileDir = join(rootDir, '.tmp', 'profiles');
 const { default: autocannon } = await import('autocannon');
 
 function startServer(framework, variant) {
-  const [script, as] = variant === 'baseline' ? [join(BASELINE_DIR, 'bench', 'http-server.mjs'), 'finora'] : [join(benchDir, 'http-server.mjs'), variant];
+  const [script, as] = variant === 'baseline' ? [join(BASELINE_DIR, 'bench', 'http-server.mjs'), 'finora'] : [join(benchDir, 'http-server.mjs'), SAME ?? variant];
   const child = fork(script, [framework, as], { cwd: rootDir, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const replies = [];
   const waiters = [];
@@ -126,25 +136,48 @@ for (const framework of FRAMEWORKS) {
     frameworks.push({ framework, measured: false, reason: `packages/${framework}/dist is missing (not built)` });
     continue;
   }
-  log(`http: ${framework}: ${ROUNDS} rounds x ${VARIANTS.length} variants x ${RUN_S}s, ${CONNECTIONS} connections`);
+  log(
+    `http: ${framework}: ${ROUNDS} rounds x ${VARIANTS.length} variants x ${RUN_S}s, ${CONNECTIONS} connections` +
+      (FRESH ? `, servers started afresh every round (warm-up ${WARMUP_S}s each)` : '') +
+      (SAME ? `, ${SAME} in every slot` : ''),
+  );
   let servers = [];
-  try {
-    servers = await Promise.all(VARIANTS.map((variant) => startServer(framework, variant)));
-    // Every variant answers the bench key; finora and the peer refuse a key they do not know.
-    const checks = {};
-    for (const server of servers) {
-      const ok = await probe(server, `Bearer ${server.apiKey}`);
-      const unknown = await probe(server, `Bearer ${randomKey()}`);
-      checks[server.variant] = { validKeyStatus: ok, unknownKeyStatus: unknown };
-      const wantUnknown = server.variant === 'floor' || server.variant === 'async' ? 200 : 401;
-      if (ok !== 200 || unknown !== wantUnknown) {
-        throw new Error(`${framework}/${server.variant}: valid key got ${ok}, unknown key got ${unknown} (want 200, ${wantUnknown})`);
-      }
+  const checks = {};
+  /** Every variant answers the bench key; finora and the peer refuse a key they do not know. */
+  async function check(server) {
+    const ok = await probe(server, `Bearer ${server.apiKey}`);
+    const unknown = await probe(server, `Bearer ${randomKey()}`);
+    checks[server.variant] = { validKeyStatus: ok, unknownKeyStatus: unknown };
+    const runs = server.variant === 'baseline' ? 'finora' : (SAME ?? server.variant);
+    const wantUnknown = runs === 'floor' || runs === 'async' ? 200 : 401;
+    if (ok !== 200 || unknown !== wantUnknown) {
+      throw new Error(`${framework}/${server.variant}: valid key got ${ok}, unknown key got ${unknown} (want 200, ${wantUnknown})`);
     }
-    if (WARMUP_S > 0) for (const server of servers) await load(server, WARMUP_S);
+  }
+  /** Round r's servers: started one after another in the round's order, checked, warmed up; listed in VARIANTS order. */
+  async function startRound(r) {
+    const started = [];
+    try {
+      for (let i = 0; i < VARIANTS.length; i++) started.push(await startServer(framework, VARIANTS[(i + r) % VARIANTS.length]));
+      for (const server of started) await check(server);
+      if (WARMUP_S > 0) for (const server of started) await load(server, WARMUP_S);
+    } catch (error) {
+      await Promise.all(started.map((s) => s.stop()));
+      throw error;
+    }
+    return VARIANTS.map((variant) => started.find((s) => s.variant === variant));
+  }
+  try {
+    servers = await startRound(0);
     if (args.cpuProf) for (const server of servers) await server.profile('start');
     const runs = Object.fromEntries(VARIANTS.map((v) => [v, []]));
     for (let r = 0; r < ROUNDS; r++) {
+      if (FRESH && r > 0) {
+        const old = servers;
+        servers = [];
+        await Promise.all(old.map((s) => s.stop()));
+        servers = await startRound(r);
+      }
       for (let i = 0; i < servers.length; i++) {
         const server = servers[(i + r) % servers.length];
         const run = await load(server, RUN_S);
@@ -228,6 +261,8 @@ emit({
   section: 'http',
   quick: args.quick,
   rounds: ROUNDS,
+  freshServersEveryRound: FRESH,
+  same: SAME,
   runSeconds: RUN_S,
   warmupSeconds: WARMUP_S,
   connections: CONNECTIONS,

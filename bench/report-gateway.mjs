@@ -37,7 +37,8 @@ export function gatewaySection(results, header) {
   ].filter(([, v]) => v);
   lines.push(
     'From `bench/gateway.mjs` (its header comment says exactly what runs). autocannon with',
-    `${r.connections} connections in its own process; the paths alternate in an order that rotates every round, ${r.rounds} rounds of ${r.runSeconds} s, medians; access log ${r.accessLog ? 'on' : 'off'}.`,
+    `${r.connections} connections in its own process; the paths alternate in an order that rotates every round, ${r.rounds} rounds of ${r.runSeconds} s, medians; access log ${r.accessLog ? 'on' : 'off'}.` +
+      (r.freshGatewayEveryRound ? ' The gateway and bare proxy processes are started afresh every round and warmed up again, so no process\'s luck at its start biases a path (bench/findings.md).' : ''),
     '',
     '| path | req/s (median) | range | p50 / p99 latency | gateway / proxy CPU µs/req | upstream CPU µs/req |',
     '|---|---:|---|---|---:|---:|',
@@ -75,7 +76,8 @@ export function forwardAuthSection(results, header) {
   lines.push(
     'From `bench/forward-auth.mjs` (its header comment says exactly what runs): one nginx',
     `(${r.nginx}, one worker) with \`docs/forward-auth/nginx.conf\` as shipped but for its ports; autocannon with ${r.connections} connections;`,
-    `the paths rotate their order every round, ${r.rounds} rounds of ${r.runSeconds} s, medians. Added p99 is the path's p99 minus nginx bare's in the same round (autocannon's latencies are whole milliseconds).`,
+    `the paths rotate their order every round, ${r.rounds} rounds of ${r.runSeconds} s, medians. Added p99 is the path's p99 minus nginx bare's in the same round (autocannon's latencies are whole milliseconds).` +
+      (r.freshServicesEveryRound ? ' The auth services and nginx are started afresh every round and warmed up again, so no process\'s luck at its start biases a path (bench/findings.md).' : ''),
     '',
     '| path | req/s (median) | range | p50 / p99 latency | added p99 | auth service CPU µs/req | nginx worker CPU µs/req |',
     '|---|---:|---|---|---:|---:|---:|',

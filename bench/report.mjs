@@ -403,6 +403,12 @@ function httpSection(results) {
     `${r.connections} connections, no pipelining, ${r.rounds} rounds of ${r.runSeconds} s per variant after a ${r.warmupSeconds} s warm-up,`,
     'interleaved floor, finora, peer, floor, …; the table shows medians. Each server variant runs in its own child process',
     '(`bench/http-server.mjs`), the load generator in the parent: on 2 cores each gets one, and neither measures the other.',
+    ...(r.freshServersEveryRound
+      ? [
+          'Every round starts each variant\'s server afresh and warms it up again: one process of a build can run 10-15% faster or',
+          'slower than another of the same build for its whole life, a bias that only fresh processes average out (bench/findings.md).',
+        ]
+      : []),
     'Server CPU per request comes from `process.cpuUsage()` inside the server, read before and after each run: unlike',
     'requests/s it does not depend on whether the server or the load generator was the bottleneck ("CPU share" near 1.0',
     'means the server had a full core busy). Before the runs each variant is checked: the valid key gets 200 and, on',
