@@ -16,7 +16,7 @@
 // autocannon in this process, 20 connections unless told; the paths rotate their order every round (direct,
 // nginx bare, nginx + trivial, nginx + finora-auth, ...), medians are reported, and ratios are taken per round.
 // Every round starts the auth services and nginx afresh (the services one after another, in an order that rotates)
-// and warms each path up again: one process of a build can run 10-15% faster or slower than another process of the
+// and warms each path up again: one process of a build can run 10-25% faster or slower than another process of the
 // same build for its whole life (bench/findings.md), a fixed bias on a long-lived process that no number of rounds
 // removes. --long-lived starts them once (faster, and carries that bias). The API is one process for every path.
 // Each auth service reports its process CPU time, so CPU per request is given for it; nginx's worker CPU is read

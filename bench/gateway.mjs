@@ -9,7 +9,7 @@
 // Every round starts the gateway processes and the bare proxies afresh, in an order that alternates from round to
 // round, each warmed up again before the round: a process keeps whatever it got at its start (the one started first
 // was charged ~12% more CPU than an identical build started after it; an A/A run of the HTTP section put two
-// processes of one build 10-15% apart: bench/findings.md), so processes kept for the whole run would compare their
+// processes of one build 10-25% apart: bench/findings.md), so processes kept for the whole run would compare their
 // processes as much as their code. --long-lived starts them once (faster; carries that bias; not with
 // --compare-dist). The upstream is one process for every path.
 //

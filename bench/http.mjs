@@ -8,7 +8,7 @@
 // so no variant always runs first or right after the same neighbour); medians are reported, and the finora/floor
 // ratio is taken per round, between runs seconds apart, so drifting machine load cancels out.
 // Every round starts its servers afresh (one after another, in the round's order) and warms each up again: on this VM
-// one process of a build can run 10-15% faster or slower than another process of the same build for its whole life
+// one process of a build can run 10-25% faster or slower than another process of the same build for its whole life
 // (an A/A run, --same=finora: bench/findings.md), so long-lived processes would give each variant a fixed bias that
 // no number of rounds removes; fresh ones turn it into round-to-round noise, which the medians absorb.
 // Server CPU time per request (process.cpuUsage in the server) is reported too: it does not depend on whether

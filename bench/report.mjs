@@ -405,7 +405,7 @@ function httpSection(results) {
     '(`bench/http-server.mjs`), the load generator in the parent: on 2 cores each gets one, and neither measures the other.',
     ...(r.freshServersEveryRound
       ? [
-          'Every round starts each variant\'s server afresh and warms it up again: one process of a build can run 10-15% faster or',
+          'Every round starts each variant\'s server afresh and warms it up again: one process of a build can run 10-25% faster or',
           'slower than another of the same build for its whole life, a bias that only fresh processes average out (bench/findings.md).',
         ]
       : []),
