@@ -130,7 +130,7 @@ async function main() {
   const compareDist = option('compare-dist');
   const withDemo = args.rest.includes('--demo');
   const fresh = compareDist !== undefined || !args.rest.includes('--long-lived');
-  /** How each gateway process is started (again, every round, with --fresh). */
+  /** How each gateway process is started (again every round, unless --long-lived). */
   const gatewayOf = (dist, proxied) =>
     start(['--role=gateway', ...(proxied ? [`--upstream=${upstreamUrl}`] : []), ...(accessLog ? [] : ['--no-access-log']), ...(dist ? [`--gateway-dist=${dist}`] : [])]);
   const spawners = {
