@@ -1,6 +1,6 @@
 // Section: forward-auth behind nginx, with the shipped docs/forward-auth/nginx.conf: finora-auth against a trivial auth service.
 //
-//   node bench/forward-auth.mjs [--quick] [--smoke] [--connections=N] [--compare-dist=DIR] [--long-lived]
+//   node bench/forward-auth.mjs [--quick] [--smoke] [--connections=N] [--compare-dist=DIR | --bound] [--long-lived]
 //
 // Processes on loopback: the API (a bare node:http server answering {"ok":true}); finora-auth's forward-auth
 // service (createGateway({ forwardAuth: true }) from packages/gateway/dist on a MemoryKeyStore, the handler
@@ -11,7 +11,9 @@
 // with only its ports changed, in front of finora-auth, of finora-auth without its access log and of the trivial
 // service, and a bare proxy_pass to the API (no auth_request) for reference. --compare-dist=DIR adds a second
 // finora-auth build behind a fourth copy of the shipped configuration, in the same rounds: before/after from one
-// command.
+// command. --bound puts there instead an upper bound built from the shipped sources
+// (bench/bounds/forward-auth-bound.ts): the core's decision and `judgeForwardAuth` answered straight from
+// node:http, with no access log, metrics or tracking.
 //
 // autocannon in this process, 20 connections unless told; the paths rotate their order every round (direct,
 // nginx bare, nginx + trivial, nginx + finora-auth, ...), medians are reported, and ratios are taken per round.
@@ -30,6 +32,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { benchGateway, emit, forkRole, hasDist, log, machine, median, parseArgs, rootDir, round, serveIpc, sized } from './lib.mjs';
+import { buildBound } from './bounds/build.mjs';
 
 const args = parseArgs();
 const option = (name) => args.rest.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -172,7 +175,8 @@ async function main() {
   const RUN_S = sized(args, FRESH ? 3 : 4, 1, 0.3);
   const ROUNDS = sized(args, 7, 3, 1);
   const CONNECTIONS = Number(option('connections') ?? 20);
-  const compareDist = option('compare-dist');
+  const bound = args.rest.includes('--bound');
+  const compareDist = bound ? await buildBound('forward-auth-bound') : option('compare-dist');
 
   const api = await start(['--role=api']);
   const ports = { bare: await freePort(), trivial: await freePort(), finora: await freePort(), finoraNoLog: await freePort(), compared: await freePort() };
@@ -275,7 +279,7 @@ async function main() {
         log(`  ${name} round ${r + 1}: ${Math.round(run.rps)} req/s, p50 ${run.latencyP50Ms} ms, p99 ${run.latencyP99Ms} ms${cpu}`);
       }
       const share = (name) => `${Math.round((100 * runs[name][r].rps) / runs.nginxTrivialAuth[r].rps)}%`;
-      log(`  round ${r + 1}, of nginx + trivial auth: nginx + finora-auth ${share('nginxFinoraAuth')}, access log off ${share('nginxFinoraAuthNoLog')}` + (compareDist ? `, compared build ${share('nginxComparedFinoraAuth')}` : ''));
+      log(`  round ${r + 1}, of nginx + trivial auth: nginx + finora-auth ${share('nginxFinoraAuth')}, access log off ${share('nginxFinoraAuthNoLog')}` + (compareDist ? `, ${bound ? 'bound' : 'compared build'} ${share('nginxComparedFinoraAuth')}` : ''));
     }
 
     const med = (list, field) => {
@@ -325,10 +329,19 @@ async function main() {
       addedP99Ms: { trivialAuth: addedP99('nginxTrivialAuth'), finoraAuth: addedP99('nginxFinoraAuth'), finoraAuthNoLog: addedP99('nginxFinoraAuthNoLog') },
       ...(compareDist
         ? {
-            compareDist,
-            comparedVsTrivialAuth: ratioOf('nginxComparedFinoraAuth', 'nginxTrivialAuth'),
-            finoraVsCompared: ratioOf('nginxFinoraAuth', 'nginxComparedFinoraAuth'),
-            finoraCpuVsComparedCpu: ratioOf('nginxFinoraAuth', 'nginxComparedFinoraAuth', 'authCpuMicrosPerRequest'),
+            compareDist: bound ? 'bench/bounds/forward-auth-bound.ts' : compareDist,
+            ...(bound
+              ? {
+                  bound: true,
+                  boundVsTrivialAuth: ratioOf('nginxComparedFinoraAuth', 'nginxTrivialAuth'),
+                  finoraVsBound: ratioOf('nginxFinoraAuth', 'nginxComparedFinoraAuth'),
+                  finoraCpuVsBoundCpu: ratioOf('nginxFinoraAuth', 'nginxComparedFinoraAuth', 'authCpuMicrosPerRequest'),
+                }
+              : {
+                  comparedVsTrivialAuth: ratioOf('nginxComparedFinoraAuth', 'nginxTrivialAuth'),
+                  finoraVsCompared: ratioOf('nginxFinoraAuth', 'nginxComparedFinoraAuth'),
+                  finoraCpuVsComparedCpu: ratioOf('nginxFinoraAuth', 'nginxComparedFinoraAuth', 'authCpuMicrosPerRequest'),
+                }),
           }
         : {}),
       targets: [

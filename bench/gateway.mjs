@@ -1,11 +1,14 @@
 // Section: requests/s through the finora-auth gateway (proxying, cached key) against the same upstream called directly.
 //
-//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--rounds=N] [--no-access-log] [--gateway-dist=DIR] [--compare-dist=DIR] [--demo] [--long-lived]
+//   node bench/gateway.mjs [--quick] [--smoke] [--connections=N] [--rounds=N] [--no-access-log] [--gateway-dist=DIR] [--compare-dist=DIR] [--demo] [--bounds] [--long-lived]
 //
 // --gateway-dist=DIR runs another build of the gateway (a directory holding its index.js) instead of
 // packages/gateway/dist; --compare-dist=DIR adds a second gateway from DIR, run in the same rounds
 // (comparedGateway, and gateway/comparedGateway per round): before/after figures from one command. --demo adds the
 // gateway without an upstream, answering its own demo route (`serve` with no --upstream; and the compared build's).
+// --bounds adds two upper bounds built from the shipped sources (bench/bounds/proxy-bound.ts): node:http + undici
+// + the core's decision + the target check and nothing else, sending the headers the contract requires
+// (boundContract) or those the gateway sends (boundForwarding); no log, metrics or tracking.
 // Every round starts the gateway processes and the bare proxies afresh, in an order that alternates from round to
 // round, each warmed up again before the round: a process keeps whatever it got at its start (the one started first
 // was charged ~12% more CPU than an identical build started after it; an A/A run of the HTTP section put two
@@ -26,11 +29,13 @@
 // direct: see docs/gateway.md. One JSON object on stdout; progress on stderr.
 //
 // Internal roles (forked by this script): --role=upstream, --role=gateway --upstream=URL, --role=bare-proxy
-// --upstream=URL, --role=bare-undici-proxy --upstream=URL.
+// --upstream=URL, --role=bare-undici-proxy --upstream=URL, --role=bound-proxy --bound-dir=DIR --variant=V --upstream=URL.
 
 import { Agent, createServer, request } from 'node:http';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildBound } from './bounds/build.mjs';
 import { benchGateway, emit, forkRole, hasDist, log, machine, median, parseArgs, round, serveIpc, sized } from './lib.mjs';
 
 const args = parseArgs();
@@ -94,6 +99,12 @@ if (role === 'upstream') {
     );
   });
   server.listen(0, '127.0.0.1', () => serveIpc({ port: server.address().port }));
+} else if (role === 'bound-proxy') {
+  // --bounds: an upper bound built from the shipped sources (bench/bounds/proxy-bound.ts).
+  const { listenBoundProxy } = await import(pathToFileURL(join(option('bound-dir'), 'index.js')).href);
+  const { store, apiKey } = await benchGateway();
+  const port = await listenBoundProxy({ store, upstream: option('upstream'), variant: option('variant') });
+  serveIpc({ port, apiKey });
 } else if (role === 'gateway') {
   // --gateway-dist=DIR runs another build of the gateway, to compare two builds.
   const { createGateway, store, apiKey } = await benchGateway(option('gateway-dist'));
@@ -129,6 +140,8 @@ async function main() {
   const gatewayDist = option('gateway-dist');
   const compareDist = option('compare-dist');
   const withDemo = args.rest.includes('--demo');
+  const boundDir = args.rest.includes('--bounds') ? await buildBound('proxy-bound') : undefined;
+  const boundOf = (variant) => start(['--role=bound-proxy', `--bound-dir=${boundDir}`, `--variant=${variant}`, `--upstream=${upstreamUrl}`]);
   const fresh = compareDist !== undefined || !args.rest.includes('--long-lived');
   /** How each gateway process is started (again every round, unless --long-lived). */
   const gatewayOf = (dist, proxied) =>
@@ -139,6 +152,7 @@ async function main() {
     bareUndiciProxy: () => start(['--role=bare-undici-proxy', `--upstream=${upstreamUrl}`]),
     ...(compareDist ? { comparedGateway: () => gatewayOf(compareDist, true) } : {}),
     ...(withDemo ? { demo: () => gatewayOf(gatewayDist, false) } : {}),
+    ...(boundDir ? { boundContract: () => boundOf('contract'), boundForwarding: () => boundOf('forwarding') } : {}),
     ...(withDemo && compareDist ? { comparedDemo: () => gatewayOf(compareDist, false) } : {}),
   };
   const gateway = await spawners.gateway();
@@ -147,6 +161,7 @@ async function main() {
   const compared = compareDist ? await spawners.comparedGateway() : undefined;
   const demo = withDemo ? await spawners.demo() : undefined;
   const comparedDemo = withDemo && compareDist ? await spawners.comparedDemo() : undefined;
+  const bounds = boundDir ? { boundContract: await spawners.boundContract(), boundForwarding: await spawners.boundForwarding() } : {};
   // Every target gets the same Authorization header; only the gateway reads it.
   const headers = { authorization: `Bearer ${gateway.apiKey}` };
   const targets = {
@@ -164,6 +179,9 @@ async function main() {
   if (comparedDemo) {
     targets.comparedDemo = { url: `http://127.0.0.1:${comparedDemo.port}/v1/invoices`, headers: { authorization: `Bearer ${comparedDemo.apiKey}` }, proxy: comparedDemo };
   }
+  for (const [name, proc] of Object.entries(bounds)) {
+    targets[name] = { url: `http://127.0.0.1:${proc.port}/v1/invoices`, headers: { authorization: `Bearer ${proc.apiKey}` }, proxy: proc };
+  }
   const NAMES = Object.keys(targets);
   /** Points target `name` at a (new) process: its port, and a gateway's own key (each has its own MemoryKeyStore). */
   const point = (name, proc) => {
@@ -179,6 +197,12 @@ async function main() {
     await ok.arrayBuffer();
     await refused.arrayBuffer();
     if (ok.status !== 200 || refused.status !== 401) throw new Error(`gateway check failed: key -> ${ok.status}, no key -> ${refused.status}`);
+    // The bounds decide as the gateway does: the key passes, no key is refused.
+    for (const name of Object.keys(bounds)) {
+      const [allowed, denied] = [await fetch(targets[name].url, { headers: targets[name].headers }), await fetch(targets[name].url)];
+      await Promise.all([allowed.arrayBuffer(), denied.arrayBuffer()]);
+      if (allowed.status !== 200 || denied.status !== 401) throw new Error(`${name} check failed: key -> ${allowed.status}, no key -> ${denied.status}`);
+    }
     for (const name of ['bareProxy', 'bareUndiciProxy']) {
       const viaBare = await fetch(targets[name].url);
       if (viaBare.status !== 200) throw new Error(`${name} check failed: ${viaBare.status}`);
@@ -231,7 +255,8 @@ async function main() {
       const share = (name) => `${Math.round((100 * runs[name][r].rps) / runs.direct[r].rps)}%`;
       log(
         `  round ${r + 1} of direct: bare node proxy ${share('bareProxy')}, bare undici proxy ${share('bareUndiciProxy')}, gateway ${share('gateway')}` +
-          (compared ? `, compared gateway ${share('comparedGateway')}` : ''),
+          (compared ? `, compared gateway ${share('comparedGateway')}` : '') +
+          (boundDir ? `, bounds: contract headers ${share('boundContract')}, forwarding headers ${share('boundForwarding')}` : ''),
       );
     }
     const summarize = (list) => ({
@@ -286,6 +311,17 @@ async function main() {
             comparedGatewayVsDirect: ratioOf('comparedGateway', 'direct'),
             gatewayVsComparedGateway: ratioOf('gateway', 'comparedGateway'),
             gatewayCpuVsComparedGatewayCpu: ratioOf('gateway', 'comparedGateway', 'proxyCpuMicrosPerRequest'),
+          }
+        : {}),
+      ...(boundDir
+        ? {
+            boundContract: summarize(runs.boundContract),
+            boundForwarding: summarize(runs.boundForwarding),
+            boundContractVsBareUndiciProxy: ratioOf('boundContract', 'bareUndiciProxy'),
+            boundForwardingVsBareUndiciProxy: ratioOf('boundForwarding', 'bareUndiciProxy'),
+            boundContractCpuVsBareUndiciProxyCpu: ratioOf('boundContract', 'bareUndiciProxy', 'proxyCpuMicrosPerRequest'),
+            boundForwardingCpuVsBareUndiciProxyCpu: ratioOf('boundForwarding', 'bareUndiciProxy', 'proxyCpuMicrosPerRequest'),
+            gatewayVsBoundForwarding: ratioOf('gateway', 'boundForwarding'),
           }
         : {}),
       ...(demo ? { demo: summarize(runs.demo) } : {}),

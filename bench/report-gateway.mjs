@@ -32,6 +32,8 @@ export function gatewaySection(results, header) {
     ['through a bare undici proxy (no auth)', r.bareUndiciProxy],
     ['through the gateway', r.gateway],
     [`through the gateway built from \`${r.compareDist}\` (before)`, r.comparedGateway],
+    ['upper bound: the decision, the target check and the contract\'s headers only, no log, metrics or tracking (`--bounds`)', r.boundContract],
+    ['upper bound: the same with the headers the gateway sends (`--bounds`)', r.boundForwarding],
     ['the gateway answering its demo route (no upstream)', r.demo],
     [`the same, built from \`${r.compareDist}\` (before)`, r.comparedDemo],
   ].filter(([, v]) => v);
@@ -71,7 +73,7 @@ export function forwardAuthSection(results, header) {
     ['nginx + trivial auth service (shipped nginx.conf)', 'nginxTrivialAuth'],
     ['nginx + finora-auth forward-auth (shipped nginx.conf)', 'nginxFinoraAuth'],
     ['the same, access log off (`serve --access-log off`)', 'nginxFinoraAuthNoLog'],
-    [`nginx + finora-auth built from \`${r.compareDist}\` (before)`, 'nginxComparedFinoraAuth'],
+    [r.bound ? 'upper bound: the decision straight from node:http, no log, metrics or tracking (`--bound`)' : `nginx + finora-auth built from \`${r.compareDist}\` (before)`, 'nginxComparedFinoraAuth'],
   ].filter(([, key]) => r[key]);
   lines.push(
     'From `bench/forward-auth.mjs` (its header comment says exactly what runs): one nginx',

@@ -26,12 +26,12 @@ const mode = args.smoke ? 'smoke' : args.quick ? 'quick' : 'full';
 const write = args.write ?? mode === 'full';
 
 const own = (id, script, nodeArgs = []) => ({ id, script, nodeArgs, args: args.smoke ? ['--smoke'] : args.quick ? ['--quick'] : [] });
-const external = (id, script, quickArgs, smokeArgs) => ({
+const external = (id, script, quickArgs, smokeArgs, fullArgs = []) => ({
   id,
   script,
   external: true,
   nodeArgs: [],
-  args: args.smoke ? smokeArgs : args.quick ? quickArgs : [],
+  args: args.smoke ? smokeArgs : args.quick ? quickArgs : fullArgs,
 });
 
 const SECTIONS = [
@@ -44,9 +44,10 @@ const SECTIONS = [
   external('stores-sqlite', 'stores-sqlite.mjs', ['--quick'], ['--quick', '--keys', '100', '--revocations', '5']),
   external('stores-redis', 'stores-redis.mjs', ['--keys', '300', '--revocations', '30'], ['--keys', '50', '--revocations', '5']),
   external('stores-postgres', 'stores-postgres.mjs', ['--lookups', '300', '--revocations', '30'], ['--lookups', '50', '--revocations', '5']),
-  external('gateway', 'gateway.mjs', ['--quick'], ['--smoke']),
+  // Both with their upper bounds (bench/bounds/): what the targets leave the gateway's own work.
+  external('gateway', 'gateway.mjs', ['--quick', '--bounds'], ['--smoke', '--bounds'], ['--bounds']),
   // nginx + finora-auth --forward-auth against nginx + a trivial auth service (skipped, and says so, without nginx).
-  external('forward-auth', 'forward-auth.mjs', ['--quick'], ['--smoke']),
+  external('forward-auth', 'forward-auth.mjs', ['--quick', '--bound'], ['--smoke', '--bound'], ['--bound']),
   own('size', 'size.mjs'), // the Worker bundle of core + Hono, measured by scripts/size.mjs (the budget check)
   own('credits', 'credits.mjs'), // metered and rate-limited requests against unmetered ones, in process and on Hono
   own('credits-fleet', 'credits-fleet.mjs'), // 4 processes on Redis and PostgreSQL: exactness, refill, rate-limit overshoot

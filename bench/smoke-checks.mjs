@@ -92,7 +92,14 @@ export function smokeFailures(results, leftOut = []) {
     check(finite((figures?.findByHash ?? figures?.authenticateMiss)?.p50Ms), `stores-${store}: cold lookup p50`);
   }
   const gateway = results.sections.gateway;
-  if (gateway && gateway.status === 'ok') check(typeof gateway.result === 'object', 'gateway: a JSON object');
+  if (gateway && gateway.status === 'ok') {
+    check(typeof gateway.result === 'object', 'gateway: a JSON object');
+    check(typeof gateway.result.boundContractVsBareUndiciProxy?.median === 'number', 'gateway: the upper bounds ran (--bounds)');
+  }
+  const forwardAuth = results.sections['forward-auth'];
+  if (forwardAuth && forwardAuth.status === 'ok' && !forwardAuth.result?.skipped) {
+    check(forwardAuth.result?.bound === true && typeof forwardAuth.result.boundVsTrivialAuth?.median === 'number', 'forward-auth: the upper bound ran (--bound)');
+  }
 
   const markdown = renderMarkdown(results);
   for (const heading of ['## Targets', '## 1. Core', '## 2. HTTP', '## 3. Cold path', '## 4. Flood', '## 5. Memory', '## 6. Fleet revocation', '## 7. Gateway', '## 8. Forward-auth', '## 9. Worker bundle size', '## 10. Credits', '## 11. Credits and rate limits across a fleet', '## 12. Costs as a store grows']) {
