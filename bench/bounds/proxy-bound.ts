@@ -62,6 +62,7 @@ export async function listenBoundProxy(options: { store: KeyStore; upstream: str
           }).headers;
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     const extra = result.headers;
+    // The bare undici proxy's handler in bench/gateway.mjs, on purpose: the bound differs from it only by the decision and the headers.
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart() {},
       onResponseStart(controller, status, upstreamHeaders) {

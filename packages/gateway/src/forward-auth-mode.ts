@@ -32,14 +32,15 @@ function reply(answer: JudgedForwardAuth, req: IncomingMessage, res: ServerRespo
   const settling = settleUnreadBody(req, res, false);
   if (settling) {
     return settling.then(() => {
-      if (!res.destroyed) write(answer, res);
+      if (!res.destroyed) writeForwardAuthAnswer(answer, res);
     });
   }
-  write(answer, res);
+  writeForwardAuthAnswer(answer, res);
   return undefined;
 }
 
-function write(answer: JudgedForwardAuth, res: ServerResponse): void {
+/** Writes a judged answer: 200 with the identity headers and no body, or the refusal with its JSON body. */
+export function writeForwardAuthAnswer(answer: JudgedForwardAuth, res: ServerResponse): void {
   if ('headerList' in answer) {
     // Allowed: no body, so the length is a constant.
     answer.headerList.push('Content-Length', '0');
