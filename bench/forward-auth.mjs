@@ -1,6 +1,6 @@
 // Section: forward-auth behind nginx, with the shipped docs/forward-auth/nginx.conf: finora-auth against a trivial auth service.
 //
-//   node bench/forward-auth.mjs [--quick] [--smoke] [--connections=N] [--compare-dist=DIR | --bound] [--long-lived]
+//   node bench/forward-auth.mjs [--quick] [--smoke] [--connections=N] [--compare-dist=DIR | --bound] [--long-lived] [--direct]
 //
 // Processes on loopback: the API (a bare node:http server answering {"ok":true}); finora-auth's forward-auth
 // service (createGateway({ forwardAuth: true }) from packages/gateway/dist on a MemoryKeyStore, the handler
@@ -14,6 +14,12 @@
 // command. --bound puts there instead an upper bound built from the shipped sources
 // (bench/bounds/forward-auth-bound.ts): the core's decision and `judgeForwardAuth` answered straight from
 // node:http, with no access log, metrics or tracking.
+//
+// --direct leaves nginx out: autocannon asks each auth service straight away, with the headers nginx's
+// subrequest carries (Authorization, X-Original-URI, X-Original-Method, X-Real-IP), each service in a fresh
+// process, warmed up, measured, stopped, the order rotating every round. The services then have the machine to
+// themselves, so their CPU per request is far steadier than behind nginx (a few percent from round to round,
+// against 10-25%): the way to compare two builds of the service, or the service against its bound.
 //
 // autocannon in this process, 20 connections unless told; the paths rotate their order every round (direct,
 // nginx bare, nginx + trivial, nginx + finora-auth, ...), medians are reported, and ratios are taken per round.
@@ -156,6 +162,7 @@ async function main() {
   for (const pkg of ['core', 'gateway']) {
     if (!hasDist(pkg)) throw new Error(`packages/${pkg}/dist is missing: run \`pnpm run build\` first`);
   }
+  if (args.rest.includes('--direct')) return direct();
   const nginxFound = (() => {
     try {
       execFileSync('nginx', ['-v'], { stdio: 'ignore' });
@@ -353,4 +360,66 @@ async function main() {
   } finally {
     await Promise.all([current?.stop(), api.stop()]);
   }
+}
+
+/** --direct: each auth service loaded straight away, no nginx (header comment). */
+async function direct() {
+  const { default: autocannon } = await import('autocannon');
+  const WARMUP_S = sized(args, 3, 1, 0.2);
+  const RUN_S = sized(args, 6, 2, 0.3);
+  const ROUNDS = sized(args, 5, 3, 1);
+  const CONNECTIONS = Number(option('connections') ?? 20);
+  const bound = args.rest.includes('--bound');
+  const compareDist = bound ? await buildBound('forward-auth-bound') : option('compare-dist');
+  const ROLES = {
+    trivial: ['--role=trivial-auth'],
+    finora: ['--role=finora'],
+    finoraNoLog: ['--role=finora', '--no-access-log'],
+    ...(compareDist ? { [bound ? 'bound' : 'compared']: ['--role=finora', `--gateway-dist=${compareDist}`] } : {}),
+  };
+  const names = Object.keys(ROLES);
+  const runs = Object.fromEntries(names.map((name) => [name, []]));
+  log(`forward-auth --direct: ${ROUNDS} rounds x ${names.length} services, each fresh, ${WARMUP_S}s warm-up, ${RUN_S}s measured, ${CONNECTIONS} connections`);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of names.map((_, i) => names[(i + r) % names.length])) {
+      const service = await start(ROLES[name]);
+      try {
+        const options = {
+          url: `http://127.0.0.1:${service.port}/_finora_auth`,
+          headers: {
+            authorization: `Bearer ${service.apiKey ?? 'any'}`,
+            'x-original-uri': '/v1/invoices',
+            'x-original-method': 'GET',
+            'x-real-ip': '203.0.113.7',
+          },
+          connections: CONNECTIONS,
+        };
+        await autocannon({ ...options, duration: WARMUP_S });
+        const before = await service.cpu();
+        const result = await autocannon({ ...options, duration: RUN_S });
+        const cpu = (await service.cpu()) - before;
+        if (result.non2xx || result.errors) throw new Error(`${name}: ${result.non2xx} answers other than 2xx, ${result.errors} errors`);
+        const run = { rps: result.requests.total / result.duration, authCpuMicrosPerRequest: cpu / result.requests.total };
+        runs[name].push(run);
+        log(`  ${name} round ${r + 1}: ${Math.round(run.rps)} req/s, ${round(run.authCpuMicrosPerRequest, 2)} us CPU/req`);
+      } finally {
+        await service.stop();
+      }
+    }
+  }
+  const of = (a, b, field) => {
+    const values = runs[a].map((run, i) => run[field] / runs[b][i][field]);
+    return { median: round(median(values), 3), min: round(Math.min(...values), 3), max: round(Math.max(...values), 3) };
+  };
+  const services = Object.fromEntries(
+    names.map((name) => [
+      name,
+      {
+        rps: Math.round(median(runs[name].map((run) => run.rps))),
+        authCpuMicrosPerRequest: round(median(runs[name].map((run) => run.authCpuMicrosPerRequest)), 2),
+        cpuVsFinora: of(name, 'finora', 'authCpuMicrosPerRequest'),
+      },
+    ]),
+  );
+  emit({ section: 'forward-auth-direct', rounds: ROUNDS, runSeconds: RUN_S, warmupSeconds: WARMUP_S, connections: CONNECTIONS, ...(compareDist ? { compareDist } : {}), services, machine: machine(), rawRuns: runs });
 }
