@@ -158,6 +158,22 @@ ${servers.join('\n')}
   };
 }
 
+/**
+ * The auth services every mode starts, by name: the trivial one, finora-auth with and without its access log, and
+ * and, when asked for, `compared`: the build of --compare-dist=DIR, or the --bound (built first).
+ */
+async function authServices() {
+  const bound = args.rest.includes('--bound');
+  const compareDist = bound ? await buildBound('forward-auth-bound') : option('compare-dist');
+  const ROLES = {
+    trivial: ['--role=trivial-auth'],
+    finora: ['--role=finora'],
+    finoraNoLog: ['--role=finora', '--no-access-log'],
+    ...(compareDist ? { compared: ['--role=finora', `--gateway-dist=${compareDist}`] } : {}),
+  };
+  return { bound, compareDist, ROLES };
+}
+
 async function main() {
   for (const pkg of ['core', 'gateway']) {
     if (!hasDist(pkg)) throw new Error(`packages/${pkg}/dist is missing: run \`pnpm run build\` first`);
@@ -182,19 +198,12 @@ async function main() {
   const RUN_S = sized(args, FRESH ? 3 : 4, 1, 0.3);
   const ROUNDS = sized(args, 7, 3, 1);
   const CONNECTIONS = Number(option('connections') ?? 20);
-  const bound = args.rest.includes('--bound');
-  const compareDist = bound ? await buildBound('forward-auth-bound') : option('compare-dist');
+  const { bound, compareDist, ROLES } = await authServices();
 
   const api = await start(['--role=api']);
   const ports = { bare: await freePort(), trivial: await freePort(), finora: await freePort(), finoraNoLog: await freePort(), compared: await freePort() };
   const url = (port) => `http://127.0.0.1:${port}/v1/invoices`;
   const bearer = (key) => ({ authorization: `Bearer ${key}` });
-  const ROLES = {
-    trivial: ['--role=trivial-auth'],
-    finora: ['--role=finora'],
-    finoraNoLog: ['--role=finora', '--no-access-log'],
-    ...(compareDist ? { compared: ['--role=finora', `--gateway-dist=${compareDist}`] } : {}),
-  };
   const NAMES = ['direct', 'nginxBare', 'nginxTrivialAuth', 'nginxFinoraAuth', 'nginxFinoraAuthNoLog', ...(compareDist ? ['nginxComparedFinoraAuth'] : [])];
 
   /** Round r's auth services (started one after another, the order rotating with r) and the nginx in front of them. */
@@ -369,14 +378,7 @@ async function direct() {
   const RUN_S = sized(args, 6, 2, 0.3);
   const ROUNDS = sized(args, 5, 3, 1);
   const CONNECTIONS = Number(option('connections') ?? 20);
-  const bound = args.rest.includes('--bound');
-  const compareDist = bound ? await buildBound('forward-auth-bound') : option('compare-dist');
-  const ROLES = {
-    trivial: ['--role=trivial-auth'],
-    finora: ['--role=finora'],
-    finoraNoLog: ['--role=finora', '--no-access-log'],
-    ...(compareDist ? { [bound ? 'bound' : 'compared']: ['--role=finora', `--gateway-dist=${compareDist}`] } : {}),
-  };
+  const { bound, compareDist, ROLES } = await authServices();
   const names = Object.keys(ROLES);
   const runs = Object.fromEntries(names.map((name) => [name, []]));
   log(`forward-auth --direct: ${ROUNDS} rounds x ${names.length} services, each fresh, ${WARMUP_S}s warm-up, ${RUN_S}s measured, ${CONNECTIONS} connections`);
@@ -421,5 +423,5 @@ async function direct() {
       },
     ]),
   );
-  emit({ section: 'forward-auth-direct', rounds: ROUNDS, runSeconds: RUN_S, warmupSeconds: WARMUP_S, connections: CONNECTIONS, ...(compareDist ? { compareDist } : {}), services, machine: machine(), rawRuns: runs });
+  emit({ section: 'forward-auth-direct', rounds: ROUNDS, runSeconds: RUN_S, warmupSeconds: WARMUP_S, connections: CONNECTIONS, ...(compareDist ? { compareDist, bound } : {}), services, machine: machine(), rawRuns: runs });
 }
